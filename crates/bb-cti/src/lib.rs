@@ -1,0 +1,1 @@
+//! bb-cti (being written).

@@ -1,0 +1,1 @@
+//! bb-media (being written).

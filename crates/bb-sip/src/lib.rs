@@ -1,0 +1,1 @@
+//! bb-sip (being written).

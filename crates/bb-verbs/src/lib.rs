@@ -1,0 +1,1 @@
+//! bb-verbs (being written).
