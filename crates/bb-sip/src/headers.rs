@@ -1,0 +1,128 @@
+//! Reading header values by name and the user part of SIP addresses.
+//!
+//! The CTI values (`%CallerNumber%`, `%OutLineNumber%`, …) come from the user
+//! parts of `From`, `P-Asserted-Identity`, `P-Called-Party-ID`, `To` and the
+//! Request-URI. This module reads them leniently: a value that cannot be read
+//! gives `None`, never an error that would stop a call.
+
+use rsipstack::sip::{Header, Headers};
+
+/// The value of the first header called `name` (case-insensitive; compact
+/// forms are resolved by rsipstack's parser before we see them).
+pub fn first_value<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|h| h.name().eq_ignore_ascii_case(name))
+        .map(Header::value)
+}
+
+/// Builds an arbitrary header by name (`P-Called-Party-ID`, `Replaces`, …).
+pub fn make(name: &str, value: impl Into<String>) -> Header {
+    rsipstack::sip::headers::make_header(name, value.into())
+}
+
+/// The URI inside a name-addr or addr-spec value:
+/// `"Bob" <sip:0901@host>;tag=x` → `sip:0901@host`; `sip:0901@host;tag=x` → `sip:0901@host`.
+pub fn addr_uri(value: &str) -> Option<&str> {
+    let value = value.trim();
+    // The first comma-separated value only (P-Asserted-Identity may hold two).
+    if let Some(start) = find_unquoted(value, '<') {
+        let rest = &value[start + 1..];
+        let end = rest.find('>')?;
+        return Some(rest[..end].trim());
+    }
+    let end = value.find([';', ',']).unwrap_or(value.len());
+    let uri = value[..end].trim();
+    (!uri.is_empty()).then_some(uri)
+}
+
+fn find_unquoted(s: &str, needle: char) -> Option<usize> {
+    let mut in_quotes = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if in_quotes => escaped = true,
+            '"' => in_quotes = !in_quotes,
+            c if c == needle && !in_quotes => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The user part of a `sip:`, `sips:` or `tel:` URI, percent-decoded
+/// (`sip:%2B8190@h` → `+8190`; `tel:+81-3-1234;phone-context=x` → `+81-3-1234`).
+/// `None` when the URI has no user part.
+pub fn uri_user(uri: &str) -> Option<String> {
+    let uri = uri.trim();
+    let (scheme, rest) = uri.split_once(':')?;
+    let user = if scheme.eq_ignore_ascii_case("tel") {
+        rest.split(';').next()?
+    } else if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+        let at = rest.rfind('@')?;
+        let userinfo = &rest[..at];
+        // user;params:password — the user ends at ':' (password) but may hold ';'
+        userinfo.split(':').next()?
+    } else {
+        return None;
+    };
+    if user.is_empty() {
+        return None;
+    }
+    Some(percent_decode(user))
+}
+
+/// The user part of the first address in a header value (name-addr or addr-spec).
+pub fn addr_user(value: &str) -> Option<String> {
+    addr_uri(value).and_then(uri_user)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_parts_of_real_world_values() {
+        let cases = [
+            ("\"Bob\" <sip:09012345678@10.0.0.1>;tag=abc", Some("09012345678")),
+            ("<sip:1910@127.0.0.1:5060>", Some("1910")),
+            ("sip:1910@127.0.0.1;tag=1", Some("1910")),
+            ("<tel:+81312345678>", Some("+81312345678")),
+            ("\"a <b>\" <sip:7@h>", Some("7")),
+            ("<sip:%2B8190@h>", Some("+8190")),
+            ("<sip:h.example.com>", None),
+            ("\"Anonymous\" <sip:anonymous@anonymous.invalid>", Some("anonymous")),
+            ("garbage", None),
+            ("", None),
+            ("<sip:1@h>, <tel:+812>", Some("1")),
+            ("<sip:%ZZ@h>", Some("%ZZ")),
+            ("<sip:%4@h>", Some("%4")),
+        ];
+        for (value, want) in cases {
+            assert_eq!(addr_user(value).as_deref(), want, "{value}");
+        }
+    }
+}
