@@ -1,1 +1,22 @@
-//! softphone
+//! This crate provides `bbclient`, the BlueBean softphone: SIP registration
+//! and calls, CRM integration on incoming calls, and a control surface
+//! (local socket, command line, URIs) for CRMs and scripts.
+//!
+//! Principal parts: [`config`] (settings, validated once), [`phone`] (the call
+//! model, a sans-IO state machine), [`sip_ua`] (the SIP driver over
+//! rsipstack), [`hooks`] (the driver that runs the CTI engine's HTTP requests
+//! and commands), [`control`] (the per-user socket) and [`app`] (the loop
+//! that routes between them).
+//!
+//! Key decision: decisions live in state machines that take `now` as an
+//! argument (`phone` here, the hook engine in `bb-cti`); drivers do I/O only.
+//!
+//! It deliberately never passes anything from the network to a shell, and
+//! never writes a password to a log.
+
+pub mod app;
+pub mod config;
+pub mod control;
+pub mod hooks;
+pub mod phone;
+pub mod sip_ua;

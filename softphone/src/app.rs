@@ -1,0 +1,228 @@
+//! The application loop of a running softphone: it owns the call model and
+//! routes between the SIP driver, the control socket, the CTI hook driver and
+//! the terminal. One task, one `select!`; everything else is a channel.
+
+use std::time::Instant;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use bb_verbs::wire::{Direction, Event, EventKind, HangupCause, RegistrationState, RequestBody};
+
+use crate::config::Settings;
+use crate::control::{self, ControlCommand};
+use crate::hooks::HookDriver;
+use crate::phone::{Action, Command, EndCause, Phone, PhoneEvent};
+use crate::sip_ua::{RegState, SipEvent, SipUa};
+
+/// How a softphone is started.
+pub struct RunOptions {
+    /// Validated settings.
+    pub settings: Settings,
+    /// The instance name (for the control socket).
+    pub instance: String,
+}
+
+/// Prints one line for the person at the terminal (headless mode).
+fn say(line: impl AsRef<str>) {
+    println!("bbclient: {}", line.as_ref());
+}
+
+/// Runs until Ctrl-C or SIGTERM.
+pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let settings = opts.settings;
+    let cancel = CancellationToken::new();
+    let path = control::socket_path(&opts.instance);
+    let listener = control::bind(&path).await?;
+    let (events_tx, _) = broadcast::channel::<Event>(1024);
+    let (cmd_tx, mut cmd_rx) = mpsc::channel::<ControlCommand>(64);
+    tokio::spawn(control::serve(listener, cmd_tx, events_tx.clone()));
+
+    let (sip_tx, mut sip_rx) = mpsc::unbounded_channel();
+    let sip = SipUa::start(&settings, sip_tx, cancel.clone()).await?;
+    let hooks = HookDriver::start(&settings, events_tx.clone());
+    say(format!(
+        "extension {} on {} (SIP {}), control socket {}",
+        settings.raw.account.user,
+        settings.server,
+        sip.local_addr(),
+        path.display()
+    ));
+
+    let started = Instant::now();
+    let now = || started.elapsed().as_millis() as u64;
+    let mut phone = Phone::new();
+    let mut reg = RegState::Unregistered;
+    let mut term = std::pin::pin!(shutdown_signal());
+    loop {
+        tokio::select! {
+            Some(ev) = sip_rx.recv() => match ev {
+                SipEvent::Call(input) => phone.handle_input(input, now()),
+                SipEvent::Registration(state) => {
+                    let (kind, reason, text) = match &state {
+                        RegState::Registered { expires } => (
+                            RegistrationState::Registered,
+                            None,
+                            format!("registered as {} at {} (expires in {expires} s)", settings.raw.account.user, settings.server),
+                        ),
+                        RegState::Failed { reason, retry_in } => (
+                            RegistrationState::Failed,
+                            Some(reason.clone()),
+                            format!("registration failed: {reason}; retrying in {retry_in} s"),
+                        ),
+                        RegState::Unregistered => (RegistrationState::Unregistered, None, "unregistered".to_string()),
+                    };
+                    if state != reg {
+                        say(&text);
+                    }
+                    reg = state;
+                    let _ = events_tx.send(Event::new(EventKind::Registration { state: kind, reason }));
+                }
+            },
+            Some(cmd) = cmd_rx.recv() => {
+                let outcome = command(&mut phone, &reg, &settings, &hooks, cmd.body, now());
+                let _ = cmd.reply.send(outcome);
+            }
+            _ = &mut term => break,
+        }
+        while let Some(action) = phone.poll_action() {
+            match action {
+                Action::Ring(key) => sip.ring(key),
+                Action::Accept(key) => sip.accept(key),
+                Action::Reject(key, code) => sip.reject(key, code),
+                Action::Bye(key) => sip.bye(key),
+                Action::Event(ev) => {
+                    announce(&ev, &events_tx);
+                    hooks.call_event(&ev);
+                }
+            }
+        }
+    }
+    say("shutting down");
+    cancel.cancel();
+    // Give the unregister a moment (bounded inside the SIP driver).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, sip_rx.recv()).await {
+        if matches!(ev, SipEvent::Registration(RegState::Unregistered)) {
+            break;
+        }
+    }
+    let _ = std::fs::remove_file(&path);
+    Ok(())
+}
+
+fn announce(ev: &PhoneEvent, events: &broadcast::Sender<Event>) {
+    let event = match ev {
+        PhoneEvent::Ringing { facts, .. } => {
+            let from = facts
+                .pai_user
+                .as_deref()
+                .or(facts.from_user.as_deref())
+                .unwrap_or("unknown");
+            say(format!(
+                "ringing: call from {} to {} (Call-ID {})",
+                bb_cti::redact::log_safe(from),
+                bb_cti::redact::log_safe(
+                    facts
+                        .called_party_user
+                        .as_deref()
+                        .or(facts.to_user.as_deref())
+                        .unwrap_or("?")
+                ),
+                bb_cti::redact::log_safe(&facts.call_id)
+            ));
+            Event::new(EventKind::Ringing {
+                direction: Direction::Incoming,
+                remote_number: Some(from.to_string()),
+            })
+            .with_call(facts.call_id.clone())
+        }
+        PhoneEvent::Answered { call_id, .. } => {
+            say(format!(
+                "answered (Call-ID {})",
+                bb_cti::redact::log_safe(call_id)
+            ));
+            Event::new(EventKind::Answered).with_call(call_id.clone())
+        }
+        PhoneEvent::HungUp {
+            call_id,
+            cause,
+            duration_ms,
+            ..
+        } => {
+            say(format!(
+                "hung up: {} after {} ms",
+                cause.as_str(),
+                duration_ms
+            ));
+            let cause = match cause {
+                EndCause::LocalHangup => HangupCause::Local,
+                EndCause::RemoteHangup => HangupCause::Remote,
+                EndCause::CallerCancelled => HangupCause::Cancelled,
+                EndCause::Rejected => HangupCause::Rejected,
+                EndCause::Failed => HangupCause::Failed,
+            };
+            Event::new(EventKind::HungUp {
+                cause,
+                duration_ms: *duration_ms,
+            })
+            .with_call(call_id.clone())
+        }
+    };
+    let _ = events.send(event);
+}
+
+fn command(
+    phone: &mut Phone,
+    reg: &RegState,
+    settings: &Settings,
+    _hooks: &HookDriver,
+    body: RequestBody,
+    now: u64,
+) -> Result<Option<serde_json::Value>, String> {
+    match body {
+        RequestBody::Answer => phone
+            .handle_command(Command::Answer, now)
+            .map(|_| None)
+            .map_err(|e| e.to_string()),
+        RequestBody::Hangup => phone
+            .handle_command(Command::Hangup, now)
+            .map(|_| None)
+            .map_err(|e| e.to_string()),
+        RequestBody::Status => {
+            let registration = match reg {
+                RegState::Unregistered => serde_json::json!({"state": "unregistered"}),
+                RegState::Registered { expires } => {
+                    serde_json::json!({"state": "registered", "expires": expires})
+                }
+                RegState::Failed { reason, retry_in } => {
+                    serde_json::json!({"state": "failed", "reason": reason, "retry_in": retry_in})
+                }
+            };
+            Ok(Some(serde_json::json!({
+                "extension": settings.raw.account.user,
+                "server": settings.server.to_string(),
+                "registration": registration,
+                "calls": phone.call_count(),
+            })))
+        }
+        other => Err(format!(
+            "'{}' is not available in this version of bbclient yet",
+            other.word()
+        )),
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,280 @@
+//! The settings file: raw TOML → validated [`Settings`], once, at load (and at
+//! save, from the window). A ring never meets a bad template: everything a
+//! hook needs is parsed here.
+//!
+//! Every error names the file, the key and the value, and says how to fix it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The settings file as written (user-facing names; see `fixtures/config/example.toml`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    /// SIP account on the BlueBean server.
+    pub account: Account,
+    /// BlueBean operator login (`%OpId%` / `%OpPW%`).
+    #[serde(default)]
+    pub operator: Operator,
+    /// Web integration.
+    #[serde(default)]
+    pub web: Web,
+    /// Command integration.
+    #[serde(default)]
+    pub command: Command,
+}
+
+/// `[account]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// The BlueBean SIP server, `host:port`.
+    pub server: String,
+    /// The extension (SIP user).
+    pub user: String,
+    /// The SIP password.
+    #[serde(default)]
+    pub password: String,
+    /// Local SIP address to bind; by default the address that routes to the
+    /// server, on a free port.
+    #[serde(default)]
+    pub local_addr: Option<String>,
+    /// Registration expiry asked for, in seconds.
+    #[serde(default = "default_expires")]
+    pub expires: u32,
+}
+
+fn default_expires() -> u32 {
+    300
+}
+
+/// `[operator]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Operator {
+    /// Operator login ID (`%OpId%`).
+    #[serde(default)]
+    pub login_id: String,
+    /// Operator password (`%OpPW%`).
+    #[serde(default)]
+    pub password: String,
+}
+
+/// `[web]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Web {
+    /// Skip web integration for internal (extension-to-extension) calls (WEB-6).
+    #[serde(default = "yes")]
+    pub skip_internal: bool,
+    /// The popup request (WEB-1).
+    #[serde(default)]
+    pub popup: Option<Popup>,
+    /// The detail view (WEB-4), GET only.
+    #[serde(default)]
+    pub detail: Option<Detail>,
+}
+
+impl Default for Web {
+    fn default() -> Self {
+        Web {
+            skip_internal: true,
+            popup: None,
+            detail: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[web.popup]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Popup {
+    /// `GET` or `POST`.
+    #[serde(default = "get")]
+    pub method: String,
+    /// Destination URL.
+    pub url: String,
+    /// Parameter lines, `name=value` each.
+    #[serde(default)]
+    pub params: String,
+}
+
+fn get() -> String {
+    "GET".to_string()
+}
+
+/// `[web.detail]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Detail {
+    /// The method; only `GET` is accepted (WEB-4).
+    #[serde(default = "get")]
+    pub method: String,
+    /// Detail view URL.
+    pub url: String,
+    /// Parameter lines.
+    #[serde(default)]
+    pub params: String,
+    /// Open the detail view in the browser as the call rings (WEB-5).
+    #[serde(default)]
+    pub open_browser_on_ring: bool,
+    /// Browser command (program and arguments; the URL is appended). Empty: the OS opener.
+    #[serde(default)]
+    pub browser: String,
+}
+
+/// `[command]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Command {
+    /// Run when a call rings (CMD-1).
+    #[serde(default)]
+    pub on_ring: String,
+    /// Run when a call is answered (CMD-2).
+    #[serde(default)]
+    pub on_answer: String,
+    /// Run when a call is hung up (CMD-3).
+    #[serde(default)]
+    pub on_hangup: String,
+    /// Skip command integration for internal calls (CMD-5).
+    #[serde(default = "yes")]
+    pub skip_internal: bool,
+}
+
+impl Default for Command {
+    fn default() -> Self {
+        Command {
+            on_ring: String::new(),
+            on_answer: String::new(),
+            on_hangup: String::new(),
+            skip_internal: true,
+        }
+    }
+}
+
+/// A settings problem, with where it is and how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is missing or unreadable.
+    #[error("cannot read settings file '{path}': {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// TOML syntax, a wrong type or an unknown key.
+    #[error("settings file '{path}': {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// toml's message (names the key and line).
+        message: String,
+    },
+    /// A value is not acceptable.
+    #[error("settings file '{path}': {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key, dotted (`web.popup.params`).
+        key: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// Settings after validation.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// What was read (kept for saving back).
+    pub raw: RawSettings,
+    /// Where it was read from.
+    pub path: PathBuf,
+    /// The SIP server address.
+    pub server: SocketAddr,
+    /// The local SIP bind address, when configured.
+    pub local_addr: Option<SocketAddr>,
+    /// The hook configuration for the CTI engine.
+    pub hooks: crate::hooks::HookSettings,
+}
+
+impl Settings {
+    /// Reads and validates a settings file.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Settings::from_toml(&text, path)
+    }
+
+    /// Parses and validates settings text; `path` names it in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+        let raw: RawSettings = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim().replace('\n', " "),
+        })?;
+        Settings::validate(raw, path)
+    }
+
+    /// Validates raw settings.
+    pub fn validate(raw: RawSettings, path: &Path) -> Result<Settings, ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let server = resolve(&raw.account.server).map_err(|m| invalid("account.server", m))?;
+        if raw.account.user.trim().is_empty() {
+            return Err(invalid(
+                "account.user",
+                "is empty (write the extension, e.g. user = \"1910\")".into(),
+            ));
+        }
+        let local_addr = match &raw.account.local_addr {
+            None => None,
+            Some(s) => Some(s.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "account.local_addr",
+                    format!("'{s}' is not an address:port (e.g. \"127.0.0.1:0\")"),
+                )
+            })?),
+        };
+        let hooks = crate::hooks::HookSettings::from_raw(&raw)
+            .map_err(|(key, message)| invalid(&key, message))?;
+        Ok(Settings {
+            raw,
+            path: path.to_path_buf(),
+            server,
+            local_addr,
+            hooks,
+        })
+    }
+}
+
+fn resolve(server: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    let s = server.trim();
+    if s.is_empty() {
+        return Err("is empty (write host:port, e.g. server = \"pbx.example.jp:5060\")".into());
+    }
+    let with_port = if s.parse::<SocketAddr>().is_ok()
+        || s.rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        s.to_string()
+    } else {
+        format!("{s}:5060")
+    };
+    with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve '{s}': {e}"))?
+        .next()
+        .ok_or_else(|| format!("'{s}' resolves to no address"))
+}

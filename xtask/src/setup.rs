@@ -1,0 +1,99 @@
+//! The system packages the build and the tests need, checked with dpkg and
+//! installed with apt-get when we are root.
+
+use std::process::Command;
+
+/// Debian packages, with why each is needed.
+pub const PACKAGES: &[(&str, &str)] = &[
+    ("pkg-config", "finds libopus and ALSA for the audio crates"),
+    ("cmake", "builds libopus when the system copy is not used"),
+    ("libopus-dev", "the Opus codec"),
+    ("libasound2-dev", "ALSA, for real audio devices (cpal)"),
+    (
+        "sip-tester",
+        "sipp, a real SIP peer for interoperability tests",
+    ),
+    (
+        "baresip",
+        "a real softphone peer for interoperability tests",
+    ),
+    (
+        "kamailio",
+        "a real registrar and proxy for interoperability tests",
+    ),
+    ("xdg-utils", "xdg-open / xdg-mime for URI handler tests"),
+    (
+        "desktop-file-utils",
+        "checks the .desktop entry of the URI handler",
+    ),
+];
+
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Makes sure every package is there; installs the missing ones as root.
+pub fn ensure() -> Result<(), String> {
+    if Command::new("dpkg-query")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "xtask: not a Debian-like system (no dpkg-query); make sure these are installed: {}",
+            PACKAGES
+                .iter()
+                .map(|(p, _)| *p)
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        return Ok(());
+    }
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(p, _)| !installed(p))
+        .map(|(p, _)| *p)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for (p, why) in PACKAGES.iter().filter(|(p, _)| missing.contains(p)) {
+        eprintln!("xtask: missing system package {p}: {why}");
+    }
+    let command = format!(
+        "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {}",
+        missing.join(" ")
+    );
+    if !is_root() {
+        return Err(format!(
+            "system packages are missing; install them with:\n  sudo sh -c '{command}'"
+        ));
+    }
+    crate::run(Command::new("apt-get").arg("update"))?;
+    crate::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "--no-install-recommends"])
+            .args(&missing),
+    )?;
+    // Debian starts kamailio as a service on install; our tests run their own.
+    let _ = Command::new("sh")
+        .args(["-c", "command -v systemctl >/dev/null && systemctl disable --now kamailio 2>/dev/null; pkill -x kamailio 2>/dev/null; true"])
+        .status();
+    Ok(())
+}
