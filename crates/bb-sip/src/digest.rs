@@ -184,7 +184,8 @@ impl Credentials {
             return Err(ParseError::NotDigest(scheme.chars().take(40).collect()));
         }
         let mut c = Credentials::default();
-        let (mut user, mut realm, mut nonce, mut uri, mut resp) = (false, false, false, false, false);
+        let (mut user, mut realm, mut nonce, mut uri, mut resp) =
+            (false, false, false, false, false);
         for (name, v) in split_params(params)? {
             match name.as_str() {
                 "username" => (c.username, user) = (v, true),

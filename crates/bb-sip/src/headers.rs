@@ -107,14 +107,20 @@ mod tests {
     #[test]
     fn user_parts_of_real_world_values() {
         let cases = [
-            ("\"Bob\" <sip:09012345678@10.0.0.1>;tag=abc", Some("09012345678")),
+            (
+                "\"Bob\" <sip:09012345678@10.0.0.1>;tag=abc",
+                Some("09012345678"),
+            ),
             ("<sip:1910@127.0.0.1:5060>", Some("1910")),
             ("sip:1910@127.0.0.1;tag=1", Some("1910")),
             ("<tel:+81312345678>", Some("+81312345678")),
             ("\"a <b>\" <sip:7@h>", Some("7")),
             ("<sip:%2B8190@h>", Some("+8190")),
             ("<sip:h.example.com>", None),
-            ("\"Anonymous\" <sip:anonymous@anonymous.invalid>", Some("anonymous")),
+            (
+                "\"Anonymous\" <sip:anonymous@anonymous.invalid>",
+                Some("anonymous"),
+            ),
             ("garbage", None),
             ("", None),
             ("<sip:1@h>, <tel:+812>", Some("1")),

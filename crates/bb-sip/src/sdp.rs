@@ -334,7 +334,10 @@ mod tests {
     fn render_then_parse_round_trips() {
         let s = sample();
         let text = s.render(42, 1);
-        assert!(text.contains("m=audio 40000 RTP/AVP 0 111 101\r\n"), "{text}");
+        assert!(
+            text.contains("m=audio 40000 RTP/AVP 0 111 101\r\n"),
+            "{text}"
+        );
         assert!(text.contains("a=rtpmap:111 opus/48000/2\r\n"));
         assert!(text.contains("a=fmtp:101 0-16\r\n"));
         assert_eq!(AudioSdp::parse(text.as_bytes()).expect("parses"), s);
@@ -351,7 +354,10 @@ mod tests {
 
     #[test]
     fn errors_are_typed() {
-        assert!(matches!(AudioSdp::parse(b"hello"), Err(SdpError::Syntax(_))));
+        assert!(matches!(
+            AudioSdp::parse(b"hello"),
+            Err(SdpError::Syntax(_))
+        ));
         let video = "v=0\r\no=- 1 1 IN IP4 1.2.3.4\r\ns=-\r\nc=IN IP4 1.2.3.4\r\nt=0 0\r\nm=video 4000 RTP/AVP 96\r\n";
         assert_eq!(AudioSdp::parse(video.as_bytes()), Err(SdpError::NoAudio));
     }
