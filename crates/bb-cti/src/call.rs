@@ -1,0 +1,293 @@
+//! The call-event model: the six placeholder values of WEB-2, how they are
+//! derived from SIP facts, call events, and the internal-call rule.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+use crate::redact::Secret;
+
+/// The six values behind the WEB-2 placeholders, for one call.
+///
+/// `caller_number`, `exten`, `outline_number` and `call_id` come from the
+/// network and are untrusted; `op_id` and `op_pw` come from the operator
+/// login (ACD-1). `Debug` shows `op_pw` as `***`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallValues {
+    /// `%CallerNumber%`: the other party's number.
+    pub caller_number: String,
+    /// `%Exten%`: the extension that received the call.
+    pub exten: String,
+    /// `%OutLineNumber%`: the company outside-line number that was called,
+    /// empty when none was (an extension-to-extension call).
+    pub outline_number: String,
+    /// `%CallId%`: the SIP Call-ID.
+    pub call_id: String,
+    /// `%OpId%`: the BlueBean login ID (empty when no operator is logged in).
+    pub op_id: String,
+    /// `%OpPW%`: the BlueBean login password.
+    pub op_pw: Secret<String>,
+}
+
+/// The operator login behind `%OpId%` and `%OpPW%` (ACD-1).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OperatorLogin {
+    /// Login ID.
+    pub id: String,
+    /// Login password.
+    pub password: Secret<String>,
+}
+
+/// What the driver extracts from an incoming INVITE; user parts only
+/// (`sip:0312345678@pbx` → `0312345678`), already unescaped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SipFacts {
+    /// User part of the From URI.
+    pub from_user: String,
+    /// User part of the P-Asserted-Identity URI, if the header is present.
+    pub pai_user: Option<String>,
+    /// User part of the P-Called-Party-ID URI, if the header is present.
+    pub p_called_party_user: Option<String>,
+    /// User part of the To URI.
+    pub to_user: String,
+    /// User part of the Request-URI.
+    pub request_uri_user: String,
+    /// The softphone's own extension (the account user).
+    pub own_extension: String,
+    /// The Call-ID header value.
+    pub call_id: String,
+}
+
+impl CallValues {
+    /// Derives the values from the SIP facts of an incoming call:
+    ///
+    /// - `%CallerNumber%`: the P-Asserted-Identity user when present and not
+    ///   empty, else the From user;
+    /// - `%Exten%`: the own extension;
+    /// - `%OutLineNumber%`: the P-Called-Party-ID user when present and not
+    ///   empty; else the To user when it differs from the own extension; else
+    ///   the Request-URI user when it differs; else empty;
+    /// - `%CallId%`: the Call-ID;
+    /// - `%OpId%`, `%OpPW%`: from `operator`.
+    ///
+    /// Surrounding whitespace is trimmed; nothing else is changed here (the
+    /// request builder encodes and the command renderer filters).
+    pub fn from_sip(facts: &SipFacts, operator: &OperatorLogin) -> CallValues {
+        let non_empty = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let own = facts.own_extension.trim();
+        let caller_number =
+            non_empty(&facts.pai_user).unwrap_or_else(|| facts.from_user.trim().to_owned());
+        let outline_number = non_empty(&facts.p_called_party_user).unwrap_or_else(|| {
+            [facts.to_user.trim(), facts.request_uri_user.trim()]
+                .into_iter()
+                .find(|u| !u.is_empty() && *u != own)
+                .unwrap_or("")
+                .to_owned()
+        });
+        CallValues {
+            caller_number,
+            exten: own.to_owned(),
+            outline_number,
+            call_id: facts.call_id.trim().to_owned(),
+            op_id: operator.id.clone(),
+            op_pw: operator.password.clone(),
+        }
+    }
+}
+
+/// Why a call ended, as the driver saw it. Informational: it goes into logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HangupCause {
+    /// The operator hung up.
+    Local,
+    /// The other party hung up.
+    Remote,
+    /// The caller gave up before the call was answered (CANCEL).
+    CallerCancelled,
+    /// The softphone declined the call.
+    Declined,
+    /// The call failed with this SIP status.
+    Failed(u16),
+}
+
+/// One thing that happened to an incoming call. Events for one call must be
+/// given to the engine in the order they happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallEvent {
+    /// The call came in and is ringing. Carries the placeholder values, which
+    /// stay fixed for the rest of the call.
+    Ringing(CallValues),
+    /// The call was answered.
+    Answered {
+        /// Call-ID of the call.
+        call_id: String,
+    },
+    /// The call ended (answered or not).
+    HungUp {
+        /// Call-ID of the call.
+        call_id: String,
+        /// Why it ended.
+        cause: HangupCause,
+        /// How long it was connected; zero when it was never answered.
+        duration: Duration,
+    },
+}
+
+impl CallEvent {
+    /// The Call-ID the event is about.
+    pub fn call_id(&self) -> &str {
+        match self {
+            CallEvent::Ringing(v) => &v.call_id,
+            CallEvent::Answered { call_id } | CallEvent::HungUp { call_id, .. } => call_id,
+        }
+    }
+}
+
+/// The rule deciding whether a call is internal (extension to extension), for
+/// the "do nothing on internal calls" boxes (WEB-6, CMD-5).
+///
+/// Default: a call is internal when the caller number looks like an extension
+/// (only ASCII digits, length in `2..=5`) **and** no outside line was called
+/// (`%OutLineNumber%` is empty). A call from `1234` to the company number
+/// `0312345678` is therefore *not* internal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InternalCallRule {
+    /// Lengths an extension number may have. Default `2..=5`.
+    pub extension_len: RangeInclusive<usize>,
+    /// Also require that no outside line was called. Default `true`; with
+    /// `false` the caller number alone decides.
+    pub require_no_outline: bool,
+}
+
+impl Default for InternalCallRule {
+    fn default() -> Self {
+        InternalCallRule {
+            extension_len: 2..=5,
+            require_no_outline: true,
+        }
+    }
+}
+
+impl InternalCallRule {
+    /// True when `number` looks like an extension under this rule.
+    pub fn is_extension(&self, number: &str) -> bool {
+        !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && self.extension_len.contains(&number.len())
+    }
+
+    /// True when the call is internal under this rule.
+    pub fn is_internal(&self, values: &CallValues) -> bool {
+        self.is_extension(&values.caller_number)
+            && (!self.require_no_outline || values.outline_number.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts() -> SipFacts {
+        SipFacts {
+            from_user: "09012345678".into(),
+            pai_user: None,
+            p_called_party_user: None,
+            to_user: "0312345678".into(),
+            request_uri_user: "1910".into(),
+            own_extension: "1910".into(),
+            call_id: "abc@pbx".into(),
+        }
+    }
+
+    fn op() -> OperatorLogin {
+        OperatorLogin {
+            id: "op1".into(),
+            password: Secret::new("pw".into()),
+        }
+    }
+
+    #[test]
+    fn from_and_to() {
+        let v = CallValues::from_sip(&facts(), &op());
+        assert_eq!(v.caller_number, "09012345678");
+        assert_eq!(v.exten, "1910");
+        assert_eq!(v.outline_number, "0312345678");
+        assert_eq!(v.call_id, "abc@pbx");
+        assert_eq!(v.op_id, "op1");
+        assert_eq!(v.op_pw.expose(), "pw");
+    }
+
+    #[test]
+    fn pai_wins_over_from() {
+        let mut f = facts();
+        f.from_user = "anonymous".into();
+        f.pai_user = Some("0801112222".into());
+        assert_eq!(CallValues::from_sip(&f, &op()).caller_number, "0801112222");
+        f.pai_user = Some("  ".into());
+        assert_eq!(CallValues::from_sip(&f, &op()).caller_number, "anonymous");
+    }
+
+    #[test]
+    fn p_called_party_wins() {
+        let mut f = facts();
+        f.p_called_party_user = Some("0120999888".into());
+        assert_eq!(CallValues::from_sip(&f, &op()).outline_number, "0120999888");
+    }
+
+    #[test]
+    fn outline_falls_back_to_request_uri_then_empty() {
+        let mut f = facts();
+        f.to_user = "1910".into();
+        f.request_uri_user = "0355556666".into();
+        assert_eq!(CallValues::from_sip(&f, &op()).outline_number, "0355556666");
+        f.request_uri_user = "1910".into();
+        assert_eq!(CallValues::from_sip(&f, &op()).outline_number, "");
+    }
+
+    #[test]
+    fn debug_hides_password() {
+        let v = CallValues::from_sip(&facts(), &op());
+        let dbg = format!("{v:?}");
+        assert!(!dbg.contains("\"pw\""), "{dbg}");
+        assert!(dbg.contains("***"));
+    }
+
+    #[test]
+    fn internal_rule_default() {
+        let rule = InternalCallRule::default();
+        let mut v = CallValues {
+            caller_number: "1234".into(),
+            ..CallValues::default()
+        };
+        assert!(rule.is_internal(&v));
+        v.outline_number = "0312345678".into();
+        assert!(!rule.is_internal(&v));
+        v.outline_number.clear();
+        v.caller_number = "123456".into();
+        assert!(!rule.is_internal(&v));
+        v.caller_number = "1".into();
+        assert!(!rule.is_internal(&v));
+        v.caller_number = "12a".into();
+        assert!(!rule.is_internal(&v));
+        v.caller_number = "１２３".into();
+        assert!(!rule.is_internal(&v));
+    }
+
+    #[test]
+    fn internal_rule_without_outline_requirement() {
+        let rule = InternalCallRule {
+            extension_len: 3..=4,
+            require_no_outline: false,
+        };
+        let v = CallValues {
+            caller_number: "123".into(),
+            outline_number: "0312345678".into(),
+            ..CallValues::default()
+        };
+        assert!(rule.is_internal(&v));
+    }
+}

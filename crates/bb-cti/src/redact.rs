@@ -1,0 +1,156 @@
+//! Keeping passwords and network text out of logs unescaped.
+//!
+//! [`Secret`] wraps a password so that `{:?}` and `{}` print `***`; the value
+//! is only reachable through the explicit [`Secret::expose`]. [`redact_secret`]
+//! scrubs a password out of text that was built from it (a URL, a body, a
+//! client error message that quotes the URL), and [`log_safe`] escapes text
+//! that came from the network before it goes into a log line.
+
+use std::fmt;
+
+use crate::request::encode_component;
+
+/// What a redacted value prints as.
+pub const REDACTED: &str = "***";
+
+/// A value that must never be printed: `Debug` and `Display` show `***`.
+///
+/// Used for `%OpPW%` and any other password. Read the value with
+/// [`Secret::expose`], which makes every use greppable.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps `value`.
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+
+    /// The wrapped value. Call this only where the value is really needed
+    /// (building the request or the argument list), never for logging.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl Secret<String> {
+    /// True when the secret is the empty string (for example when no operator
+    /// is logged in).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<T> From<T> for Secret<T> {
+    fn from(value: T) -> Self {
+        Secret(value)
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl<T> fmt::Display for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+/// Returns a copy of `text` for logs in which every occurrence of the secret,
+/// written raw or percent-encoded the way [`crate::request`] encodes it, is
+/// replaced by `***`.
+///
+/// This is the fallback for text this crate did not build itself, such as an
+/// HTTP client's error message quoting the request URL. It prefers hiding too
+/// much: with a short password, unrelated text that happens to contain the
+/// same characters is hidden as well. Requests and argument lists built by this
+/// crate carry an exact log copy instead (`CrmRequest::for_log`,
+/// `RenderedCommand::for_log`). An empty secret changes nothing.
+pub fn redact_secret(text: &str, secret: &Secret<String>) -> String {
+    let raw = secret.expose();
+    if raw.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = text.replace(raw.as_str(), REDACTED);
+    let encoded = encode_component(raw);
+    if encoded != *raw {
+        out = out.replace(encoded.as_str(), REDACTED);
+        // Some clients print lowercase hex escapes.
+        let lower = encoded.to_ascii_lowercase();
+        if lower != encoded {
+            out = out.replace(lower.as_str(), REDACTED);
+        }
+    }
+    out
+}
+
+/// Longest piece of network text [`log_safe`] keeps, in characters.
+pub const LOG_SAFE_MAX_CHARS: usize = 200;
+
+/// Escapes text from the network for a log line: control characters,
+/// quotes, backslashes and bidirectional-override characters are written as
+/// Rust escapes (`\n`, `\u{202e}`), so a caller ID cannot forge a log line or
+/// reorder what a reader sees. Text longer than [`LOG_SAFE_MAX_CHARS`] is cut
+/// and marked with `…(N chars)`.
+pub fn log_safe(text: &str) -> String {
+    let count = text.chars().count();
+    let mut out = String::with_capacity(text.len().min(LOG_SAFE_MAX_CHARS * 2));
+    for c in text.chars().take(LOG_SAFE_MAX_CHARS) {
+        if is_bidi_control(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.extend(c.escape_debug());
+        }
+    }
+    if count > LOG_SAFE_MAX_CHARS {
+        out.push_str(&format!("…({count} chars)"));
+    }
+    out
+}
+
+/// Characters that change the display order of text (Trojan Source).
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_prints_stars() {
+        let s = Secret::new("hunter2".to_owned());
+        assert_eq!(format!("{s}"), "***");
+        assert_eq!(format!("{s:?}"), "***");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn redact_secret_raw_and_encoded() {
+        let s = Secret::new("p@ss word+1".to_owned());
+        let text = "https://x.test/?pw=p%40ss%20word%2B1 and p@ss word+1 and p%40ss%20word%2b1";
+        let out = redact_secret(text, &s);
+        assert_eq!(out, "https://x.test/?pw=*** and *** and ***");
+    }
+
+    #[test]
+    fn redact_empty_secret_is_identity() {
+        let s = Secret::new(String::new());
+        assert_eq!(redact_secret("abc", &s), "abc");
+    }
+
+    #[test]
+    fn log_safe_escapes_controls_and_bidi() {
+        assert_eq!(log_safe("a\nb"), "a\\nb");
+        assert_eq!(log_safe("\u{202e}x"), "\\u{202e}x");
+        assert_eq!(log_safe("\0"), "\\0");
+        assert_eq!(log_safe("090"), "090");
+        let long = "9".repeat(1000);
+        let out = log_safe(&long);
+        assert!(out.ends_with("…(1000 chars)"));
+        assert!(out.len() < 300);
+    }
+}
