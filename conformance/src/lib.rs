@@ -1,1 +1,12 @@
-//! conformance
+//! This crate provides the conformance harness: the cucumber `World` that
+//! starts the real `bluebean-sim`, mock CRM and `bbclient` processes, and the
+//! helpers its step definitions use. The steps themselves live in
+//! `tests/features.rs`; the Gherkin files in `features/` at the workspace root.
+//!
+//! Architecture invariant: the harness reaches the binaries only through SIP
+//! (via the simulator), HTTP (the simulator's API and the mock CRM), the
+//! command line and the control socket. No step calls an internal function in
+//! place of the behaviour it names.
+
+pub mod procs;
+pub mod world;

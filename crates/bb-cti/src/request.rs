@@ -256,13 +256,44 @@ pub fn build_popup(
                 for_log: format!("GET {log_url}"),
             }
         }
-        HttpMethod::Post => CrmRequest {
-            method,
-            url: url.as_str().to_owned(),
-            body: Some(query.into_bytes()),
-            content_type: Some(FORM_CONTENT_TYPE),
-            for_log: format!("POST {} body {log_query}", url.as_str()),
-        },
+        HttpMethod::Post => {
+            // A URL written for GET ends in an empty `?`; a POST carries its
+            // parameters in the body, so that empty query is dropped.
+            let target = post_target(url.as_str());
+            CrmRequest {
+                method,
+                url: target.to_string(),
+                body: Some(query.into_bytes()),
+                content_type: Some(FORM_CONTENT_TYPE),
+                for_log: format!("POST {target} body {log_query}"),
+            }
+        }
+    }
+}
+
+/// The URL a POST goes to: the configured one without an empty trailing query
+/// (`…/in?` → `…/in`, `…/in?#top` → `…/in#top`); a non-empty query is kept.
+fn post_target(url: &str) -> std::borrow::Cow<'_, str> {
+    let (base, fragment) = match url.find('#') {
+        Some(i) => (&url[..i], &url[i..]),
+        None => (url, ""),
+    };
+    match base.strip_suffix('?') {
+        Some(b) if !b.contains('?') => std::borrow::Cow::Owned(format!("{b}{fragment}")),
+        _ => std::borrow::Cow::Borrowed(url),
+    }
+}
+
+#[cfg(test)]
+mod post_target_tests {
+    use super::post_target;
+
+    #[test]
+    fn empty_query_is_dropped_for_post() {
+        assert_eq!(post_target("https://c/in?"), "https://c/in");
+        assert_eq!(post_target("https://c/in?#x"), "https://c/in#x");
+        assert_eq!(post_target("https://c/in?a=1"), "https://c/in?a=1");
+        assert_eq!(post_target("https://c/in"), "https://c/in");
     }
 }
 
@@ -510,7 +541,8 @@ mod tests {
             &p,
             &values(),
         );
-        assert_eq!(r.url, "https://crm.test.com/softphone/popup/in?");
+        // The empty query of a URL written for GET is dropped for POST.
+        assert_eq!(r.url, "https://crm.test.com/softphone/popup/in");
         assert_eq!(
             r.body.as_deref(),
             Some(

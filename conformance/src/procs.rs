@@ -1,0 +1,158 @@
+//! Starting and stopping the real processes under test.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+use tokio::process::{Child, Command};
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+static BIN_DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+
+/// Where `bbclient` and `bluebean-sim` are: `$BB_BIN_DIR`, else the
+/// workspace's `target/debug` after an up-to-date `cargo build` of both.
+pub fn bin_dir() -> Result<PathBuf, String> {
+    BIN_DIR
+        .get_or_init(|| {
+            if let Some(dir) = std::env::var_os("BB_BIN_DIR") {
+                return Ok(PathBuf::from(dir));
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .current_dir(workspace_root())
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "softphone",
+                    "-p",
+                    "simulator",
+                    "--bins",
+                ])
+                .status()
+                .map_err(|e| format!("cannot run cargo to build the binaries under test: {e}"))?;
+            if !status.success() {
+                return Err(format!(
+                    "building bbclient and bluebean-sim failed ({status})"
+                ));
+            }
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| workspace_root().join("target"));
+            Ok(target.join("debug"))
+        })
+        .clone()
+}
+
+/// A child process whose output is kept (and shown when a scenario fails).
+#[derive(Debug)]
+pub struct Proc {
+    /// What it is, for messages.
+    pub name: String,
+    child: Child,
+    /// Every line it printed, stdout and stderr, in order of arrival.
+    pub output: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    /// Starts `cmd`; returns once it printed a stdout line starting with
+    /// `ready` (then returns that line), or at once when `ready` is `None`.
+    pub async fn start(
+        name: &str,
+        mut cmd: Command,
+        ready: Option<&str>,
+    ) -> Result<(Proc, String), String> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        if let Some(out) = child.stdout.take() {
+            let output = output.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(out).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    if let Ok(mut o) = output.lock() {
+                        o.push(l.clone());
+                    }
+                    let _ = tx.send(l);
+                }
+            });
+        }
+        if let Some(err) = child.stderr.take() {
+            let output = output.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(err).lines();
+                while let Ok(Some(l)) = lines.next_line().await {
+                    if let Ok(mut o) = output.lock() {
+                        o.push(format!("(stderr) {l}"));
+                    }
+                }
+            });
+        }
+        let proc = Proc {
+            name: name.to_string(),
+            child,
+            output,
+        };
+        let Some(ready) = ready else {
+            return Ok((proc, String::new()));
+        };
+        let wait = async {
+            while let Some(line) = rx.recv().await {
+                if line.starts_with(ready) {
+                    return Some(line);
+                }
+            }
+            None
+        };
+        match tokio::time::timeout(Duration::from_secs(20), wait).await {
+            Ok(Some(line)) => Ok((proc, line)),
+            _ => Err(format!(
+                "{name} did not report '{ready}' within 20 s; its output:\n{}",
+                proc.transcript()
+            )),
+        }
+    }
+
+    /// Everything printed so far.
+    pub fn transcript(&self) -> String {
+        self.output.lock().map(|o| o.join("\n")).unwrap_or_default()
+    }
+
+    /// Stops the process with SIGTERM, then SIGKILL after 3 s.
+    pub async fn stop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = Command::new("kill").arg(pid.to_string()).status().await;
+        }
+        if tokio::time::timeout(Duration::from_secs(3), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// Reads `key=ADDR` out of a ready line (`sip=udp:127.0.0.1:5060`).
+pub fn addr_in(line: &str, key: &str) -> Result<SocketAddr, String> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(key))
+        .map(|v| v.trim_start_matches("udp:").trim_start_matches("http://"))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("no {key} address in '{line}'"))
+}
