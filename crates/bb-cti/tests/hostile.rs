@@ -124,7 +124,10 @@ fn requests_keep_their_parameters() {
             assert!(get.url.is_ascii());
 
             let post = build_popup(HttpMethod::Post, &url, &params, &values);
-            assert_eq!(post.url, url.as_str());
+            // Same URL, less an empty `?` that was only there for GET.
+            let want = url.as_str().replacen("?#", "#", 1);
+            let want = want.strip_suffix('?').unwrap_or(&want);
+            assert_eq!(post.url, want);
             assert_eq!(post.content_type, Some(FORM_CONTENT_TYPE));
             let body = post.body.unwrap_or_default();
             assert!(body.is_ascii());
