@@ -24,6 +24,31 @@ pub struct RawSettings {
     /// Command integration.
     #[serde(default)]
     pub command: Command,
+    /// SIP protocol tuning (rarely needed).
+    #[serde(default)]
+    pub sip: Sip,
+}
+
+/// `[sip]`: protocol tuning.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Sip {
+    /// RFC 3261 timer T1 (round-trip estimate) in ms; transactions give up
+    /// after 64×T1. Lower it only on fast networks (tests use 20).
+    #[serde(default = "default_t1")]
+    pub t1_ms: u64,
+}
+
+impl Default for Sip {
+    fn default() -> Self {
+        Sip {
+            t1_ms: default_t1(),
+        }
+    }
+}
+
+fn default_t1() -> u64 {
+    500
 }
 
 /// `[account]`
@@ -218,7 +243,7 @@ impl Settings {
     pub fn from_toml(text: &str, path: &Path) -> Result<Settings, ConfigError> {
         let raw: RawSettings = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim().replace('\n', " "),
+            message: toml_message(text, &e),
         })?;
         Settings::validate(raw, path)
     }
@@ -246,6 +271,15 @@ impl Settings {
                 )
             })?),
         };
+        if !(10..=5000).contains(&raw.sip.t1_ms) {
+            return Err(invalid(
+                "sip.t1_ms",
+                format!(
+                    "{} is out of range (10 to 5000 ms; the default is 500)",
+                    raw.sip.t1_ms
+                ),
+            ));
+        }
         let hooks = crate::hooks::HookSettings::from_raw(&raw)
             .map_err(|(key, message)| invalid(&key, message))?;
         Ok(Settings {
@@ -255,6 +289,26 @@ impl Settings {
             local_addr,
             hooks,
         })
+    }
+}
+
+/// One line from a toml error: `line 5: unknown field `x`, expected …`.
+fn toml_message(text: &str, e: &toml::de::Error) -> String {
+    let what = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text
+                .get(..span.start)
+                .map(|t| t.lines().count().max(1))
+                .unwrap_or(1);
+            let line = if text.get(..span.start).is_some_and(|t| t.ends_with('\n')) {
+                line + 1
+            } else {
+                line
+            };
+            format!("line {line}: {what}")
+        }
+        None => what,
     }
 }
 

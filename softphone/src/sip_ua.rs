@@ -138,6 +138,8 @@ impl SipUa {
             .with_user_agent(concat!("bbclient/", env!("CARGO_PKG_VERSION")))
             .with_option(EndpointOption {
                 callid_suffix: Some("bbclient".to_string()),
+                t1: Duration::from_millis(settings.raw.sip.t1_ms),
+                t1x64: Duration::from_millis(settings.raw.sip.t1_ms * 64),
                 ..Default::default()
             })
             .build();
