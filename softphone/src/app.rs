@@ -7,12 +7,13 @@ use std::time::Instant;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use bb_verbs::Verb;
 use bb_verbs::wire::{Direction, Event, EventKind, HangupCause, RegistrationState, RequestBody};
 
 use crate::config::Settings;
 use crate::control::{self, ControlCommand};
 use crate::hooks::HookDriver;
-use crate::phone::{Action, Command, EndCause, Phone, PhoneEvent};
+use crate::phone::{Action, Command, EndCause, Phone, PhoneConfig, PhoneEvent};
 use crate::sip_ua::{RegState, SipEvent, SipUa};
 
 /// How a softphone is started.
@@ -51,8 +52,9 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
 
     let started = Instant::now();
     let now = || started.elapsed().as_millis() as u64;
-    let mut phone = Phone::new();
+    let mut phone = Phone::new(PhoneConfig::default());
     let mut reg = RegState::Unregistered;
+    let mut last_incoming: Option<String> = None;
     let mut term = std::pin::pin!(shutdown_signal());
     loop {
         tokio::select! {
@@ -80,7 +82,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 }
             },
             Some(cmd) = cmd_rx.recv() => {
-                let outcome = command(&mut phone, &reg, &settings, &hooks, cmd.body, now());
+                let outcome = command(&mut phone, &reg, &settings, &hooks, last_incoming.as_deref(), cmd.body, now()).await;
                 let _ = cmd.reply.send(outcome);
             }
             _ = &mut term => break,
@@ -91,7 +93,26 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 Action::Accept(key) => sip.accept(key),
                 Action::Reject(key, code) => sip.reject(key, code),
                 Action::Bye(key) => sip.bye(key),
+                Action::Cancel(key) => sip.cancel(key),
+                Action::Invite {
+                    key,
+                    number,
+                    replaces,
+                } => sip.invite(key, number, replaces),
+                Action::Hold { key, hold } => sip.hold(key, hold),
+                Action::Refer {
+                    key,
+                    number,
+                    replaces,
+                } => sip.refer(key, number, replaces),
+                Action::NotifyRefer { key, code, last } => sip.notify_refer(key, code, last),
+                Action::Dtmf { digits, .. } => {
+                    tracing::warn!(%digits, "DTMF is not sent: the media engine is not part of this build yet");
+                }
                 Action::Event(ev) => {
+                    if let PhoneEvent::Ringing { facts, .. } = &ev {
+                        last_incoming = Some(facts.call_id.clone());
+                    }
                     announce(&ev, &events_tx);
                     hooks.call_event(&ev);
                 }
@@ -111,38 +132,86 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn wire_cause(cause: EndCause) -> HangupCause {
+    match cause {
+        EndCause::LocalHangup => HangupCause::Local,
+        EndCause::RemoteHangup => HangupCause::Remote,
+        EndCause::CallerCancelled => HangupCause::Cancelled,
+        EndCause::Rejected => HangupCause::Rejected,
+        EndCause::Busy => HangupCause::Busy,
+        EndCause::NotAnswered => HangupCause::NoAnswer,
+        EndCause::Transferred => HangupCause::Transferred,
+        EndCause::Failed => HangupCause::Failed,
+    }
+}
+
 fn announce(ev: &PhoneEvent, events: &broadcast::Sender<Event>) {
+    let safe = bb_cti::redact::log_safe;
     let event = match ev {
         PhoneEvent::Ringing { facts, .. } => {
-            let from = facts
-                .pai_user
-                .as_deref()
-                .or(facts.from_user.as_deref())
-                .unwrap_or("unknown");
+            let from = facts.remote_number();
             say(format!(
                 "ringing: call from {} to {} (Call-ID {})",
-                bb_cti::redact::log_safe(from),
-                bb_cti::redact::log_safe(
+                safe(if from.is_empty() { "unknown" } else { &from }),
+                safe(
                     facts
                         .called_party_user
                         .as_deref()
                         .or(facts.to_user.as_deref())
                         .unwrap_or("?")
                 ),
-                bb_cti::redact::log_safe(&facts.call_id)
+                safe(&facts.call_id)
             ));
             Event::new(EventKind::Ringing {
                 direction: Direction::Incoming,
-                remote_number: Some(from.to_string()),
+                remote_number: Some(from),
             })
             .with_call(facts.call_id.clone())
         }
+        PhoneEvent::Dialing { number, .. } => {
+            say(format!("dialing {}", safe(number)));
+            Event::new(EventKind::Ringing {
+                direction: Direction::Outgoing,
+                remote_number: Some(number.clone()),
+            })
+        }
         PhoneEvent::Answered { call_id, .. } => {
-            say(format!(
-                "answered (Call-ID {})",
-                bb_cti::redact::log_safe(call_id)
-            ));
+            say(format!("answered (Call-ID {})", safe(call_id)));
             Event::new(EventKind::Answered).with_call(call_id.clone())
+        }
+        PhoneEvent::Held { call_id, .. } => {
+            say(format!("on hold (Call-ID {})", safe(call_id)));
+            Event::new(EventKind::Held).with_call(call_id.clone())
+        }
+        PhoneEvent::Unheld { call_id, .. } => {
+            say(format!("resumed (Call-ID {})", safe(call_id)));
+            Event::new(EventKind::Unheld).with_call(call_id.clone())
+        }
+        PhoneEvent::Transferred {
+            call_id, target, ..
+        } => {
+            say(format!("transferred to {}", safe(target)));
+            Event::new(EventKind::Transferred {
+                target: target.clone(),
+            })
+            .with_call(call_id.clone())
+        }
+        PhoneEvent::TransferFailed {
+            call_id,
+            target,
+            reason,
+            ..
+        } => {
+            say(format!(
+                "transfer to {} failed: {}",
+                safe(target),
+                safe(reason)
+            ));
+            Event::new(EventKind::TransferFailed {
+                target: target.clone(),
+                reason: reason.clone(),
+            })
+            .with_call(call_id.clone())
         }
         PhoneEvent::HungUp {
             call_id,
@@ -155,15 +224,8 @@ fn announce(ev: &PhoneEvent, events: &broadcast::Sender<Event>) {
                 cause.as_str(),
                 duration_ms
             ));
-            let cause = match cause {
-                EndCause::LocalHangup => HangupCause::Local,
-                EndCause::RemoteHangup => HangupCause::Remote,
-                EndCause::CallerCancelled => HangupCause::Cancelled,
-                EndCause::Rejected => HangupCause::Rejected,
-                EndCause::Failed => HangupCause::Failed,
-            };
             Event::new(EventKind::HungUp {
-                cause,
+                cause: wire_cause(*cause),
                 duration_ms: *duration_ms,
             })
             .with_call(call_id.clone())
@@ -172,24 +234,38 @@ fn announce(ev: &PhoneEvent, events: &broadcast::Sender<Event>) {
     let _ = events.send(event);
 }
 
-fn command(
+async fn command(
     phone: &mut Phone,
     reg: &RegState,
     settings: &Settings,
-    _hooks: &HookDriver,
+    hooks: &HookDriver,
+    last_incoming: Option<&str>,
     body: RequestBody,
     now: u64,
 ) -> Result<Option<serde_json::Value>, String> {
-    match body {
-        RequestBody::Answer => phone
-            .handle_command(Command::Answer, now)
-            .map(|_| None)
-            .map_err(|e| e.to_string()),
-        RequestBody::Hangup => phone
-            .handle_command(Command::Hangup, now)
-            .map(|_| None)
-            .map_err(|e| e.to_string()),
-        RequestBody::Status => {
+    let word = body.word();
+    let Some(verb) = body.verb() else {
+        return Err(format!("'{word}' is not a command for the softphone"));
+    };
+    let cmd = match verb {
+        Verb::Call(n) => Command::Call(n.as_str().to_string()),
+        Verb::Answer => Command::Answer,
+        Verb::Hangup => Command::Hangup,
+        Verb::Hold => Command::Hold,
+        Verb::Unhold => Command::Unhold,
+        Verb::Transfer(n) => Command::Transfer(n.as_str().to_string()),
+        Verb::TransferComplete => Command::TransferComplete,
+        Verb::BlindTransfer(n) => Command::BlindTransfer(n.as_str().to_string()),
+        Verb::Dtmf(d) => Command::Dtmf(d.as_str().to_string()),
+        Verb::Details => {
+            let call_id = last_incoming.ok_or("no incoming call to show details for")?;
+            return if hooks.details(call_id).await {
+                Ok(None)
+            } else {
+                Err("no detail view is configured ([web.detail]), or the call is unknown".into())
+            };
+        }
+        Verb::Status => {
             let registration = match reg {
                 RegState::Unregistered => serde_json::json!({"state": "unregistered"}),
                 RegState::Registered { expires } => {
@@ -199,18 +275,28 @@ fn command(
                     serde_json::json!({"state": "failed", "reason": reason, "retry_in": retry_in})
                 }
             };
-            Ok(Some(serde_json::json!({
+            let calls: Vec<_> = phone
+                .describe()
+                .into_iter()
+                .map(|(_, number, state)| serde_json::json!({"number": number, "state": state}))
+                .collect();
+            return Ok(Some(serde_json::json!({
                 "extension": settings.raw.account.user,
                 "server": settings.server.to_string(),
                 "registration": registration,
-                "calls": phone.call_count(),
-            })))
+                "calls": calls,
+            })));
         }
-        other => Err(format!(
-            "'{}' is not available in this version of bbclient yet",
-            other.word()
-        )),
-    }
+        Verb::Login { .. } | Verb::Logout => {
+            return Err(format!(
+                "'{word}' is not available in this version of bbclient yet"
+            ));
+        }
+    };
+    phone
+        .handle_command(cmd, now)
+        .map(|_| None)
+        .map_err(|e| e.to_string())
 }
 
 async fn shutdown_signal() {

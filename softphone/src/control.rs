@@ -251,10 +251,10 @@ pub async fn request(path: &Path, body: RequestBody) -> Result<Reply, String> {
         .await
         .map_err(|e| format!("cannot read reply: {e}"))?
     {
-        if let Ok(Message::Reply(r)) = serde_json::from_str::<Message>(&l) {
-            if r.id == 1 {
-                return Ok(r);
-            }
+        if let Ok(Message::Reply(r)) = serde_json::from_str::<Message>(&l)
+            && r.id == 1
+        {
+            return Ok(r);
         }
     }
     Err("the softphone closed the connection without replying".to_string())

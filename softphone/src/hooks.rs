@@ -21,7 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::config::RawSettings;
-use crate::phone::{EndCause, PhoneEvent};
+use crate::phone::{Direction, EndCause, PhoneEvent};
 
 /// Hook settings after validation.
 #[derive(Debug, Clone)]
@@ -151,7 +151,8 @@ impl HookDriver {
         }
     }
 
-    /// Feeds a call event from the call model.
+    /// Feeds a call event from the call model. Only incoming calls have
+    /// hooks (the guide's integration is for incoming calls).
     pub fn call_event(&self, ev: &PhoneEvent) {
         let event = match ev {
             PhoneEvent::Ringing { facts, .. } => {
@@ -166,13 +167,18 @@ impl HookDriver {
                 };
                 CallEvent::Ringing(CallValues::from_sip(&sip, &self.operator))
             }
-            PhoneEvent::Answered { call_id, .. } => CallEvent::Answered {
+            PhoneEvent::Answered {
+                call_id,
+                direction: Direction::Incoming,
+                ..
+            } => CallEvent::Answered {
                 call_id: call_id.clone(),
             },
             PhoneEvent::HungUp {
                 call_id,
                 cause,
                 duration_ms,
+                direction: Direction::Incoming,
                 ..
             } => CallEvent::HungUp {
                 call_id: call_id.clone(),
@@ -180,11 +186,13 @@ impl HookDriver {
                     EndCause::LocalHangup => HangupCause::Local,
                     EndCause::RemoteHangup => HangupCause::Remote,
                     EndCause::CallerCancelled => HangupCause::CallerCancelled,
-                    EndCause::Rejected => HangupCause::Declined,
-                    EndCause::Failed => HangupCause::Failed(0),
+                    EndCause::Rejected | EndCause::Busy => HangupCause::Declined,
+                    EndCause::Transferred => HangupCause::Local,
+                    EndCause::NotAnswered | EndCause::Failed => HangupCause::Failed(0),
                 },
                 duration: Duration::from_millis(*duration_ms),
             },
+            _ => return,
         };
         let _ = self.tx.send(Msg::Call(event));
     }

@@ -1,26 +1,31 @@
 //! The softphone's SIP driver: one rsipstack endpoint, the registration loop,
-//! and the dialogs of incoming calls. It turns wire events into
+//! and one dialog per call leg. It turns wire events into
 //! [`phone::Input`](crate::phone::Input)s and carries out the phone's
 //! [`Action`](crate::phone::Action)s; it decides nothing itself.
+//!
+//! Each leg has its own dialog-state channel, so every event arrives already
+//! tagged with the leg's [`CallKey`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bb_sip::headers::{addr_user, first_value, uri_user};
-use bb_sip::sdp::AudioSdp;
+use bb_sip::headers::{addr_user, first_value, make, uri_user};
+use bb_sip::sdp::{AudioSdp, Direction, Format};
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::authenticate::Credential;
-use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
 use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::dialog::registration::{Registration, backoff_interval, refresh_interval};
 use rsipstack::sip::{Auth, HostWithPort, Method, Scheme, StatusCode, Uri};
 use rsipstack::transaction::endpoint::{EndpointInner, EndpointOption};
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::{TransportLayer, udp::UdpConnection};
+use rsipstack::transport::{SipAddr, TransportLayer, udp::UdpConnection};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -55,10 +60,72 @@ pub enum SipEvent {
     Registration(RegState),
 }
 
-struct CallLeg {
+/// The media side of one leg: our RTP port and the SDP state.
+#[derive(Debug)]
+struct LegMedia {
+    /// Held open so that the port in our SDP stays ours; the media engine reads it.
+    #[expect(dead_code, reason = "read by the media engine once it is wired in")]
+    rtp: Arc<UdpSocket>,
+    local: SocketAddr,
+    session_id: u64,
+    version: u64,
+    /// Formats we offer or answered with, in preference order.
+    formats: Vec<Format>,
+    /// What the peer last described.
+    remote: Option<AudioSdp>,
+}
+
+impl LegMedia {
+    fn sdp(&mut self, direction: Direction) -> Vec<u8> {
+        self.version += 1;
+        AudioSdp {
+            addr: self.local.ip(),
+            port: self.local.port(),
+            formats: self.formats.clone(),
+            direction,
+            ptime: Some(20),
+        }
+        .render(self.session_id, self.version)
+        .into_bytes()
+    }
+}
+
+struct Leg {
     dialog: InviteDialog,
-    answer: Vec<u8>,
-    _rtp: Arc<UdpSocket>,
+    media: LegMedia,
+    /// The initial SDP answer (incoming legs).
+    answer: Option<Vec<u8>>,
+    /// We hold the peer (our last offer was sendonly).
+    holding: bool,
+}
+
+/// The formats we offer, in preference order.
+fn our_formats() -> Vec<Format> {
+    vec![
+        Format::new(0, "PCMU", 8000, None, None),
+        Format::new(8, "PCMA", 8000, None, None),
+        Format::new(101, "telephone-event", 8000, None, Some("0-16")),
+    ]
+}
+
+/// The formats of an answer to `offer`: the first audio codec we share, and
+/// telephone-event when offered.
+fn answer_formats(offer: &AudioSdp) -> Option<Vec<Format>> {
+    let ours = our_formats();
+    let codec = offer.formats.iter().find(|f| {
+        ours.iter().any(|o| {
+            o.name.eq_ignore_ascii_case(&f.name) && o.rate == f.rate && o.name != "telephone-event"
+        })
+    })?;
+    let mut v = vec![codec.clone()];
+    if let Some(te) = offer
+        .formats
+        .iter()
+        .find(|f| f.name.eq_ignore_ascii_case("telephone-event") && f.rate == 8000)
+    {
+        v.push(te.clone());
+    }
+    Some(v)
 }
 
 /// The running SIP side of the softphone.
@@ -67,8 +134,10 @@ pub struct SipUa {
     endpoint: Arc<EndpointInner>,
     dialog_layer: Arc<DialogLayer>,
     local: SocketAddr,
+    server: SocketAddr,
     user: String,
-    calls: Arc<Mutex<HashMap<CallKey, CallLeg>>>,
+    credential: Credential,
+    legs: Arc<Mutex<HashMap<CallKey, Leg>>>,
     next_key: Arc<Mutex<CallKey>>,
     events: mpsc::UnboundedSender<SipEvent>,
 }
@@ -92,16 +161,36 @@ fn uri(user: Option<&str>, at: SocketAddr) -> Uri {
 
 /// The local address that routes to `server` (no packet is sent).
 pub fn route_to(server: SocketAddr) -> std::io::Result<std::net::IpAddr> {
-    let probe = std::net::UdpSocket::bind(SocketAddr::new(
-        if server.is_ipv4() {
-            [0, 0, 0, 0].into()
-        } else {
-            std::net::Ipv6Addr::UNSPECIFIED.into()
-        },
-        0,
-    ))?;
+    let any: std::net::IpAddr = if server.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    let probe = std::net::UdpSocket::bind(SocketAddr::new(any, 0))?;
     probe.connect(server)?;
     Ok(probe.local_addr()?.ip())
+}
+
+/// Percent-encodes a Replaces value for use inside a Refer-To URI header.
+fn escape_uri_header(value: &str) -> String {
+    let mut s = String::with_capacity(value.len() * 2);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
+
+/// The status code of a `message/sipfrag` body (`SIP/2.0 200 OK`).
+fn sipfrag_code(body: &[u8]) -> Option<u16> {
+    let text = String::from_utf8_lossy(body);
+    let line = text.lines().next()?;
+    let mut parts = line.split_whitespace();
+    (parts.next()? == "SIP/2.0").then_some(())?;
+    parts.next()?.parse().ok()
 }
 
 impl SipUa {
@@ -132,14 +221,15 @@ impl SipUa {
             .get_socketaddr()
             .context("bound SIP address")?;
         transport_layer.add_transport(conn.into());
+        let t1 = settings.raw.sip.t1_ms;
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(cancel.clone())
             .with_transport_layer(transport_layer)
             .with_user_agent(concat!("bbclient/", env!("CARGO_PKG_VERSION")))
             .with_option(EndpointOption {
                 callid_suffix: Some("bbclient".to_string()),
-                t1: Duration::from_millis(settings.raw.sip.t1_ms),
-                t1x64: Duration::from_millis(settings.raw.sip.t1_ms * 64),
+                t1: Duration::from_millis(t1),
+                t1x64: Duration::from_millis(t1 * 64),
                 ..Default::default()
             })
             .build();
@@ -149,12 +239,20 @@ impl SipUa {
         let inner = endpoint.inner.clone();
         let dialog_layer = Arc::new(DialogLayer::new(inner.clone()));
         tokio::spawn(async move { endpoint.serve().await });
+        let credential = Credential {
+            username: settings.raw.account.user.clone(),
+            password: settings.raw.account.password.clone(),
+            realm: None,
+            auth_username: None,
+        };
         let ua = SipUa {
             endpoint: inner,
             dialog_layer,
             local,
+            server: settings.server,
             user: settings.raw.account.user.clone(),
-            calls: Arc::new(Mutex::new(HashMap::new())),
+            credential: credential.clone(),
+            legs: Arc::new(Mutex::new(HashMap::new())),
             next_key: Arc::new(Mutex::new(0)),
             events,
         };
@@ -165,12 +263,6 @@ impl SipUa {
                 tokio::spawn(async move { me.handle(tx).await });
             }
         });
-        let credential = Credential {
-            username: settings.raw.account.user.clone(),
-            password: settings.raw.account.password.clone(),
-            realm: None,
-            auth_username: None,
-        };
         tokio::spawn(ua.clone().registration_loop(
             settings.server,
             credential,
@@ -183,6 +275,10 @@ impl SipUa {
     /// The bound SIP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    fn send(&self, input: Input) {
+        let _ = self.events.send(SipEvent::Call(input));
     }
 
     async fn registration_loop(
@@ -222,6 +318,9 @@ impl SipUa {
                         reason,
                         retry_in: wait.as_secs(),
                     }));
+                    // A new registration (new Call-ID) after a failure: the
+                    // server may have restarted and forgotten us.
+                    reg = Registration::new(self.endpoint.clone(), Some(credential.clone()));
                     wait
                 }
             };
@@ -231,16 +330,15 @@ impl SipUa {
             }
         }
         // Unregister on exit; bounded so that shutdown never hangs.
-        let mut bye = Registration::new(self.endpoint.clone(), Some(credential));
         let _ =
-            tokio::time::timeout(Duration::from_secs(2), bye.register(server_uri, Some(0))).await;
+            tokio::time::timeout(Duration::from_secs(2), reg.register(server_uri, Some(0))).await;
         let _ = self
             .events
             .send(SipEvent::Registration(RegState::Unregistered));
     }
 
     async fn handle(&self, mut tx: Transaction) {
-        let method = tx.original.method.clone();
+        let method = tx.original.method;
         let result = match method {
             Method::Options => tx.reply(StatusCode::OK).await,
             Method::Ack => Ok(()),
@@ -260,6 +358,41 @@ impl SipUa {
         }
     }
 
+    fn new_driver_key(&self) -> CallKey {
+        let mut n = lock(&self.next_key);
+        *n += 1;
+        *n
+    }
+
+    async fn rtp_socket(&self) -> std::io::Result<(Arc<UdpSocket>, SocketAddr)> {
+        let s = UdpSocket::bind(SocketAddr::new(self.local.ip(), 0)).await?;
+        let a = s.local_addr()?;
+        Ok((Arc::new(s), a))
+    }
+
+    /// Finds our leg for a Replaces value `call-id;to-tag=A;from-tag=B`:
+    /// `to-tag` is our local tag, `from-tag` the peer's (RFC 3891 section 3).
+    fn leg_for_replaces(&self, value: &str) -> Option<CallKey> {
+        let mut parts = value.split(';');
+        let call_id = parts.next()?.trim();
+        let (mut to_tag, mut from_tag) = (None, None);
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                match k.trim().to_ascii_lowercase().as_str() {
+                    "to-tag" => to_tag = Some(v.trim()),
+                    "from-tag" => from_tag = Some(v.trim()),
+                    _ => {}
+                }
+            }
+        }
+        let (to_tag, from_tag) = (to_tag?, from_tag?);
+        lock(&self.legs).iter().find_map(|(k, leg)| {
+            let id = leg.dialog.id();
+            (id.call_id == call_id && id.local_tag == to_tag && id.remote_tag == from_tag)
+                .then_some(*k)
+        })
+    }
+
     async fn incoming_invite(&self, mut tx: Transaction) {
         let req = &tx.original;
         let offer = match AudioSdp::parse(&req.body) {
@@ -270,47 +403,27 @@ impl SipUa {
                 return;
             }
         };
-        let Some(format) = offer
-            .formats
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case("PCMU") || f.name.eq_ignore_ascii_case("PCMA"))
-            .cloned()
-        else {
+        let Some(formats) = answer_formats(&offer) else {
             let _ = tx.reply(StatusCode::NotAcceptableHere).await;
             return;
         };
-        let rtp = match UdpSocket::bind(SocketAddr::new(self.local.ip(), 0)).await {
-            Ok(s) => Arc::new(s),
+        let (rtp, rtp_addr) = match self.rtp_socket().await {
+            Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "no RTP port for an incoming call");
                 let _ = tx.reply(StatusCode::ServerInternalError).await;
                 return;
             }
         };
-        let rtp_addr = match rtp.local_addr() {
-            Ok(a) => a,
-            Err(_) => {
-                let _ = tx.reply(StatusCode::ServerInternalError).await;
-                return;
-            }
-        };
-        let mut formats = vec![format];
-        if let Some(te) = offer
-            .formats
-            .iter()
-            .find(|f| f.name.eq_ignore_ascii_case("telephone-event"))
-        {
-            formats.push(te.clone());
-        }
-        let answer = AudioSdp {
-            addr: rtp_addr.ip(),
-            port: rtp_addr.port(),
+        let mut media = LegMedia {
+            rtp,
+            local: rtp_addr,
+            session_id: u64::from(rand::random::<u32>()),
+            version: 0,
             formats,
-            direction: offer.direction.answer_to(),
-            ptime: Some(20),
-        }
-        .render(rand::random::<u32>() as u64, 1)
-        .into_bytes();
+            remote: Some(offer.clone()),
+        };
+        let answer = media.sdp(offer.direction.answer_to());
 
         let headers = &req.headers;
         let facts = IncomingFacts {
@@ -324,7 +437,19 @@ impl SipUa {
             to_user: first_value(headers, "To").and_then(addr_user),
             request_uri_user: uri_user(&req.uri.to_string()),
         };
-        let (sender, mut receiver) = self.dialog_layer.new_dialog_state_channel();
+        let replaces = first_value(headers, "Replaces").map(str::to_string);
+        let replaced = match &replaces {
+            Some(r) => match self.leg_for_replaces(r) {
+                Some(k) => Some(k),
+                None => {
+                    // RFC 3891 section 3: no matching dialog → 481.
+                    let _ = tx.reply(StatusCode::CallTransactionDoesNotExist).await;
+                    return;
+                }
+            },
+            None => None,
+        };
+        let (sender, receiver) = self.dialog_layer.new_dialog_state_channel();
         let contact = uri(Some(&self.user), self.local);
         let dialog =
             match self
@@ -338,17 +463,14 @@ impl SipUa {
                     return;
                 }
             };
-        let key = {
-            let mut n = lock(&self.next_key);
-            *n += 1;
-            *n
-        };
-        lock(&self.calls).insert(
+        let key = self.new_driver_key();
+        lock(&self.legs).insert(
             key,
-            CallLeg {
+            Leg {
                 dialog: dialog.clone(),
-                answer,
-                _rtp: rtp,
+                media,
+                answer: Some(answer),
+                holding: false,
             },
         );
         let mut handler = dialog.clone();
@@ -357,16 +479,110 @@ impl SipUa {
                 tracing::debug!(error = %e, "INVITE transaction ended with an error");
             }
         });
-        let events = self.events.clone();
-        let calls = self.calls.clone();
-        let dialog_layer = self.dialog_layer.clone();
-        tokio::spawn(async move {
-            while let Some(state) = receiver.recv().await {
-                match state {
-                    DialogState::Confirmed(_, _) => {
-                        let _ = events.send(SipEvent::Call(Input::Confirmed { key }));
+        tokio::spawn(
+            self.clone()
+                .watch(key, receiver, Arc::new(AtomicBool::new(true))),
+        );
+        self.send(Input::Incoming {
+            key,
+            facts,
+            replaces: replaced,
+        });
+    }
+
+    /// Follows one leg's dialog states until it ends.
+    async fn watch(
+        self,
+        key: CallKey,
+        mut receiver: DialogStateReceiver,
+        incoming: Arc<AtomicBool>,
+    ) {
+        let answered = AtomicBool::new(false);
+        while let Some(state) = receiver.recv().await {
+            match state {
+                DialogState::Early(_, resp) => {
+                    if !incoming.load(Ordering::Relaxed) {
+                        if let Ok(sdp) = AudioSdp::parse(&resp.body) {
+                            self.set_remote(key, sdp);
+                        }
+                        self.send(Input::Progress {
+                            key,
+                            code: u16::from(resp.status_code.clone()),
+                        });
                     }
-                    DialogState::Terminated(id, reason) => {
+                }
+                DialogState::Confirmed(id, resp) => {
+                    if answered.swap(true, Ordering::Relaxed) {
+                        continue;
+                    }
+                    if incoming.load(Ordering::Relaxed) {
+                        self.send(Input::Confirmed { key });
+                    } else {
+                        if let Ok(sdp) = AudioSdp::parse(&resp.body) {
+                            self.set_remote(key, sdp);
+                        }
+                        self.send(Input::Answered {
+                            key,
+                            call_id: id.call_id.clone(),
+                        });
+                    }
+                }
+                DialogState::Updated(_, req, handle) => {
+                    let (code, headers, body) = self.remote_update(key, &req);
+                    let _ = handle.respond(code, headers, body).await;
+                }
+                DialogState::Refer(_, req, handle) => {
+                    let target = first_value(&req.headers, "Refer-To")
+                        .map(rsipstack::sip::event_packages::parse_refer_to);
+                    let number = target.as_ref().and_then(|t| uri_user(&t.uri));
+                    match (target, number) {
+                        (Some(t), Some(number)) => {
+                            let _ = handle.reply(StatusCode::Accepted).await;
+                            self.send(Input::ReferRequest {
+                                key,
+                                number,
+                                replaces: t.replaces,
+                            });
+                        }
+                        _ => {
+                            let _ = handle.reply(StatusCode::BadRequest).await;
+                        }
+                    }
+                }
+                DialogState::Notify(_, req, handle) => {
+                    let _ = handle.reply(StatusCode::OK).await;
+                    let is_refer = first_value(&req.headers, "Event")
+                        .is_some_and(|e| e.trim().to_ascii_lowercase().starts_with("refer"));
+                    if let (true, Some(code)) = (is_refer, sipfrag_code(&req.body)) {
+                        let last =
+                            first_value(&req.headers, "Subscription-State").is_some_and(|s| {
+                                s.trim().to_ascii_lowercase().starts_with("terminated")
+                            });
+                        self.send(Input::ReferStatus { key, code, last });
+                    }
+                }
+                DialogState::Info(_, _, handle) | DialogState::Options(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::OK).await;
+                }
+                DialogState::Message(_, _, handle) | DialogState::Publish(_, _, handle) => {
+                    let _ = handle.reply(StatusCode::MethodNotAllowed).await;
+                }
+                DialogState::Terminated(id, reason) => {
+                    let was_answered = answered.load(Ordering::Relaxed);
+                    let input = if !incoming.load(Ordering::Relaxed) && !was_answered {
+                        let code = match reason {
+                            TerminatedReason::UasBusy => 486,
+                            TerminatedReason::UasDecline => 603,
+                            TerminatedReason::UasOther(c) | TerminatedReason::ProxyError(c) => {
+                                u16::from(c)
+                            }
+                            TerminatedReason::Timeout => 408,
+                            TerminatedReason::ProxyAuthRequired => 407,
+                            TerminatedReason::UacCancel => 487,
+                            _ => 0,
+                        };
+                        Input::Failed { key, code }
+                    } else {
                         let cause = match reason {
                             TerminatedReason::UacCancel
                             | TerminatedReason::UacBye
@@ -376,34 +592,83 @@ impl SipUa {
                             }
                             _ => EndCause::Failed,
                         };
-                        let _ = events.send(SipEvent::Call(Input::Ended { key, cause }));
-                        dialog_layer.remove_dialog(&id);
-                        lock(&calls).remove(&key);
-                        break;
-                    }
-                    _ => {}
+                        Input::Ended { key, cause }
+                    };
+                    self.send(input);
+                    self.dialog_layer.remove_dialog(&id);
+                    lock(&self.legs).remove(&key);
+                    break;
                 }
+                DialogState::Calling(_) | DialogState::Trying(_) | DialogState::WaitAck(_, _) => {}
             }
-        });
-        let _ = self
-            .events
-            .send(SipEvent::Call(Input::Incoming { key, facts }));
+        }
+    }
+
+    fn set_remote(&self, key: CallKey, sdp: AudioSdp) {
+        if let Some(leg) = lock(&self.legs).get_mut(&key) {
+            leg.media.remote = Some(sdp);
+        }
+    }
+
+    /// Answers a re-INVITE or UPDATE from the peer: a hold or resume offer, or
+    /// an offerless re-INVITE (we offer).
+    fn remote_update(
+        &self,
+        key: CallKey,
+        req: &rsipstack::sip::Request,
+    ) -> (
+        StatusCode,
+        Option<Vec<rsipstack::sip::Header>>,
+        Option<Vec<u8>>,
+    ) {
+        let mut legs = lock(&self.legs);
+        let Some(leg) = legs.get_mut(&key) else {
+            return (StatusCode::CallTransactionDoesNotExist, None, None);
+        };
+        let ct = Some(vec![make("Content-Type", "application/sdp")]);
+        if req.body.is_empty() {
+            if req.method == Method::Update {
+                return (StatusCode::OK, None, None);
+            }
+            let dir = if leg.holding {
+                Direction::SendOnly
+            } else {
+                Direction::SendRecv
+            };
+            return (StatusCode::OK, ct, Some(leg.media.sdp(dir)));
+        }
+        let offer = match AudioSdp::parse(&req.body) {
+            Ok(o) => o,
+            Err(_) => return (StatusCode::NotAcceptableHere, None, None),
+        };
+        let held = !offer.direction.sends() || offer.addr.is_unspecified();
+        let mut dir = offer.direction.answer_to();
+        if leg.holding && dir == Direction::SendRecv {
+            dir = Direction::SendOnly;
+        } else if leg.holding && dir == Direction::RecvOnly {
+            dir = Direction::Inactive;
+        }
+        leg.media.remote = Some(offer);
+        let body = leg.media.sdp(dir);
+        drop(legs);
+        self.send(Input::RemoteHold { key, held });
+        (StatusCode::OK, ct, Some(body))
     }
 
     /// Sends 180 Ringing.
     pub fn ring(&self, key: CallKey) {
-        if let Some(leg) = lock(&self.calls).get(&key) {
-            if let Err(e) = leg.dialog.ringing(None, None) {
-                tracing::warn!(error = %e, "cannot send 180");
-            }
+        if let Some(leg) = lock(&self.legs).get(&key)
+            && let Err(e) = leg.dialog.ringing(None, None)
+        {
+            tracing::warn!(error = %e, "cannot send 180");
         }
     }
 
     /// Sends 200 OK with the SDP answer.
     pub fn accept(&self, key: CallKey) {
-        if let Some(leg) = lock(&self.calls).get(&key) {
-            let headers = vec![bb_sip::headers::make("Content-Type", "application/sdp")];
-            if let Err(e) = leg.dialog.accept(Some(headers), Some(leg.answer.clone())) {
+        if let Some(leg) = lock(&self.legs).get(&key) {
+            let headers = vec![make("Content-Type", "application/sdp")];
+            if let Err(e) = leg.dialog.accept(Some(headers), leg.answer.clone()) {
                 tracing::warn!(error = %e, "cannot send 200");
             }
         }
@@ -411,21 +676,285 @@ impl SipUa {
 
     /// Rejects a ringing call.
     pub fn reject(&self, key: CallKey, code: u16) {
-        if let Some(leg) = lock(&self.calls).remove(&key) {
-            if let Err(e) = leg.dialog.reject(Some(StatusCode::from(code)), None) {
-                tracing::warn!(error = %e, "cannot reject");
-            }
+        if let Some(leg) = lock(&self.legs).remove(&key)
+            && let Err(e) = leg.dialog.reject(Some(StatusCode::from(code)), None)
+        {
+            tracing::warn!(error = %e, "cannot reject");
         }
     }
 
     /// Sends BYE.
     pub fn bye(&self, key: CallKey) {
-        if let Some(leg) = lock(&self.calls).remove(&key) {
+        if let Some(leg) = lock(&self.legs).remove(&key) {
             tokio::spawn(async move {
                 if let Err(e) = leg.dialog.bye().await {
                     tracing::warn!(error = %e, "BYE failed");
                 }
             });
         }
+    }
+
+    /// CANCELs our INVITE.
+    pub fn cancel(&self, key: CallKey) {
+        if let Some(leg) = lock(&self.legs).remove(&key) {
+            tokio::spawn(async move {
+                if let Err(e) = leg.dialog.cancel().await {
+                    tracing::warn!(error = %e, "CANCEL failed");
+                }
+            });
+        }
+    }
+
+    /// Sends an INVITE for a call the phone placed.
+    pub fn invite(&self, key: CallKey, number: String, replaces: Option<String>) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(reason) = me.try_invite(key, &number, replaces).await {
+                tracing::warn!(%reason, "cannot place the call");
+                me.send(Input::Failed { key, code: 0 });
+            }
+        });
+    }
+
+    async fn try_invite(
+        &self,
+        key: CallKey,
+        number: &str,
+        replaces: Option<String>,
+    ) -> Result<(), String> {
+        let (rtp, rtp_addr) = self
+            .rtp_socket()
+            .await
+            .map_err(|e| format!("no RTP port: {e}"))?;
+        let mut media = LegMedia {
+            rtp,
+            local: rtp_addr,
+            session_id: u64::from(rand::random::<u32>()),
+            version: 0,
+            formats: our_formats(),
+            remote: None,
+        };
+        let offer = media.sdp(Direction::SendRecv);
+        let mut headers = Vec::new();
+        if let Some(r) = replaces {
+            headers.push(make("Replaces", r));
+        }
+        let opt = InviteOption {
+            caller: uri(Some(&self.user), self.server),
+            callee: uri(Some(number), self.server),
+            destination: Some(SipAddr::from(self.server)),
+            content_type: Some("application/sdp".to_string()),
+            offer: Some(offer),
+            contact: uri(Some(&self.user), self.local),
+            credential: Some(self.credential.clone()),
+            headers: (!headers.is_empty()).then_some(headers),
+            ..Default::default()
+        };
+        let (sender, receiver) = self.dialog_layer.new_dialog_state_channel();
+        let (dialog, join) = self
+            .dialog_layer
+            .do_invite_async(opt, sender)
+            .map_err(|e| e.to_string())?;
+        lock(&self.legs).insert(
+            key,
+            Leg {
+                dialog,
+                media,
+                answer: None,
+                holding: false,
+            },
+        );
+        tokio::spawn(
+            self.clone()
+                .watch(key, receiver, Arc::new(AtomicBool::new(false))),
+        );
+        let me = self.clone();
+        tokio::spawn(async move {
+            match join.await {
+                Ok(Ok((_, Some(resp)))) => {
+                    let code = u16::from(resp.status_code.clone());
+                    if code >= 300 {
+                        me.send(Input::Failed { key, code });
+                    }
+                }
+                Ok(Ok((_, None))) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "INVITE failed");
+                    me.send(Input::Failed { key, code: 0 });
+                }
+                Err(_) => me.send(Input::Failed { key, code: 0 }),
+            }
+        });
+        Ok(())
+    }
+
+    /// Sends a hold (`sendonly`) or resume (`sendrecv`) re-INVITE.
+    pub fn hold(&self, key: CallKey, hold: bool) {
+        let prepared = {
+            let mut legs = lock(&self.legs);
+            legs.get_mut(&key).map(|leg| {
+                leg.holding = hold;
+                let dir = if hold {
+                    Direction::SendOnly
+                } else {
+                    Direction::SendRecv
+                };
+                (leg.dialog.clone(), leg.media.sdp(dir))
+            })
+        };
+        let Some((dialog, sdp)) = prepared else {
+            self.send(Input::HoldResult { key, ok: false });
+            return;
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let headers = vec![make("Content-Type", "application/sdp")];
+            let ok = match dialog.reinvite(Some(headers), Some(sdp)).await {
+                Ok(Some(resp)) => {
+                    let code = u16::from(resp.status_code.clone());
+                    if let Ok(sdp) = AudioSdp::parse(&resp.body) {
+                        me.set_remote(key, sdp);
+                    }
+                    (200..300).contains(&code)
+                }
+                Ok(None) => false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "re-INVITE failed");
+                    false
+                }
+            };
+            if !ok && let Some(leg) = lock(&me.legs).get_mut(&key) {
+                leg.holding = !hold;
+            }
+            me.send(Input::HoldResult { key, ok });
+        });
+    }
+
+    /// Sends REFER to `number`, with Replaces naming the `replaces` leg's dialog.
+    pub fn refer(&self, key: CallKey, number: String, replaces: Option<CallKey>) {
+        let (dialog, replaces_value) = {
+            let legs = lock(&self.legs);
+            let dialog = legs.get(&key).map(|l| l.dialog.clone());
+            let replaces_value = replaces.and_then(|r| legs.get(&r)).map(|l| {
+                let id = l.dialog.id();
+                // The target's local tag is our remote tag (RFC 3891).
+                format!(
+                    "{};to-tag={};from-tag={}",
+                    id.call_id, id.remote_tag, id.local_tag
+                )
+            });
+            (dialog, replaces_value)
+        };
+        let Some(dialog) = dialog else {
+            self.send(Input::ReferStatus {
+                key,
+                code: 481,
+                last: true,
+            });
+            return;
+        };
+        let target = match replaces_value {
+            Some(r) => format!(
+                "<sip:{number}@{}?Replaces={}>",
+                self.server,
+                escape_uri_header(&r)
+            ),
+            None => format!("<sip:{number}@{}>", self.server),
+        };
+        let me = self.clone();
+        tokio::spawn(async move {
+            let headers = vec![
+                make("Refer-To", target),
+                make("Referred-By", format!("<sip:{}@{}>", me.user, me.server)),
+            ];
+            let code = match dialog.request(Method::Refer, Some(headers), None).await {
+                Ok(Some(resp)) => u16::from(resp.status_code.clone()),
+                Ok(None) => 481,
+                Err(e) => {
+                    tracing::warn!(error = %e, "REFER failed");
+                    408
+                }
+            };
+            me.send(Input::ReferStatus {
+                key,
+                code,
+                last: code >= 300,
+            });
+        });
+    }
+
+    /// Reports transfer progress to the transferor (NOTIFY, RFC 3515).
+    pub fn notify_refer(&self, key: CallKey, code: u16, last: bool) {
+        let Some(dialog) = lock(&self.legs).get(&key).map(|l| l.dialog.clone()) else {
+            return;
+        };
+        let reason = match code {
+            100 => "Trying",
+            180 => "Ringing",
+            200 => "OK",
+            486 => "Busy Here",
+            _ => "Service Unavailable",
+        };
+        tokio::spawn(async move {
+            let state = if last {
+                "terminated;reason=noresource"
+            } else {
+                "active;expires=60"
+            };
+            let headers = vec![
+                make("Event", "refer"),
+                make("Subscription-State", state),
+                make("Content-Type", "message/sipfrag;version=2.0"),
+            ];
+            let body = format!("SIP/2.0 {code} {reason}\r\n").into_bytes();
+            if let Err(e) = dialog.notify(Some(headers), Some(body)).await {
+                tracing::warn!(error = %e, "NOTIFY failed");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sipfrag_status() {
+        assert_eq!(sipfrag_code(b"SIP/2.0 200 OK\r\n"), Some(200));
+        assert_eq!(sipfrag_code(b"SIP/2.0 100 Trying"), Some(100));
+        assert_eq!(sipfrag_code(b"HTTP/1.1 200 OK"), None);
+        assert_eq!(sipfrag_code(b""), None);
+    }
+
+    #[test]
+    fn replaces_is_escaped_inside_refer_to() {
+        assert_eq!(
+            escape_uri_header("abc@h;to-tag=1;from-tag=2"),
+            "abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2"
+        );
+    }
+
+    #[test]
+    fn answer_picks_the_first_shared_codec_and_telephone_event() {
+        let offer = AudioSdp {
+            addr: "127.0.0.1".parse().expect("literal"),
+            port: 4000,
+            formats: vec![
+                Format::new(9, "G722", 8000, None, None),
+                Format::new(8, "PCMA", 8000, None, None),
+                Format::new(0, "PCMU", 8000, None, None),
+                Format::new(96, "telephone-event", 8000, None, Some("0-15")),
+            ],
+            direction: Direction::SendRecv,
+            ptime: None,
+        };
+        let a = answer_formats(&offer).expect("shared codec");
+        assert_eq!(a[0].name, "PCMA");
+        assert_eq!(a[1].pt, 96);
+        let none = AudioSdp {
+            formats: vec![Format::new(9, "G722", 8000, None, None)],
+            ..offer
+        };
+        assert!(answer_formats(&none).is_none());
     }
 }

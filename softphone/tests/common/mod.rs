@@ -1,0 +1,204 @@
+//! Helpers for tests that run the real `bbclient` against real peers.
+#![allow(dead_code)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+/// A fresh scratch directory for one test.
+pub fn scratch(test: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("bbclient-test-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(d.join("run")).expect("scratch dir is writable");
+    d
+}
+
+/// A free UDP port on loopback (closed again before returning).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free UDP port")
+        .port()
+}
+
+/// A path to a peer program, or a failure that says how to get it.
+pub fn require(program: &str, package: &str) -> PathBuf {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join(program);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "{program} is not installed: this interoperability test needs Debian's {package} (cargo xtask setup installs it)"
+    );
+}
+
+/// A running child whose stdout lines are collected.
+pub struct Running {
+    pub child: Child,
+    pub lines: Receiver<String>,
+    pub seen: Vec<String>,
+    pub name: String,
+}
+
+impl Running {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let (tx, rx) = channel();
+        if let Some(out) = child.stdout.take() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for l in BufReader::new(out).lines().map_while(Result::ok) {
+                    let _ = tx.send(l);
+                }
+            });
+        }
+        if let Some(err) = child.stderr.take() {
+            std::thread::spawn(move || {
+                for l in BufReader::new(err).lines().map_while(Result::ok) {
+                    let _ = tx.send(format!("(stderr) {l}"));
+                }
+            });
+        }
+        Running {
+            child,
+            lines: rx,
+            seen: Vec::new(),
+            name: name.to_string(),
+        }
+    }
+
+    /// Waits for a stdout line containing `needle`.
+    pub fn expect_line(&mut self, needle: &str, secs: u64) -> String {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(needle) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!(
+                    "{} did not print '{needle}' within {secs} s; it printed:\n{}",
+                    self.name,
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// SIGTERM, then wait (SIGKILL after 5 s).
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit; returns whether it succeeded.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<bool> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                while let Ok(l) = self.lines.try_recv() {
+                    self.seen.push(l);
+                }
+                return Some(status.success());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A softphone under test.
+pub struct Phone {
+    pub proc: Running,
+    pub dir: PathBuf,
+    pub instance: String,
+}
+
+impl Phone {
+    /// Starts `bbclient run --headless` with `settings` (TOML) in `dir`.
+    pub fn start(dir: &Path, instance: &str, settings: &str) -> Phone {
+        let cfg = dir.join(format!("{instance}.toml"));
+        std::fs::write(&cfg, settings).expect("settings file is writable");
+        let proc = Running::spawn(
+            &format!("bbclient {instance}"),
+            Command::new(env!("CARGO_BIN_EXE_bbclient"))
+                .env("XDG_RUNTIME_DIR", dir.join("run"))
+                .env("BBCLIENT_LOG", "info,rsipstack=warn")
+                .args(["--instance", instance, "run", "--headless", "--config"])
+                .arg(&cfg),
+        );
+        Phone {
+            proc,
+            dir: dir.to_path_buf(),
+            instance: instance.to_string(),
+        }
+    }
+
+    /// Runs `bbclient VERB…` against this phone; panics with the reason when it fails.
+    pub fn verb(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_bbclient"))
+            .env("XDG_RUNTIME_DIR", self.dir.join("run"))
+            .args(["--instance", &self.instance])
+            .args(args)
+            .output()
+            .expect("bbclient runs");
+        assert!(
+            out.status.success(),
+            "bbclient {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a verb that must fail; returns its stderr.
+    pub fn verb_fails(&self, args: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_bbclient"))
+            .env("XDG_RUNTIME_DIR", self.dir.join("run"))
+            .args(["--instance", &self.instance])
+            .args(args)
+            .output()
+            .expect("bbclient runs");
+        assert!(
+            !out.status.success(),
+            "bbclient {args:?} should have failed"
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+}
