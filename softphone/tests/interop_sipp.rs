@@ -8,10 +8,10 @@ mod common;
 use common::{Phone, Running, free_udp_port, require, root, scratch};
 use std::process::Command;
 
-fn sipp_server(scenario: &str, port: u16, calls: u32, dir: &std::path::Path) -> Running {
+fn sipp(scenario: &str, port: u16, calls: u32, dir: &std::path::Path, extra: &[&str]) -> Running {
     let sipp = require("sipp", "sip-tester");
     let path = root().join("fixtures/sipp").join(scenario);
-    Running::spawn(
+    let mut running = Running::spawn(
         &format!("sipp {scenario}"),
         Command::new(sipp)
             .current_dir(dir)
@@ -31,8 +31,32 @@ fn sipp_server(scenario: &str, port: u16, calls: u32, dir: &std::path::Path) -> 
                 "-timeout_error",
                 "-trace_err",
                 "-nostdin",
-            ]),
-    )
+            ])
+            .args(extra),
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(
+        running.wait_exit(0),
+        None,
+        "sipp exited at start:\n{}",
+        running.seen.join("\n")
+    );
+    running
+}
+
+fn sipp_server(scenario: &str, port: u16, calls: u32, dir: &std::path::Path) -> Running {
+    sipp(scenario, port, calls, dir, &[])
+}
+
+fn assert_sipp_done(sipp: &mut Running, dir: &std::path::Path) {
+    let ok = sipp.wait_exit(15);
+    assert_eq!(
+        ok,
+        Some(true),
+        "sipp did not finish its scenario:\n{}\n{}",
+        sipp.seen.join("\n"),
+        sipp_errors(dir)
+    );
 }
 
 fn settings(server_port: u16) -> String {
@@ -58,13 +82,6 @@ fn outgoing_call_hold_resume_hangup_against_sipp() {
     let dir = scratch("sipp-hold");
     let port = free_udp_port();
     let mut sipp = sipp_server("registrar_uas_hold.xml", port, 2, &dir);
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    assert_eq!(
-        sipp.wait_exit(0),
-        None,
-        "sipp exited at start:\n{}",
-        sipp.seen.join("\n")
-    );
     let mut phone = Phone::start(&dir, "sipp-hold", &settings(port));
     phone.proc.expect_line("registered as 1910", 15);
     phone.verb(&["call", "1330"]);
@@ -77,13 +94,74 @@ fn outgoing_call_hold_resume_hangup_against_sipp() {
     phone.proc.expect_line("resumed", 10);
     phone.verb(&["hangup"]);
     phone.proc.expect_line("hung up: local_hangup", 10);
-    let ok = sipp.wait_exit(15);
-    assert_eq!(
-        ok,
-        Some(true),
-        "sipp did not finish its scenario:\n{}\n{}",
-        sipp.seen.join("\n"),
-        sipp_errors(&dir)
+    assert_sipp_done(&mut sipp, &dir);
+    phone.proc.stop();
+}
+
+#[test]
+fn incoming_call_held_by_the_peer_against_sipp() {
+    let dir = scratch("sipp-incoming");
+    // No registrar: incoming calls reach the softphone all the same.
+    let mut phone = Phone::start(&dir, "sipp-incoming", &settings(free_udp_port()));
+    let line = phone.proc.expect_line("(SIP 127.0.0.1:", 10);
+    let addr = line
+        .split("(SIP ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("the SIP address is printed")
+        .to_string();
+    let mut sipp = sipp(
+        "uac_calls_us.xml",
+        free_udp_port(),
+        1,
+        &dir,
+        &["-s", "1910", &addr],
     );
+    phone
+        .proc
+        .expect_line("ringing: call from 09012345678 to 0312345678", 10);
+    phone.verb(&["answer"]);
+    phone.proc.expect_line("answered", 10);
+    phone.proc.expect_line("hung up: remote_hangup", 10);
+    assert_sipp_done(&mut sipp, &dir);
+    phone.proc.stop();
+}
+
+fn blind_transfer(status: &str) -> (Phone, Running, std::path::PathBuf) {
+    let dir = scratch(&format!("sipp-refer-{status}"));
+    let port = free_udp_port();
+    let sipp = sipp(
+        "registrar_uas_refer.xml",
+        port,
+        2,
+        &dir,
+        &["-key", "notify_status", status],
+    );
+    let mut phone = Phone::start(&dir, &format!("sipp-refer-{status}"), &settings(port));
+    phone.proc.expect_line("registered as 1910", 15);
+    phone.verb(&["call", "1330"]);
+    phone.proc.expect_line("answered", 10);
+    phone.verb(&["blindtransfer", "1303"]);
+    (phone, sipp, dir)
+}
+
+#[test]
+fn blind_transfer_succeeds_against_sipp() {
+    let (mut phone, mut sipp, dir) = blind_transfer("200");
+    phone.proc.expect_line("transferred to 1303", 10);
+    phone.proc.expect_line("hung up: transferred", 10);
+    assert_sipp_done(&mut sipp, &dir);
+    phone.proc.stop();
+}
+
+#[test]
+fn failed_blind_transfer_keeps_the_call_against_sipp() {
+    let (mut phone, mut sipp, dir) = blind_transfer("486");
+    phone.proc.expect_line("transfer to 1303 failed", 10);
+    let status = phone.verb(&["status", "--json"]);
+    assert!(status.contains("\"talking\""), "{status}");
+    phone.verb(&["hangup"]);
+    phone.proc.expect_line("hung up: local_hangup", 10);
+    assert_sipp_done(&mut sipp, &dir);
     phone.proc.stop();
 }

@@ -124,16 +124,18 @@ impl Running {
     /// Waits for the process to exit; returns whether it succeeded.
     pub fn wait_exit(&mut self, secs: u64) -> Option<bool> {
         let deadline = Instant::now() + Duration::from_secs(secs);
-        while Instant::now() < deadline {
+        loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 while let Ok(l) = self.lines.try_recv() {
                     self.seen.push(l);
                 }
                 return Some(status.success());
             }
+            if Instant::now() >= deadline {
+                return None;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        None
     }
 }
 
