@@ -1,0 +1,14 @@
+//! Step definitions, one module per area of the spec.
+
+use cucumber::gherkin::Step;
+
+pub mod calls;
+pub mod web;
+
+/// The doc string of a step, without surrounding blank lines.
+pub fn docstring(step: &Step) -> Result<String, String> {
+    step.docstring
+        .as_ref()
+        .map(|d| d.trim_matches('\n').to_string())
+        .ok_or_else(|| format!("step '{}' needs a doc string", step.value))
+}
