@@ -411,6 +411,8 @@ struct Call {
     remote_held: bool,
     /// This call is a consultation for that held call.
     consult_for: Option<CallKey>,
+    /// `transfer N` asked: call N once the hold is confirmed.
+    consult_after_hold: Option<String>,
     /// A transfer under way on this call.
     transfer: Option<Transfer>,
     /// As transferee: this call was placed for that call's REFER.
@@ -529,6 +531,7 @@ impl Phone {
                 hold_pending: None,
                 remote_held: false,
                 consult_for: None,
+                consult_after_hold: None,
                 transfer: None,
                 referred_by: None,
                 number: number.clone(),
@@ -696,6 +699,7 @@ impl Phone {
                 hold_pending: None,
                 remote_held: false,
                 consult_for: None,
+                consult_after_hold: None,
                 transfer: None,
                 referred_by: None,
                 number,
@@ -749,16 +753,38 @@ impl Phone {
         let Some(target) = call.hold_pending.take() else {
             return;
         };
+        let consult = call.consult_after_hold.take();
+        let call_id = call.call_id.clone();
         if !ok {
+            if let Some(number) = consult {
+                self.emit(PhoneEvent::TransferFailed {
+                    key,
+                    call_id,
+                    target: number,
+                    reason: "the call could not be put on hold".into(),
+                });
+            }
             return;
         }
         call.held = target;
-        let call_id = call.call_id.clone();
         self.emit(if target {
-            PhoneEvent::Held { key, call_id }
+            PhoneEvent::Held {
+                key,
+                call_id: call_id.clone(),
+            }
         } else {
-            PhoneEvent::Unheld { key, call_id }
+            PhoneEvent::Unheld {
+                key,
+                call_id: call_id.clone(),
+            }
         });
+        if let (true, Some(number)) = (target, consult) {
+            // The held party hears nothing of the consultation.
+            let c = self.place(number, None);
+            if let Some(call) = self.calls.get_mut(&c) {
+                call.consult_for = Some(key);
+            }
+        }
     }
 
     fn refer_status(&mut self, key: CallKey, code: u16, last: bool, now: Millis) {
@@ -857,10 +883,16 @@ impl Phone {
                 {
                     return Err(CommandError::Pending);
                 }
+                if self.calls.get(&key).is_some_and(|c| c.held) {
+                    let consult = self.place(number, None);
+                    if let Some(c) = self.calls.get_mut(&consult) {
+                        c.consult_for = Some(key);
+                    }
+                    return Ok(());
+                }
                 self.request_hold(key, true)?;
-                let consult = self.place(number, None);
-                if let Some(c) = self.calls.get_mut(&consult) {
-                    c.consult_for = Some(key);
+                if let Some(c) = self.calls.get_mut(&key) {
+                    c.consult_after_hold = Some(number);
                 }
                 Ok(())
             }
@@ -1299,9 +1331,13 @@ mod tests {
         p.handle_command(Command::Transfer("1303".into()), 3)
             .expect("active");
         let a = drain(&mut p);
-        assert_eq!(a[0], Action::Hold { key: 1, hold: true });
-        let consult = invite_key(&a);
+        assert_eq!(
+            a,
+            vec![Action::Hold { key: 1, hold: true }],
+            "no call before the hold holds"
+        );
         p.handle_input(Input::HoldResult { key: 1, ok: true }, 4);
+        let consult = invite_key(&drain(&mut p));
         p.handle_input(
             Input::Answered {
                 key: consult,
@@ -1339,8 +1375,9 @@ mod tests {
         let mut p = talking();
         p.handle_command(Command::Transfer("1303".into()), 3)
             .expect("active");
-        let consult = invite_key(&drain(&mut p));
+        drain(&mut p);
         p.handle_input(Input::HoldResult { key: 1, ok: true }, 4);
+        let consult = invite_key(&drain(&mut p));
         p.handle_input(
             Input::Answered {
                 key: consult,
@@ -1361,6 +1398,20 @@ mod tests {
                 hold: false
             }]
         );
+    }
+
+    #[test]
+    fn transfer_fails_cleanly_when_the_hold_is_refused() {
+        let mut p = talking();
+        p.handle_command(Command::Transfer("1303".into()), 3)
+            .expect("active");
+        drain(&mut p);
+        p.handle_input(Input::HoldResult { key: 1, ok: false }, 4);
+        let a = drain(&mut p);
+        assert!(
+            matches!(&a[..], [Action::Event(PhoneEvent::TransferFailed { target, .. })] if target == "1303")
+        );
+        assert_eq!(p.call_count(), 1);
     }
 
     #[test]

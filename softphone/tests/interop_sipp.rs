@@ -165,3 +165,27 @@ fn failed_blind_transfer_keeps_the_call_against_sipp() {
     assert_sipp_done(&mut sipp, &dir);
     phone.proc.stop();
 }
+
+#[test]
+fn attended_transfer_refers_the_held_party_with_replaces_against_sipp() {
+    let dir = scratch("sipp-attended");
+    let port = free_udp_port();
+    let mut sipp = sipp("registrar_uas_attended.xml", port, 3, &dir, &[]);
+    let mut phone = Phone::start(&dir, "sipp-attended", &settings(port));
+    phone.proc.expect_line("registered as 1910", 15);
+    phone.verb(&["call", "1330"]);
+    phone.proc.expect_line("answered", 10);
+    phone.verb(&["transfer", "1303"]);
+    phone.proc.expect_line("on hold", 10);
+    phone.proc.expect_line("dialing 1303", 10);
+    phone.proc.expect_line("answered", 10);
+    phone.verb(&["transfer_complete"]);
+    phone.proc.expect_line("transferred to 1303", 10);
+    assert_sipp_done(&mut sipp, &dir);
+    let status = phone.verb(&["status", "--json"]);
+    assert!(
+        status.contains("\"calls\":[]"),
+        "both legs are gone: {status}"
+    );
+    phone.proc.stop();
+}
