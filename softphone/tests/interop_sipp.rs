@@ -189,3 +189,33 @@ fn attended_transfer_refers_the_held_party_with_replaces_against_sipp() {
     );
     phone.proc.stop();
 }
+
+#[test]
+fn cancel_while_ringing_against_sipp() {
+    let dir = scratch("sipp-cancel");
+    let port = free_udp_port();
+    let mut sipp = sipp("registrar_uas_ringing.xml", port, 2, &dir, &[]);
+    let mut phone = Phone::start(&dir, "sipp-cancel", &settings(port));
+    phone.proc.expect_line("registered as 1910", 15);
+    phone.verb(&["call", "1330"]);
+    phone.proc.expect_line("dialing 1330", 10);
+    // Let the 180 arrive, then give up: the softphone must CANCEL.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    phone.verb(&["hangup"]);
+    phone.proc.expect_line("hung up: local_hangup", 10);
+    assert_sipp_done(&mut sipp, &dir);
+    phone.proc.stop();
+}
+
+#[test]
+fn busy_callee_against_sipp() {
+    let dir = scratch("sipp-busy");
+    let port = free_udp_port();
+    let mut sipp = sipp("registrar_uas_busy.xml", port, 2, &dir, &[]);
+    let mut phone = Phone::start(&dir, "sipp-busy", &settings(port));
+    phone.proc.expect_line("registered as 1910", 15);
+    phone.verb(&["call", "1330"]);
+    phone.proc.expect_line("hung up: busy", 10);
+    assert_sipp_done(&mut sipp, &dir);
+    phone.proc.stop();
+}
