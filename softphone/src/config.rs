@@ -69,6 +69,25 @@ pub struct Account {
     /// Registration expiry asked for, in seconds.
     #[serde(default = "default_expires")]
     pub expires: u32,
+    /// SIP transport to the server: `udp` (default) or `tcp`.
+    #[serde(default = "default_transport")]
+    pub transport: String,
+    /// Send every request to this proxy (`host:port`) instead of the server.
+    #[serde(default)]
+    pub outbound_proxy: Option<String>,
+}
+
+fn default_transport() -> String {
+    "udp".to_string()
+}
+
+/// The SIP transport used to reach the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// UDP (RFC 3261's default).
+    Udp,
+    /// TCP.
+    Tcp,
 }
 
 fn default_expires() -> u32 {
@@ -227,6 +246,10 @@ pub struct Settings {
     pub local_addr: Option<SocketAddr>,
     /// The hook configuration for the CTI engine.
     pub hooks: crate::hooks::HookSettings,
+    /// The transport to the server.
+    pub transport: Transport,
+    /// Where requests go first, when not straight to the server.
+    pub outbound_proxy: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -271,6 +294,21 @@ impl Settings {
                 )
             })?),
         };
+        let transport = match raw.account.transport.trim().to_ascii_lowercase().as_str() {
+            "udp" => Transport::Udp,
+            "tcp" => Transport::Tcp,
+            other => {
+                return Err(invalid(
+                    "account.transport",
+                    format!("'{other}' is not supported (write \"udp\" or \"tcp\")"),
+                ));
+            }
+        };
+        let outbound_proxy = match &raw.account.outbound_proxy {
+            None => None,
+            Some(p) if p.trim().is_empty() => None,
+            Some(p) => Some(resolve(p).map_err(|m| invalid("account.outbound_proxy", m))?),
+        };
         if !(10..=5000).contains(&raw.sip.t1_ms) {
             return Err(invalid(
                 "sip.t1_ms",
@@ -288,6 +326,8 @@ impl Settings {
             server,
             local_addr,
             hooks,
+            transport,
+            outbound_proxy,
         })
     }
 }

@@ -22,14 +22,16 @@ use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::dialog::registration::{Registration, backoff_interval, refresh_interval};
-use rsipstack::sip::{Auth, HostWithPort, Method, Scheme, StatusCode, Uri};
+use rsipstack::sip::{Auth, HostWithPort, Method, Param, Scheme, StatusCode, Uri};
 use rsipstack::transaction::endpoint::{EndpointInner, EndpointOption};
 use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::{SipAddr, TransportLayer, udp::UdpConnection};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Transport;
 use crate::phone::{CallKey, EndCause, IncomingFacts, Input};
 
 /// Registration state, as `status` and the event stream show it.
@@ -133,8 +135,12 @@ fn answer_formats(offer: &AudioSdp) -> Option<Vec<Format>> {
 pub struct SipUa {
     endpoint: Arc<EndpointInner>,
     dialog_layer: Arc<DialogLayer>,
+    /// Our SIP address for the chosen transport (what Contact names).
     local: SocketAddr,
     server: SocketAddr,
+    /// Where requests are sent: the outbound proxy, else the server.
+    next_hop: SocketAddr,
+    transport: Transport,
     user: String,
     credential: Credential,
     legs: Arc<Mutex<HashMap<CallKey, Leg>>>,
@@ -216,11 +222,23 @@ impl SipUa {
         let conn = UdpConnection::create_connection(bind, None, Some(cancel.child_token()))
             .await
             .with_context(|| format!("cannot bind the SIP socket on {bind}"))?;
-        let local = conn
+        let mut local = conn
             .get_addr()
             .get_socketaddr()
             .context("bound SIP address")?;
         transport_layer.add_transport(conn.into());
+        if settings.transport == Transport::Tcp {
+            // A free TCP port of our own (the listener binds it when served).
+            let port = std::net::TcpListener::bind(SocketAddr::new(local.ip(), 0))
+                .and_then(|l| l.local_addr())
+                .with_context(|| format!("cannot find a free TCP port on {}", local.ip()))?
+                .port();
+            local = SocketAddr::new(local.ip(), port);
+            let listener = TcpListenerConnection::new(local, None)
+                .await
+                .with_context(|| format!("cannot listen for SIP over TCP on {local}"))?;
+            transport_layer.inner.add_listener(listener.into());
+        }
         let t1 = settings.raw.sip.t1_ms;
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(cancel.clone())
@@ -250,6 +268,8 @@ impl SipUa {
             dialog_layer,
             local,
             server: settings.server,
+            next_hop: settings.outbound_proxy.unwrap_or(settings.server),
+            transport: settings.transport,
             user: settings.raw.account.user.clone(),
             credential: credential.clone(),
             legs: Arc::new(Mutex::new(HashMap::new())),
@@ -277,6 +297,26 @@ impl SipUa {
         self.local
     }
 
+    /// A `sip:` URI on our transport (adds `;transport=tcp` for TCP).
+    fn uri_on_transport(&self, user: Option<&str>, at: SocketAddr) -> Uri {
+        let mut u = uri(user, at);
+        if self.transport == Transport::Tcp {
+            u.params
+                .push(Param::Transport(rsipstack::sip::Transport::Tcp));
+        }
+        u
+    }
+
+    /// Where to send a request.
+    fn destination(&self) -> SipAddr {
+        let mut d = SipAddr::from(self.next_hop);
+        d.r#type = Some(match self.transport {
+            Transport::Udp => rsipstack::sip::Transport::Udp,
+            Transport::Tcp => rsipstack::sip::Transport::Tcp,
+        });
+        d
+    }
+
     fn send(&self, input: Input) {
         let _ = self.events.send(SipEvent::Call(input));
     }
@@ -288,8 +328,22 @@ impl SipUa {
         expires: u32,
         cancel: CancellationToken,
     ) {
-        let server_uri = uri(None, server);
-        let mut reg = Registration::new(self.endpoint.clone(), Some(credential.clone()));
+        let server_uri = self.uri_on_transport(None, server);
+        let new_registration = || {
+            let mut reg = Registration::new(self.endpoint.clone(), Some(credential.clone()));
+            if self.next_hop != server {
+                reg.outbound_proxy = Some(self.next_hop);
+            }
+            if self.transport == Transport::Tcp {
+                reg.contact = Some(rsipstack::sip::typed::Contact {
+                    display_name: None,
+                    uri: self.uri_on_transport(Some(&self.user), self.local),
+                    params: vec![],
+                });
+            }
+            reg
+        };
+        let mut reg = new_registration();
         let mut failures = 0u32;
         loop {
             let wait = match reg.register(server_uri.clone(), Some(expires)).await {
@@ -320,7 +374,7 @@ impl SipUa {
                     }));
                     // A new registration (new Call-ID) after a failure: the
                     // server may have restarted and forgotten us.
-                    reg = Registration::new(self.endpoint.clone(), Some(credential.clone()));
+                    reg = new_registration();
                     wait
                 }
             };
@@ -450,7 +504,7 @@ impl SipUa {
             None => None,
         };
         let (sender, receiver) = self.dialog_layer.new_dialog_state_channel();
-        let contact = uri(Some(&self.user), self.local);
+        let contact = self.uri_on_transport(Some(&self.user), self.local);
         let dialog =
             match self
                 .dialog_layer
@@ -741,11 +795,11 @@ impl SipUa {
         }
         let opt = InviteOption {
             caller: uri(Some(&self.user), self.server),
-            callee: uri(Some(number), self.server),
-            destination: Some(SipAddr::from(self.server)),
+            callee: self.uri_on_transport(Some(number), self.server),
+            destination: Some(self.destination()),
             content_type: Some("application/sdp".to_string()),
             offer: Some(offer),
-            contact: uri(Some(&self.user), self.local),
+            contact: self.uri_on_transport(Some(&self.user), self.local),
             credential: Some(self.credential.clone()),
             headers: (!headers.is_empty()).then_some(headers),
             ..Default::default()

@@ -105,6 +105,23 @@ impl Running {
         }
     }
 
+    /// Like `expect_line`, but says false instead of panicking.
+    pub fn try_expect_line(&mut self, needle: &str, secs: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(needle) {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
     /// SIGTERM, then wait (SIGKILL after 5 s).
     pub fn stop(&mut self) {
         let _ = Command::new("kill")
