@@ -177,6 +177,32 @@ pub fn route_to(server: SocketAddr) -> std::io::Result<std::net::IpAddr> {
     Ok(probe.local_addr()?.ip())
 }
 
+/// Whether a request inside a known dialog carries a lower CSeq than the last
+/// request seen from the peer (ACK and CANCEL reuse the INVITE's number).
+fn is_stale(dialog: &rsipstack::dialog::dialog::Dialog, tx: &Transaction) -> bool {
+    use rsipstack::sip::prelude::HeadersExt as _;
+    if matches!(tx.original.method, Method::Ack | Method::Cancel) {
+        return false;
+    }
+    let rsipstack::dialog::dialog::Dialog::Invite(d) = dialog else {
+        return false;
+    };
+    let last = d.snapshot().remote_cseq;
+    let Ok(cseq) = tx.original.cseq_header().and_then(|c| c.seq()) else {
+        return false;
+    };
+    last > 0 && cseq < last
+}
+
+/// Whether the request's To header carries a tag (it claims a dialog).
+fn has_to_tag(tx: &Transaction) -> bool {
+    first_value(&tx.original.headers, "To").is_some_and(|to| {
+        to.split(';')
+            .skip(1)
+            .any(|p| p.trim().to_ascii_lowercase().starts_with("tag="))
+    })
+}
+
 /// Percent-encodes a Replaces value for use inside a Refer-To URI header.
 fn escape_uri_header(value: &str) -> String {
     let mut s = String::with_capacity(value.len() * 2);
@@ -398,12 +424,24 @@ impl SipUa {
             Method::Ack => Ok(()),
             _ => {
                 if let Some(mut dialog) = self.dialog_layer.match_dialog(&tx) {
-                    dialog.handle(&mut tx).await
+                    if is_stale(&dialog, &tx) {
+                        // RFC 3261 12.2.2: a lower CSeq than the last one seen is
+                        // out of order and gets 500 (rsipstack drops it silently).
+                        tx.reply(StatusCode::ServerInternalError).await
+                    } else {
+                        dialog.handle(&mut tx).await
+                    }
+                } else if has_to_tag(&tx) {
+                    // In-dialog request for a dialog we do not know.
+                    tx.reply(StatusCode::CallTransactionDoesNotExist).await
                 } else if method == Method::Invite {
                     self.incoming_invite(tx).await;
                     Ok(())
-                } else {
+                } else if method == Method::Cancel {
+                    // A CANCEL whose INVITE we never saw (the stack answers the others).
                     tx.reply(StatusCode::CallTransactionDoesNotExist).await
+                } else {
+                    tx.reply(StatusCode::MethodNotAllowed).await
                 }
             }
         };

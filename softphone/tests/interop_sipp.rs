@@ -219,3 +219,28 @@ fn busy_callee_against_sipp() {
     assert_sipp_done(&mut sipp, &dir);
     phone.proc.stop();
 }
+
+#[test]
+fn stale_cseq_gets_500_and_unknown_dialog_481_against_sipp() {
+    let dir = scratch("sipp-dialog-rules");
+    let mut phone = Phone::start(&dir, "sipp-dialog-rules", &settings(free_udp_port()));
+    let line = phone.proc.expect_line("(SIP 127.0.0.1:", 10);
+    let addr = line
+        .split("(SIP ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("the SIP address is printed")
+        .to_string();
+    let mut sipp = sipp(
+        "uac_breaks_dialog_rules.xml",
+        free_udp_port(),
+        1,
+        &dir,
+        &["-s", "1910", &addr],
+    );
+    phone.proc.expect_line("ringing", 10);
+    phone.verb(&["answer"]);
+    phone.proc.expect_line("hung up: remote_hangup", 10);
+    assert_sipp_done(&mut sipp, &dir);
+    phone.proc.stop();
+}
