@@ -55,7 +55,7 @@
 //! ```
 //! use bb_media::{g711, jitter::{JitterBuffer, JitterConfig, Pulled, RtpPayload}, Time};
 //!
-//! let mut jb = JitterBuffer::new(JitterConfig::default());
+//! let mut jb = JitterBuffer::new(JitterConfig::default()).expect("the default config is valid");
 //! let pcm = [0i16; 160];
 //! let mut payload = vec![0u8; 160];
 //! g711::encode_ulaw(&pcm, &mut payload);

@@ -1,0 +1,150 @@
+//! Jitter-buffer quality: every trace kind through the adaptive buffer,
+//! beside the best fixed delay chosen in hindsight.
+//!
+//! `cargo bench -p bb-benches --bench jitter_quality` prints one row per
+//! trace kind (and per seed with `-- --seeds N`; trace length with
+//! `-- --duration SECS`, default 60). "Added delay" is playout time
+//! minus (send time + the trace's minimum one-way delay), averaged over
+//! played frames, identical for both buffers; "late" is the share of
+//! delivered packets that arrived after their slot; "drop" the share the
+//! adaptive buffer discarded to shed delay (accelerate) or on a restart;
+//! "conceal" the share of output frames concealed. The hindsight-best fixed
+//! delay is the smallest delay whose late loss is at most 1 %; the ratio is
+//! adaptive ÷ fixed added delay, target ≤ 1.15 with late ≤ 1 %.
+
+use std::time::Duration;
+
+use bb_media::jitter::JitterConfig;
+use bb_media::netem::{QualityReport, Trace, TraceConfig, TraceKind, best_fixed, replay_adaptive};
+
+const MAX_LATE: f64 = 0.01;
+const TARGET_RATIO: f64 = 1.15;
+
+fn pct(x: f64) -> String {
+    format!("{:5.2}%", x * 100.0)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
+}
+
+/// Per trace kind: (ratio, late loss, met the target) for each seed.
+type KindRows = Vec<(TraceKind, Vec<(f64, f64, bool)>)>;
+
+struct Row {
+    kind: TraceKind,
+    adaptive: QualityReport,
+    fixed_delay: Duration,
+    fixed: QualityReport,
+}
+
+fn run(kind: TraceKind, seed: u64, duration: Duration) -> Row {
+    let tc = TraceConfig {
+        duration,
+        ..TraceConfig::new(kind, seed)
+    };
+    let trace = Trace::generate(tc);
+    // Pull-grid phase: seeded, so it is not aligned with the send grid.
+    let phase = Duration::from_micros(3_000 + (seed * 7_919) % 14_000);
+    let adaptive = match replay_adaptive(&trace, JitterConfig::default(), phase) {
+        Ok(r) => r,
+        Err(e) => panic!("default jitter config rejected: {e}"),
+    };
+    let (fixed_delay, fixed) = best_fixed(&trace, phase, MAX_LATE);
+    Row {
+        kind,
+        adaptive,
+        fixed_delay,
+        fixed,
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str, default: u64| -> u64 {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(default)
+    };
+    let seeds = flag("--seeds", 1);
+    let duration = Duration::from_secs(flag("--duration", 60));
+    println!(
+        "jitter buffer quality: adaptive vs best fixed delay in hindsight (late ≤ 1 %), {} s traces",
+        duration.as_secs()
+    );
+    println!(
+        "{:<13} {:>4} | {:>8} {:>7} {:>6} {:>7} {:>4} {:>4} | {:>7} {:>8} {:>7} {:>7} | {:>5} verdict",
+        "trace",
+        "seed",
+        "adapt ms",
+        "late",
+        "drop",
+        "conceal",
+        "exp",
+        "acc",
+        "fixed D",
+        "fixed ms",
+        "late",
+        "conceal",
+        "ratio",
+    );
+    let mut misses = 0;
+    let mut per_kind: KindRows = TraceKind::ALL.iter().map(|&k| (k, Vec::new())).collect();
+    for seed in 1..=seeds {
+        for kind in TraceKind::ALL {
+            let r = run(kind, seed, duration);
+            let ratio = ms(r.adaptive.mean_added_delay) / ms(r.fixed.mean_added_delay).max(0.001);
+            let ok = ratio <= TARGET_RATIO && r.adaptive.late_loss <= MAX_LATE;
+            if !ok {
+                misses += 1;
+            }
+            if let Some((_, v)) = per_kind.iter_mut().find(|(k, _)| *k == kind) {
+                v.push((ratio, r.adaptive.late_loss, ok));
+            }
+            println!(
+                "{:<13} {:>4} | {:>8.1} {:>7} {:>6} {:>7} {:>4} {:>4} | {:>7.1} {:>8.1} {:>7} {:>7} | {:>5.2} {}",
+                r.kind.name(),
+                seed,
+                ms(r.adaptive.mean_added_delay),
+                pct(r.adaptive.late_loss),
+                pct(r.adaptive.dropped),
+                pct(r.adaptive.concealment),
+                r.adaptive.expands,
+                r.adaptive.accelerates,
+                ms(r.fixed_delay),
+                ms(r.fixed.mean_added_delay),
+                pct(r.fixed.late_loss),
+                pct(r.fixed.concealment),
+                ratio,
+                if ok { "ok" } else { "MISS" }
+            );
+        }
+    }
+    println!(
+        "{misses} of {} rows miss the target (ratio ≤ {TARGET_RATIO}, late ≤ 1 %)",
+        seeds * TraceKind::ALL.len() as u64
+    );
+    if seeds > 1 {
+        println!("\nper trace kind over {seeds} seeds:");
+        println!(
+            "{:<13} {:>6} {:>12} {:>11} {:>10}",
+            "trace", "ok", "median ratio", "worst ratio", "worst late"
+        );
+        for (kind, v) in &per_kind {
+            let mut ratios: Vec<f64> = v.iter().map(|x| x.0).collect();
+            ratios.sort_by(f64::total_cmp);
+            let worst_late = v.iter().map(|x| x.1).fold(0.0, f64::max);
+            println!(
+                "{:<13} {:>3}/{:<2} {:>12.2} {:>11.2} {:>10}",
+                kind.name(),
+                v.iter().filter(|x| x.2).count(),
+                v.len(),
+                ratios.get(ratios.len() / 2).copied().unwrap_or(f64::NAN),
+                ratios.last().copied().unwrap_or(f64::NAN),
+                pct(worst_late)
+            );
+        }
+    }
+}

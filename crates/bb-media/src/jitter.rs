@@ -1,0 +1,1466 @@
+//! An adaptive, codec-agnostic jitter buffer.
+//!
+//! # Contract
+//!
+//! * [`JitterBuffer::insert`] each received packet with its arrival time;
+//!   rejections are typed ([`Rejected`]) and counted.
+//! * [`JitterBuffer::pull`] once per frame period (the sound card's clock):
+//!   it returns [`Pulled::Frame`] (a payload to decode),
+//!   [`Pulled::Conceal`] (decode nothing: run PLC or Opus FEC/PLC),
+//!   [`Pulled::Empty`] (the stream went quiet) or [`Pulled::NotStarted`].
+//! * [`JitterBuffer::poll_timeout`] says when the next pull is due, for
+//!   drivers without an audio clock.
+//!
+//! # How the delay adapts
+//!
+//! For every packet the buffer computes its *relative delay*: its transit
+//! time (`arrival - timestamp`) minus the smallest transit seen in the last
+//! [`JitterConfig::min_window`], i.e. how much later it came than the fastest
+//! recent packet. Relative delays go into a histogram with exponential
+//! forgetting (memory [`JitterConfig::memory`] packets), and the target delay
+//! is its [`JitterConfig::quantile`]: the delay that, had it been applied,
+//! would have let that share of packets arrive in time. This is the NetEq
+//! delay-manager idea; the differences are listed below.
+//!
+//! Playout follows a virtual timeline: at each pull the frame due is
+//! `next_ts`, played `now - (timestamp + min transit)` after its earliest
+//! possible arrival. When that is more than a frame above the target, the
+//! buffer *accelerates* (drops one frame, preferring a frame that is missing
+//! anyway); when it falls below the target, it *expands* (conceals one frame
+//! without advancing). Clock drift is absorbed the same way: a fast sender
+//! makes the delay creep up (accelerate), a slow one makes it creep down
+//! (expand).
+//!
+//! A missing frame is concealed and the timeline moves on; if it arrives
+//! later it is rejected as [`Rejected::TooLate`] (late loss). Timestamp jumps
+//! and SSRC changes restart the timeline (keeping the delay statistics, since
+//! the network path is the same).
+//!
+//! # Deliberate differences from NetEq and pjmedia
+//!
+//! * The quantile defaults to 0.99 rather than NetEq's 0.95–0.97: our target
+//!   is at most 1 % late loss, and frame-granular playout already rounds the
+//!   delay up by up to one frame.
+//! * No time-stretching: accelerate drops a whole frame, expand conceals a
+//!   whole frame. The buffer never touches audio, so it serves G.711 and Opus
+//!   alike; callers run [`crate::plc`] or the Opus decoder's PLC.
+//! * Peaks (relative delays above twice the quantile and above it plus
+//!   [`JitterConfig::peak_threshold`]) enter the histogram only when a second
+//!   peak episode follows within [`JitterConfig::peak_memory`], like NetEq's
+//!   former peak detector. An isolated spike is absorbed as late loss, as a
+//!   fixed buffer would absorb it, instead of raising the delay for the next
+//!   minute; repeated bursts raise it from the second burst on.
+//!   While peaks recur (and for a minute after), the target only falls once
+//!   it has stayed lower for [`JitterConfig::peak_memory`]: between bursts
+//!   the quantile sags as ordinary samples dilute the sparse tail, and the
+//!   next burst would find the delay gone.
+//! * Under clock drift (estimated from the trend of the minimum transit time)
+//!   the playout delay sweeps through a whole frame between accelerate or
+//!   expand steps, so the target is the lowest delay whose late risk
+//!   *averaged over that sweep* is `1 - quantile`, not the worst case.
+//! * The late-risk budget `1 - quantile` tightens (to a quarter at most)
+//!   while the recent late rate overspends it, so losses taken while
+//!   learning a pattern are paid back rather than repeated.
+//!
+//! # Measured quality
+//!
+//! `cargo bench -p bb-benches --bench jitter_quality` replays every
+//! [`crate::netem::TraceKind`] and prints the mean added delay and late
+//! loss beside the best fixed delay in hindsight; `docs/BENCHMARKS.md`
+//! records the figures, including the trace kinds that miss the target.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use crate::Time;
+
+/// Buffer settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct JitterConfig {
+    /// RTP clock rate of the stream.
+    pub clock_rate: u32,
+    /// Frame period: one packet carries one frame; one pull consumes one.
+    /// 10 ms and 20 ms are the supported values.
+    pub frame: Duration,
+    /// Lower bound of the target delay.
+    pub min_delay: Duration,
+    /// Upper bound of the target delay.
+    pub max_delay: Duration,
+    /// Target delay before statistics exist (decays away over the first
+    /// [`JitterConfig::warmup`] packets).
+    pub initial_delay: Duration,
+    /// Packets over which the initial delay hands over to the measured one.
+    pub warmup: u32,
+    /// Quantile of relative delay used as target (0.5..1.0).
+    pub quantile: f64,
+    /// Effective memory of the delay histogram, in packets.
+    pub memory: u32,
+    /// Window of the minimum-transit reference.
+    pub min_window: Duration,
+    /// Most packets held at once.
+    pub capacity: usize,
+    /// Accelerate when playing this much beyond one frame above target...
+    pub accelerate_margin: Duration,
+    /// ...for this many consecutive pulls.
+    pub accelerate_after: u32,
+    /// Expand when playing this much below target.
+    pub expand_margin: Duration,
+    /// After this long without packets and with nothing buffered, pulls
+    /// return [`Pulled::Empty`] instead of concealing.
+    pub idle_timeout: Duration,
+    /// Timestamp jumps larger than this (either way) restart the timeline
+    /// once confirmed by a second packet.
+    pub max_jump: Duration,
+    /// A relative delay above both twice the target and the target plus
+    /// this is a *peak*: it only enters the statistics if another peak
+    /// episode follows within [`JitterConfig::peak_memory`].
+    pub peak_threshold: Duration,
+    /// How long a peak episode waits for a second one.
+    pub peak_memory: Duration,
+    /// Clock drift (in ppm) from which the target is set for the average
+    /// risk over a sweeping frame phase rather than the worst phase.
+    pub drift_threshold_ppm: f64,
+}
+
+impl Default for JitterConfig {
+    fn default() -> Self {
+        JitterConfig {
+            clock_rate: 8000,
+            frame: Duration::from_millis(20),
+            min_delay: Duration::ZERO,
+            max_delay: Duration::from_millis(600),
+            initial_delay: Duration::from_millis(40),
+            warmup: 25,
+            quantile: 0.99,
+            memory: 2000,
+            min_window: Duration::from_secs(2),
+            capacity: 100,
+            accelerate_margin: Duration::from_micros(500),
+            accelerate_after: 3,
+            expand_margin: Duration::from_micros(500),
+            idle_timeout: Duration::from_secs(1),
+            max_jump: Duration::from_secs(3),
+            peak_threshold: Duration::from_millis(40),
+            peak_memory: Duration::from_secs(10),
+            drift_threshold_ppm: 50.0,
+        }
+    }
+}
+
+impl JitterConfig {
+    /// The default configuration for a codec clock and frame period.
+    pub fn for_stream(clock_rate: u32, frame: Duration) -> JitterConfig {
+        JitterConfig {
+            clock_rate,
+            frame,
+            ..JitterConfig::default()
+        }
+    }
+}
+
+/// A configuration the buffer cannot run with.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum JitterConfigError {
+    /// The frame is not a whole number of samples, or not 10 or 20 ms.
+    #[error(
+        "jitter buffer frame of {frame:?} at {clock_rate} Hz is not supported (use 10 or 20 ms)"
+    )]
+    Frame {
+        /// Frame given.
+        frame: Duration,
+        /// Clock rate given.
+        clock_rate: u32,
+    },
+    /// Quantile outside 0.5..1.0.
+    #[error("jitter buffer quantile {0} is outside 0.5..1.0")]
+    Quantile(f64),
+    /// `min_delay > max_delay`, zero capacity or zero memory.
+    #[error("jitter buffer {0}")]
+    Bounds(&'static str),
+}
+
+/// A packet as the buffer sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RtpPayload {
+    /// Source (a change restarts the timeline).
+    pub ssrc: u32,
+    /// RTP sequence number.
+    pub seq: u16,
+    /// RTP timestamp.
+    pub ts: u32,
+    /// RTP marker.
+    pub marker: bool,
+    /// Codec payload (one frame).
+    pub payload: Vec<u8>,
+}
+
+/// Why [`JitterBuffer::insert`] refused a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    /// Already buffered or already played.
+    #[error("packet seq {seq} ts {ts} is a duplicate")]
+    Duplicate {
+        /// Sequence number.
+        seq: u16,
+        /// Timestamp.
+        ts: u32,
+    },
+    /// Its playout slot has passed (it was concealed): late loss.
+    #[error("packet seq {seq} ts {ts} arrived {late_by:?} after its playout slot")]
+    TooLate {
+        /// Sequence number.
+        seq: u16,
+        /// Timestamp.
+        ts: u32,
+        /// How far behind the playout point it is.
+        late_by: Duration,
+    },
+    /// The buffer is full, or the packet is too far ahead of playout.
+    #[error("packet seq {seq} ts {ts} does not fit: buffer holds {held} of {capacity} frames")]
+    Overflow {
+        /// Sequence number.
+        seq: u16,
+        /// Timestamp.
+        ts: u32,
+        /// Packets held.
+        held: usize,
+        /// Capacity.
+        capacity: usize,
+    },
+}
+
+/// A frame to decode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    /// RTP sequence number.
+    pub seq: u16,
+    /// RTP timestamp.
+    pub ts: u32,
+    /// RTP marker.
+    pub marker: bool,
+    /// Codec payload.
+    pub payload: Vec<u8>,
+    /// Time the packet spent in the buffer.
+    pub waited: Duration,
+}
+
+/// Why a frame is concealed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConcealReason {
+    /// Its packet is lost or not here yet; the timeline advances.
+    Missing,
+    /// The buffer is raising its delay by one frame; the timeline holds.
+    Expand,
+}
+
+/// Instructions to conceal one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conceal {
+    /// Timestamp of the frame being concealed.
+    pub ts: u32,
+    /// Why.
+    pub reason: ConcealReason,
+    /// Consecutive concealed frames so far, this one included.
+    pub consecutive: u32,
+    /// The following frame is buffered (Opus can decode FEC from it; see
+    /// [`JitterBuffer::peek_next`]).
+    pub next_available: bool,
+}
+
+/// What to play for this frame period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pulled {
+    /// No packet yet, or the initial delay has not passed.
+    NotStarted,
+    /// Decode this.
+    Frame(Frame),
+    /// Conceal this frame.
+    Conceal(Conceal),
+    /// Nothing received for [`JitterConfig::idle_timeout`]: play silence or
+    /// comfort noise (not counted as concealment).
+    Empty,
+}
+
+/// Counters and current figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct JitterStats {
+    /// Current target delay.
+    pub target_delay: Duration,
+    /// Packets accepted by `insert`.
+    pub inserted: u64,
+    /// Frames handed out by `pull`.
+    pub played: u64,
+    /// Conceal decisions (both reasons).
+    pub concealed: u64,
+    /// Expand decisions (subset of `concealed`).
+    pub expands: u64,
+    /// Accelerate decisions (a frame skipped).
+    pub accelerates: u64,
+    /// Accelerate decisions that dropped a buffered frame (the rest skipped
+    /// a missing one).
+    pub accelerate_drops: u64,
+    /// Packets rejected as [`Rejected::TooLate`] (late loss).
+    pub late: u64,
+    /// Packets rejected as [`Rejected::Duplicate`].
+    pub duplicates: u64,
+    /// Packets rejected as [`Rejected::Overflow`].
+    pub overflows: u64,
+    /// Timeline restarts (SSRC change, confirmed timestamp jump, `resync`).
+    pub resyncs: u64,
+    /// Buffered packets discarded by a restart or an unconfirmed jump.
+    pub flushed: u64,
+    /// Pulls that returned [`Pulled::Empty`].
+    pub empty: u64,
+    /// Peak delay samples left out of the statistics (isolated spikes).
+    pub peaks_ignored: u64,
+    /// Estimated clock drift of the sender against `now`, in ppm (positive:
+    /// sender slow).
+    pub drift_ppm: f64,
+    /// Sum of `waited` over played frames, for the mean.
+    waited_us: u64,
+}
+
+impl JitterStats {
+    /// Mean time a played frame spent in the buffer.
+    pub fn mean_playout_delay(&self) -> Duration {
+        match self.played {
+            0 => Duration::ZERO,
+            n => Duration::from_micros(self.waited_us / n),
+        }
+    }
+
+    /// Late packets over packets that arrived in time or late.
+    pub fn late_loss_rate(&self) -> f64 {
+        ratio(self.late, self.inserted + self.late)
+    }
+
+    /// Concealed frames over frames output (played or concealed).
+    pub fn concealment_ratio(&self) -> f64 {
+        ratio(self.concealed, self.played + self.concealed)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 { 0.0 } else { a as f64 / b as f64 }
+}
+
+/// Histogram of relative delays with exponential forgetting.
+///
+/// Instead of multiplying every bucket by the forgetting factor on each
+/// sample, each new sample is weighted `1/f` more than the previous one and
+/// the weights are renormalised when they grow large.
+#[derive(Clone, Debug)]
+struct DelayHistogram {
+    weights: Vec<f64>,
+    total: f64,
+    scale: f64,
+    forget: f64,
+    memory: u64,
+    count: u64,
+    top: usize,
+    scratch: Vec<f64>,
+}
+
+const BUCKET_US: i64 = 1000;
+
+impl DelayHistogram {
+    fn new(max: Duration, memory: u32) -> DelayHistogram {
+        let n = (max.as_micros() as i64 / BUCKET_US + 2) as usize;
+        DelayHistogram {
+            weights: vec![0.0; n],
+            total: 0.0,
+            scale: 1.0,
+            forget: 1.0 - 1.0 / memory.max(1) as f64,
+            memory: memory as u64,
+            count: 0,
+            top: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, rel_us: i64) {
+        let i = ((rel_us.max(0) / BUCKET_US) as usize).min(self.weights.len() - 1);
+        self.count += 1;
+        // Until `memory` samples are in, weigh them equally (NetEq's start
+        // forget weight); from then on, each sample outweighs the previous
+        // one by 1/forget.
+        if self.count > self.memory {
+            self.scale /= self.forget;
+        }
+        self.weights[i] += self.scale;
+        self.total += self.scale;
+        self.top = self.top.max(i);
+        if self.scale > 1e200 {
+            for w in &mut self.weights {
+                *w /= self.scale;
+            }
+            self.total /= self.scale;
+            self.scale = 1.0;
+        }
+    }
+
+    /// Smallest delay with at most `1 - q` of the mass above it,
+    /// interpolated linearly inside the bucket where that happens.
+    fn quantile(&mut self, q: f64) -> i64 {
+        // Drop negligible buckets from the top so the scan stays short.
+        while self.top > 0 && self.weights[self.top] < self.total * 1e-9 {
+            self.top -= 1;
+        }
+        let allowed = (1.0 - q) * self.total;
+        let mut above = 0.0;
+        let mut i = self.top;
+        loop {
+            let w = self.weights[i];
+            if above + w > allowed {
+                // Take just enough of bucket i, assuming it is uniform.
+                let inside = if w > 0.0 { (allowed - above) / w } else { 0.0 };
+                return ((i as f64 + 1.0 - inside) * BUCKET_US as f64).ceil() as i64;
+            }
+            above += w;
+            if i == 0 {
+                return 0;
+            }
+            i -= 1;
+        }
+    }
+}
+
+impl DelayHistogram {
+    /// Smallest delay `x` such that the risk of being late, averaged over
+    /// playout delays spread evenly on `[x, x + frame)`, is at most
+    /// `allowed`. This is the right target when clock drift sweeps the
+    /// playout delay through a whole frame. Mass is taken as uniform inside
+    /// each bucket.
+    fn band_floor(&mut self, allowed: f64, frame_us: i64) -> i64 {
+        let top = self.top;
+        // above[k]: mass in buckets >= k.
+        self.scratch.clear();
+        self.scratch.resize(top + 2, 0.0);
+        for k in (0..=top).rev() {
+            self.scratch[k] = self.scratch[k + 1] + self.weights[k];
+        }
+        let (above, weights) = (&self.scratch, &self.weights);
+        let risk = |x_us: f64| -> f64 {
+            let b = (x_us / BUCKET_US as f64).floor();
+            if b < 0.0 {
+                return above[0];
+            }
+            let b = b as usize;
+            if b > top {
+                return 0.0;
+            }
+            let frac = x_us / BUCKET_US as f64 - b as f64;
+            above[b + 1] + weights[b] * (1.0 - frac)
+        };
+        let steps = (frame_us / BUCKET_US).max(1);
+        let step = frame_us as f64 / steps as f64;
+        let mean = |x: f64| {
+            (0..steps)
+                .map(|j| risk(x + (j as f64 + 0.5) * step))
+                .sum::<f64>()
+                / steps as f64
+        };
+        let limit = allowed * self.total;
+        let (mut lo, mut hi) = (-(frame_us as f64), ((top + 1) as i64 * BUCKET_US) as f64);
+        if mean(lo) <= limit {
+            return 0;
+        }
+        while hi - lo > 50.0 {
+            let mid = (lo + hi) / 2.0;
+            if mean(mid) <= limit {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        (hi.ceil() as i64).max(0)
+    }
+}
+
+/// Least-squares slope of the minimum transit time over the last 30 s,
+/// sampled once a second: the sender's clock drift against ours.
+#[derive(Clone, Debug, Default)]
+struct DriftEstimator {
+    first_us: Option<i64>,
+    points: VecDeque<(i64, i64)>,
+    ppm: f64,
+}
+
+impl DriftEstimator {
+    /// `min_transit_us` is the sliding-window minimum; points are taken
+    /// once that window has filled (`window_us` after the first packet).
+    fn observe(&mut self, t_us: i64, min_transit_us: i64, window_us: i64) {
+        let first = *self.first_us.get_or_insert(t_us);
+        if t_us - first < window_us
+            || self
+                .points
+                .back()
+                .is_some_and(|&(t, _)| t_us - t < 1_000_000)
+        {
+            return;
+        }
+        self.points.push_back((t_us, min_transit_us));
+        while self
+            .points
+            .front()
+            .is_some_and(|&(t, _)| t_us - t > 30_000_000)
+        {
+            self.points.pop_front();
+        }
+        let (Some(&(t0, _)), Some(&(t1, _))) = (self.points.front(), self.points.back()) else {
+            return;
+        };
+        if t1 - t0 < 10_000_000 {
+            self.ppm = 0.0;
+            return;
+        }
+        let n = self.points.len() as f64;
+        let (mut st, mut sm, mut stt, mut stm) = (0.0, 0.0, 0.0, 0.0);
+        for &(t, m) in &self.points {
+            let t = (t - t0) as f64;
+            let m = (m - self.points[0].1) as f64;
+            st += t;
+            sm += m;
+            stt += t * t;
+            stm += t * m;
+        }
+        let den = n * stt - st * st;
+        self.ppm = if den > 0.0 {
+            (n * stm - st * sm) / den * 1e6
+        } else {
+            0.0
+        };
+    }
+}
+
+/// Holds peak delay samples until a second peak episode confirms them.
+#[derive(Clone, Debug)]
+struct PeakDetector {
+    pending: Vec<i64>,
+    last_peak_us: i64,
+    episode_start_us: i64,
+    confirmed_until_us: i64,
+}
+
+impl Default for PeakDetector {
+    fn default() -> Self {
+        PeakDetector {
+            pending: Vec::new(),
+            last_peak_us: i64::MIN / 2,
+            episode_start_us: i64::MIN / 2,
+            confirmed_until_us: i64::MIN / 2,
+        }
+    }
+}
+
+/// Peaks closer together than this belong to one episode.
+const EPISODE_GAP_US: i64 = 500_000;
+/// An episode lasting longer than this is a regime, not a spike.
+const EPISODE_MAX_US: i64 = 1_000_000;
+/// Most peak samples held while waiting for confirmation.
+const MAX_PENDING_PEAKS: usize = 512;
+
+/// Sliding-window minimum of transit times (monotonic deque).
+#[derive(Clone, Debug, Default)]
+struct MinWindow {
+    q: VecDeque<(i64, i64)>,
+}
+
+impl MinWindow {
+    fn push(&mut self, at_us: i64, v: i64, window_us: i64) {
+        while self.q.back().is_some_and(|&(_, b)| b >= v) {
+            self.q.pop_back();
+        }
+        self.q.push_back((at_us, v));
+        while self.q.front().is_some_and(|&(t, _)| t < at_us - window_us) {
+            self.q.pop_front();
+        }
+    }
+
+    fn min(&self) -> Option<i64> {
+        self.q.front().map(|&(_, v)| v)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Stored {
+    seq: u16,
+    ts: u32,
+    marker: bool,
+    payload: Vec<u8>,
+    arrival: Time,
+}
+
+/// One timeline: a source and its timestamp base.
+#[derive(Clone, Copy, Debug)]
+struct Timeline {
+    ssrc: u32,
+    /// Extended timestamp of the packet the timeline was started with.
+    base_ext: i64,
+    /// Its 32-bit value (for extension).
+    last_ts32: u32,
+    last_ext: i64,
+}
+
+impl Timeline {
+    fn extend(&self, ts: u32) -> i64 {
+        self.last_ext + ts.wrapping_sub(self.last_ts32) as i32 as i64
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Jump {
+    packet: RtpPayload,
+    arrival: Time,
+}
+
+/// The adaptive jitter buffer. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct JitterBuffer {
+    cfg: JitterConfig,
+    spf: i64,
+    frame_us: i64,
+    slots: BTreeMap<i64, Stored>,
+    timeline: Option<Timeline>,
+    /// Next extended timestamp to play, once started.
+    next_ts: Option<i64>,
+    /// Bit i set: frame `next_ts - (i + 1) * spf` had a packet.
+    history: u64,
+    min_transit: MinWindow,
+    hist: DelayHistogram,
+    /// Last quantile of the histogram (the target before drift and
+    /// warm-up adjustments).
+    quantile_us: i64,
+    target_us: i64,
+    peaks: PeakDetector,
+    drift: DriftEstimator,
+    /// Recent targets `(time, target)` as a max-deque: while peaks recur the
+    /// target only falls once it has been lower for `peak_memory`.
+    held: VecDeque<(i64, i64)>,
+    /// Late packets and all packets, with the histogram's forgetting.
+    late_w: f64,
+    all_w: f64,
+    accel_streak: u32,
+    consecutive: u32,
+    jump: Option<Jump>,
+    last_arrival: Option<Time>,
+    last_pull: Option<Time>,
+    stats: JitterStats,
+}
+
+impl JitterBuffer {
+    /// A buffer with `cfg`.
+    pub fn new(cfg: JitterConfig) -> Result<JitterBuffer, JitterConfigError> {
+        let frame_us = cfg.frame.as_micros() as i64;
+        let samples = frame_us * cfg.clock_rate as i64;
+        if !(frame_us == 10_000 || frame_us == 20_000)
+            || cfg.clock_rate == 0
+            || samples % 1_000_000 != 0
+        {
+            return Err(JitterConfigError::Frame {
+                frame: cfg.frame,
+                clock_rate: cfg.clock_rate,
+            });
+        }
+        if !(0.5..1.0).contains(&cfg.quantile) {
+            return Err(JitterConfigError::Quantile(cfg.quantile));
+        }
+        if cfg.min_delay > cfg.max_delay {
+            return Err(JitterConfigError::Bounds("min_delay exceeds max_delay"));
+        }
+        if cfg.capacity == 0 || cfg.memory == 0 {
+            return Err(JitterConfigError::Bounds(
+                "capacity and memory must be positive",
+            ));
+        }
+        Ok(JitterBuffer {
+            spf: samples / 1_000_000,
+            frame_us,
+            slots: BTreeMap::new(),
+            timeline: None,
+            next_ts: None,
+            history: 0,
+            min_transit: MinWindow::default(),
+            hist: DelayHistogram::new(cfg.max_delay, cfg.memory),
+            quantile_us: 0,
+            target_us: cfg.initial_delay.as_micros() as i64,
+            peaks: PeakDetector::default(),
+            drift: DriftEstimator::default(),
+            held: VecDeque::new(),
+            late_w: 0.0,
+            all_w: 0.0,
+            accel_streak: 0,
+            consecutive: 0,
+            jump: None,
+            last_arrival: None,
+            last_pull: None,
+            stats: JitterStats {
+                target_delay: cfg.initial_delay,
+                ..JitterStats::default()
+            },
+            cfg,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &JitterConfig {
+        &self.cfg
+    }
+
+    /// Counters and current target.
+    pub fn stats(&self) -> JitterStats {
+        self.stats
+    }
+
+    /// Packets currently held.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when no packet is held.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Current target delay.
+    pub fn target_delay(&self) -> Duration {
+        Duration::from_micros(self.target_us.max(0) as u64)
+    }
+
+    /// Payload of the frame after the one due next (for Opus FEC when the
+    /// due frame is concealed).
+    pub fn peek_next(&self) -> Option<&[u8]> {
+        let next = self.next_ts?;
+        self.slot_near(next).map(|(_, s)| s.payload.as_slice())
+    }
+
+    /// Forgets the timeline (keeps delay statistics). Call when the
+    /// [`crate::rtp::RtpReceiver`] reports a new source or a resync.
+    pub fn resync(&mut self) {
+        self.stats.flushed += self.slots.len() as u64;
+        self.slots.clear();
+        self.timeline = None;
+        self.next_ts = None;
+        self.history = 0;
+        self.min_transit = MinWindow::default();
+        self.drift = DriftEstimator::default();
+        self.held.clear();
+        self.peaks.pending.clear();
+        self.jump = None;
+        self.consecutive = 0;
+        self.accel_streak = 0;
+        self.stats.resyncs += 1;
+    }
+
+    fn us_of(&self, samples: i64) -> i64 {
+        samples * 1_000_000 / self.cfg.clock_rate as i64
+    }
+
+    /// The slot whose timestamp is within half a frame of `ext`.
+    fn slot_near(&self, ext: i64) -> Option<(i64, &Stored)> {
+        let half = self.spf / 2;
+        self.slots
+            .range(ext - half..ext + self.spf - half)
+            .next()
+            .map(|(k, v)| (*k, v))
+    }
+
+    /// Inserts a packet that arrived at `arrival`.
+    ///
+    /// A packet from a new SSRC restarts the timeline. A packet whose
+    /// timestamp is more than [`JitterConfig::max_jump`] from the playout
+    /// point is held (`Ok`) until the next packet confirms the new timeline
+    /// (then both are inserted after a restart) or contradicts it (then it
+    /// is discarded and counted in [`JitterStats::flushed`]).
+    pub fn insert(&mut self, packet: RtpPayload, arrival: Time) -> Result<(), Rejected> {
+        self.last_arrival = Some(self.last_arrival.map_or(arrival, |t| t.max(arrival)));
+        let tl = match self.timeline {
+            Some(tl) if tl.ssrc == packet.ssrc => tl,
+            Some(_) => {
+                // New source: restart on it.
+                self.resync();
+                self.start_timeline(&packet)
+            }
+            None => self.start_timeline(&packet),
+        };
+        let ext = tl.extend(packet.ts);
+        let max_jump = self.cfg.max_jump.as_micros() as i64;
+        let reference = self.next_ts.unwrap_or(tl.last_ext);
+        if self.us_of((ext - reference).abs()) > max_jump {
+            return self.handle_jump(packet, arrival);
+        }
+        if self.jump.take().is_some() {
+            // The previous packet jumped but this one is on the old timeline.
+            self.stats.flushed += 1;
+        }
+        self.insert_on_timeline(packet, ext, arrival)
+    }
+
+    fn start_timeline(&mut self, p: &RtpPayload) -> Timeline {
+        let tl = Timeline {
+            ssrc: p.ssrc,
+            base_ext: p.ts as i64,
+            last_ts32: p.ts,
+            last_ext: p.ts as i64,
+        };
+        self.timeline = Some(tl);
+        tl
+    }
+
+    fn handle_jump(&mut self, packet: RtpPayload, arrival: Time) -> Result<(), Rejected> {
+        let confirmed = match &self.jump {
+            Some(j) => {
+                j.packet.ssrc == packet.ssrc
+                    && packet.seq.wrapping_sub(j.packet.seq) < 8
+                    && self.us_of((packet.ts.wrapping_sub(j.packet.ts) as i32 as i64).abs())
+                        <= self.cfg.max_jump.as_micros() as i64
+            }
+            None => false,
+        };
+        if !confirmed {
+            if self.jump.is_some() {
+                self.stats.flushed += 1;
+            }
+            self.jump = Some(Jump { packet, arrival });
+            return Ok(());
+        }
+        let Some(first) = self.jump.take() else {
+            return Ok(());
+        };
+        self.resync();
+        let tl = self.start_timeline(&first.packet);
+        let ext = tl.extend(first.packet.ts);
+        let _ = self.insert_on_timeline(first.packet, ext, first.arrival);
+        let tl = self.timeline.unwrap_or(tl);
+        let ext = tl.extend(packet.ts);
+        self.insert_on_timeline(packet, ext, arrival)
+    }
+
+    fn insert_on_timeline(
+        &mut self,
+        packet: RtpPayload,
+        ext: i64,
+        arrival: Time,
+    ) -> Result<(), Rejected> {
+        let (seq, ts) = (packet.seq, packet.ts);
+        // Duplicates first: they carry no new delay information.
+        if self.slot_near(ext).is_some_and(|(k, _)| k == ext) {
+            self.stats.duplicates += 1;
+            return Err(Rejected::Duplicate { seq, ts });
+        }
+        if let Some(next) = self.next_ts
+            && ext < next - self.spf / 2
+        {
+            let back = (next - ext + self.spf / 2) / self.spf; // frames behind, >= 1
+            if back <= 64 && self.history & (1 << (back - 1)) != 0 {
+                self.stats.duplicates += 1;
+                return Err(Rejected::Duplicate { seq, ts });
+            }
+            self.observe_delay(ext, arrival);
+            self.count_late(1);
+            return Err(Rejected::TooLate {
+                seq,
+                ts,
+                late_by: Duration::from_micros(self.us_of(next - ext).max(0) as u64),
+            });
+        }
+        let ahead_limit = self.spf * self.cfg.capacity as i64;
+        let ahead = ext - self.next_ts.unwrap_or(ext);
+        if self.slots.len() >= self.cfg.capacity || ahead >= ahead_limit {
+            self.stats.overflows += 1;
+            return Err(Rejected::Overflow {
+                seq,
+                ts,
+                held: self.slots.len(),
+                capacity: self.cfg.capacity,
+            });
+        }
+        self.observe_delay(ext, arrival);
+        if let Some(tl) = self.timeline.as_mut()
+            && ext > tl.last_ext
+        {
+            tl.last_ext = ext;
+            tl.last_ts32 = ts;
+        }
+        self.slots.insert(
+            ext,
+            Stored {
+                seq,
+                ts,
+                marker: packet.marker,
+                payload: packet.payload,
+                arrival,
+            },
+        );
+        self.stats.inserted += 1;
+        Ok(())
+    }
+
+    fn observe_delay(&mut self, ext: i64, arrival: Time) {
+        let base = self.timeline.map_or(ext, |t| t.base_ext);
+        let t = arrival.as_micros() as i64;
+        let transit = t - self.us_of(ext - base);
+        let window = self.cfg.min_window.as_micros() as i64;
+        self.min_transit.push(t, transit, window);
+        let m = self.min_transit.min().unwrap_or(transit);
+        self.drift.observe(t, m, window);
+        self.stats.drift_ppm = self.drift.ppm;
+        let rel = transit - m;
+
+        let q = self.quantile_us;
+        let threshold = (2 * q).max(q + self.cfg.peak_threshold.as_micros() as i64);
+        let warm = self.hist.count >= self.cfg.warmup as u64;
+        if warm && rel > threshold {
+            self.on_peak(t, rel);
+        } else {
+            self.hist.add(rel);
+            if !self.peaks.pending.is_empty()
+                && t - self.peaks.last_peak_us > self.cfg.peak_memory.as_micros() as i64
+            {
+                self.stats.peaks_ignored += self.peaks.pending.len() as u64;
+                self.peaks.pending.clear();
+            }
+        }
+        self.update_target(t);
+    }
+
+    /// A peak sample: count it if peaks repeat, else hold it.
+    fn on_peak(&mut self, t: i64, rel: i64) {
+        let memory = self.cfg.peak_memory.as_micros() as i64;
+        let p = &mut self.peaks;
+        let gap = t - p.last_peak_us;
+        p.last_peak_us = t;
+        if gap > EPISODE_GAP_US {
+            p.episode_start_us = t;
+        }
+        let repeated = !p.pending.is_empty() && gap > EPISODE_GAP_US && gap <= memory;
+        let lasting = t - p.episode_start_us > EPISODE_MAX_US;
+        if t <= p.confirmed_until_us {
+            p.confirmed_until_us = t + memory;
+            self.hist.add(rel);
+        } else if repeated || lasting {
+            // A second episode within the memory, or one that goes on:
+            // peaks are a pattern.
+            p.confirmed_until_us = t + memory;
+            for x in std::mem::take(&mut p.pending) {
+                self.hist.add(x);
+            }
+            self.hist.add(rel);
+        } else {
+            if gap > memory {
+                self.stats.peaks_ignored += p.pending.len() as u64;
+                p.pending.clear();
+            }
+            if p.pending.len() < MAX_PENDING_PEAKS {
+                p.pending.push(rel);
+            }
+        }
+    }
+
+    fn count_late(&mut self, n: u64) {
+        self.stats.late += n;
+        self.late_w += n as f64;
+    }
+
+    /// The late-risk budget: `1 - quantile`, tightened (down to a quarter)
+    /// while the recent late rate overspends it, e.g. after learning a burst
+    /// pattern the hard way.
+    fn allowed_risk(&self) -> f64 {
+        let budget = 1.0 - self.cfg.quantile;
+        let realized = if self.all_w > 0.0 {
+            self.late_w / self.all_w
+        } else {
+            0.0
+        };
+        budget * (3.0 - 2.0 * realized / budget).clamp(0.25, 1.0)
+    }
+
+    fn update_target(&mut self, now_us: i64) {
+        let forget = 1.0 - 1.0 / self.cfg.memory as f64;
+        self.late_w *= forget;
+        self.all_w = self.all_w * forget + 1.0;
+        let allowed = self.allowed_risk();
+        self.quantile_us = self.hist.quantile(1.0 - allowed);
+        let mut measured = if self.drift.ppm.abs() >= self.cfg.drift_threshold_ppm {
+            self.hist.band_floor(allowed, self.frame_us)
+        } else {
+            self.quantile_us
+        };
+        // Once peaks have recurred (and for a minute after), the quantile
+        // sits in their sparse tail and sags between episodes as ordinary
+        // samples dilute it; hold its maximum over the peak memory so the
+        // next episode finds the delay in place.
+        let memory = self.cfg.peak_memory.as_micros() as i64;
+        if now_us <= self.peaks.confirmed_until_us.saturating_add(6 * memory) {
+            while self.held.back().is_some_and(|&(_, v)| v <= measured) {
+                self.held.pop_back();
+            }
+            self.held.push_back((now_us, measured));
+            while self.held.front().is_some_and(|&(t, _)| t < now_us - memory) {
+                self.held.pop_front();
+            }
+            measured = self.held.front().map_or(measured, |&(_, v)| v);
+        } else {
+            self.held.clear();
+        }
+        // Hand over from the initial delay during warm-up.
+        let w = self.cfg.warmup as i64;
+        let n = (self.hist.count as i64).min(w);
+        let initial = self.cfg.initial_delay.as_micros() as i64;
+        let prior = if w == 0 { 0 } else { initial * (w - n) / w };
+        let lo = self.cfg.min_delay.as_micros() as i64;
+        let hi = self.cfg.max_delay.as_micros() as i64;
+        self.target_us = measured.max(prior).clamp(lo, hi);
+        self.stats.target_delay = self.target_delay();
+    }
+
+    /// How much later than the target the frame `ext` would play at `now`
+    /// (negative: earlier than the target).
+    fn excess_us(&self, ext: i64, now: Time) -> i64 {
+        let base = self.timeline.map_or(ext, |t| t.base_ext);
+        let m = self.min_transit.min().unwrap_or(0);
+        now.as_micros() as i64 - (self.us_of(ext - base) + m) - self.target_us
+    }
+
+    /// When the next pull is due: one frame after the last pull, or the
+    /// start of playout if nothing was pulled yet.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        if let Some(t) = self.last_pull {
+            return Some(t + self.cfg.frame);
+        }
+        let (&first, _) = self.slots.first_key_value()?;
+        let excess = self.excess_us(first, Time::ZERO);
+        Some(Time::ZERO.offset_micros(-excess))
+    }
+
+    /// The decision for the frame period starting at `now`.
+    pub fn pull(&mut self, now: Time) -> Pulled {
+        self.last_pull = Some(now);
+        let Some(next) = self.next_ts.or_else(|| self.try_start(now)) else {
+            return Pulled::NotStarted;
+        };
+        let mut next = next;
+
+        // Anything left behind the playout point (misaligned timestamps) is late.
+        while let Some((&k, _)) = self.slots.first_key_value() {
+            if k >= next - self.spf / 2 {
+                break;
+            }
+            self.slots.remove(&k);
+            self.count_late(1);
+        }
+
+        let excess = self.excess_us(next, now);
+        let frame_us = self.frame_us;
+        if excess > frame_us + self.cfg.accelerate_margin.as_micros() as i64 {
+            self.accel_streak += 1;
+            let here = self.slot_near(next).map(|(k, _)| k);
+            let after = self.slot_near(next + self.spf).is_some();
+            if after && self.accel_streak >= self.cfg.accelerate_after {
+                self.accel_streak = 0;
+                self.stats.accelerates += 1;
+                let had = here.is_some();
+                if let Some(k) = here {
+                    self.slots.remove(&k);
+                    self.stats.accelerate_drops += 1;
+                }
+                self.advance(&mut next, had);
+            }
+        } else if excess < -(self.cfg.expand_margin.as_micros() as i64) {
+            self.accel_streak = 0;
+            self.stats.expands += 1;
+            self.stats.concealed += 1;
+            self.consecutive += 1;
+            return Pulled::Conceal(Conceal {
+                ts: self.ts32(next),
+                reason: ConcealReason::Expand,
+                consecutive: self.consecutive,
+                next_available: self.slot_near(next).is_some(),
+            });
+        } else {
+            self.accel_streak = 0;
+        }
+
+        if let Some((k, _)) = self.slot_near(next) {
+            let Some(s) = self.slots.remove(&k) else {
+                // slot_near just returned this key.
+                return Pulled::NotStarted;
+            };
+            // Re-align to the packet's own timestamp.
+            next = k;
+            self.advance(&mut next, true);
+            self.consecutive = 0;
+            let waited = now.saturating_duration_since(s.arrival);
+            self.stats.played += 1;
+            self.stats.waited_us += waited.as_micros() as u64;
+            return Pulled::Frame(Frame {
+                seq: s.seq,
+                ts: s.ts,
+                marker: s.marker,
+                payload: s.payload,
+                waited,
+            });
+        }
+
+        let ts = self.ts32(next);
+        self.advance(&mut next, false);
+        let idle = self.slots.is_empty()
+            && self
+                .last_arrival
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.cfg.idle_timeout);
+        if idle {
+            self.stats.empty += 1;
+            return Pulled::Empty;
+        }
+        self.stats.concealed += 1;
+        self.consecutive += 1;
+        Pulled::Conceal(Conceal {
+            ts,
+            reason: ConcealReason::Missing,
+            consecutive: self.consecutive,
+            next_available: self.slot_near(next).is_some(),
+        })
+    }
+
+    fn advance(&mut self, next: &mut i64, had: bool) {
+        *next += self.spf;
+        self.history = (self.history << 1) | u64::from(had);
+        self.next_ts = Some(*next);
+    }
+
+    fn ts32(&self, ext: i64) -> u32 {
+        ext as u32
+    }
+
+    /// Starts playout if the earliest buffered frame is due.
+    fn try_start(&mut self, now: Time) -> Option<i64> {
+        let (&first, _) = self.slots.first_key_value()?;
+        let excess = self.excess_us(first, now);
+        if excess < 0 {
+            return None;
+        }
+        self.next_ts = Some(first);
+        self.history = 0;
+        Some(first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn pkt(seq: u16, ts: u32) -> RtpPayload {
+        RtpPayload {
+            ssrc: 1,
+            seq,
+            ts,
+            marker: false,
+            payload: vec![seq as u8],
+        }
+    }
+
+    fn jb() -> JitterBuffer {
+        JitterBuffer::new(JitterConfig::default()).expect("default config is valid")
+    }
+
+    #[test]
+    fn config_is_validated() {
+        let bad = |c: JitterConfig| JitterBuffer::new(c).is_err();
+        assert!(bad(JitterConfig {
+            frame: Duration::from_millis(30),
+            ..JitterConfig::default()
+        }));
+        assert!(bad(JitterConfig {
+            quantile: 1.0,
+            ..JitterConfig::default()
+        }));
+        assert!(bad(JitterConfig {
+            capacity: 0,
+            ..JitterConfig::default()
+        }));
+        assert!(bad(JitterConfig {
+            min_delay: Duration::from_secs(2),
+            ..JitterConfig::default()
+        }));
+        assert!(!bad(JitterConfig::for_stream(
+            48_000,
+            Duration::from_millis(10)
+        )));
+        let e = JitterBuffer::new(JitterConfig {
+            frame: Duration::from_millis(30),
+            ..JitterConfig::default()
+        })
+        .expect_err("30 ms");
+        assert_eq!(
+            e.to_string(),
+            "jitter buffer frame of 30ms at 8000 Hz is not supported (use 10 or 20 ms)"
+        );
+    }
+
+    #[test]
+    fn starts_after_initial_delay_and_plays_in_order() {
+        let mut b = jb();
+        assert_eq!(b.pull(Time::ZERO), Pulled::NotStarted);
+        assert_eq!(
+            b.poll_timeout(),
+            Some(Time::from_millis(20)),
+            "no packet: next pull in a frame"
+        );
+        let mut b = jb();
+        for i in 0..5u16 {
+            b.insert(pkt(i, i as u32 * 160), Time::from_millis(i as u64 * 20))
+                .expect("in order");
+        }
+        // The initial 40 ms hands over to the measured (tiny) jitter during
+        // warm-up: 5 of 25 packets in, 4/5 of it is left.
+        let start = b.poll_timeout().expect("packets are buffered");
+        assert_eq!(start, Time::from_millis(32));
+        assert_eq!(b.pull(start - Duration::from_micros(1)), Pulled::NotStarted);
+        let mut got = Vec::new();
+        for k in 0..5 {
+            match b.pull(start + Duration::from_millis(20 * k)) {
+                Pulled::Frame(f) => got.push(f.seq),
+                other => panic!("pull {k}: {other:?}"),
+            }
+        }
+        assert_eq!(got, vec![0, 1, 2, 3, 4]);
+        assert_eq!(b.poll_timeout(), Some(start + Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn reorders_and_rejects_duplicates_and_late_packets() {
+        let mut b = jb();
+        b.insert(pkt(0, 0), Time::from_millis(0)).expect("first");
+        b.insert(pkt(2, 320), Time::from_millis(41)).expect("early");
+        b.insert(pkt(1, 160), Time::from_millis(42))
+            .expect("reordered");
+        assert_eq!(
+            b.insert(pkt(1, 160), Time::from_millis(43)),
+            Err(Rejected::Duplicate { seq: 1, ts: 160 })
+        );
+        let seqs: Vec<u16> = (0..3)
+            .filter_map(|k| match b.pull(Time::from_millis(40 + 20 * k)) {
+                Pulled::Frame(f) => Some(f.seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seqs, vec![0, 1, 2]);
+        // Seq 3 missing → concealed; when it arrives, it is late.
+        b.insert(pkt(4, 640), Time::from_millis(95)).expect("next");
+        assert!(matches!(
+            b.pull(Time::from_millis(100)),
+            Pulled::Conceal(Conceal {
+                reason: ConcealReason::Missing,
+                next_available: true,
+                ..
+            })
+        ));
+        assert!(matches!(
+            b.insert(pkt(3, 480), Time::from_millis(105)),
+            Err(Rejected::TooLate { seq: 3, .. })
+        ));
+        // A copy of an already played frame is a duplicate, not late.
+        assert!(matches!(
+            b.insert(pkt(2, 320), Time::from_millis(106)),
+            Err(Rejected::Duplicate { .. })
+        ));
+        let s = b.stats();
+        assert_eq!((s.played, s.concealed, s.late, s.duplicates), (3, 1, 1, 2));
+    }
+
+    #[test]
+    fn overflow_is_typed() {
+        let mut b = JitterBuffer::new(JitterConfig {
+            capacity: 3,
+            ..JitterConfig::default()
+        })
+        .expect("valid");
+        for i in 0..3u16 {
+            b.insert(pkt(i, i as u32 * 160), Time::ZERO).expect("room");
+        }
+        assert_eq!(
+            b.insert(pkt(3, 480), Time::ZERO),
+            Err(Rejected::Overflow {
+                seq: 3,
+                ts: 480,
+                held: 3,
+                capacity: 3
+            })
+        );
+    }
+
+    #[test]
+    fn timestamp_wrap_is_seamless() {
+        let mut b = jb();
+        let base = u32::MAX - 160 * 3 + 1;
+        let mut played = Vec::new();
+        let mut now = Time::ZERO;
+        for i in 0..10u32 {
+            b.insert(pkt(i as u16, base.wrapping_add(i * 160)), now)
+                .expect("in order");
+            if let Pulled::Frame(f) = b.pull(now) {
+                played.push(f.seq);
+            }
+            now += Duration::from_millis(20);
+        }
+        assert!(played.windows(2).all(|w| w[1] == w[0] + 1), "{played:?}");
+        assert!(played.len() >= 7);
+        assert_eq!(b.stats().concealed, 0);
+    }
+
+    #[test]
+    fn ssrc_change_and_confirmed_jump_restart_the_timeline() {
+        let mut b = jb();
+        let mut now = Time::ZERO;
+        let mut ts = 1000u32;
+        let step = |b: &mut JitterBuffer, now: &mut Time, ssrc: u32, ts: u32, seq: u16| {
+            let mut p = pkt(seq, ts);
+            p.ssrc = ssrc;
+            let r = b.insert(p, *now);
+            let out = b.pull(*now);
+            *now += Duration::from_millis(20);
+            (r, out)
+        };
+        for seq in 0..20u16 {
+            let _ = step(&mut b, &mut now, 1, ts, seq);
+            ts += 160;
+        }
+        // Timestamp jump on the same SSRC: held, then confirmed.
+        ts = ts.wrapping_add(8000 * 100);
+        let (r, _) = step(&mut b, &mut now, 1, ts, 500);
+        assert_eq!(r, Ok(()));
+        let (r, _) = step(&mut b, &mut now, 1, ts + 160, 501);
+        assert_eq!(r, Ok(()));
+        assert_eq!(b.stats().resyncs, 1);
+        let mut frames = 0;
+        for i in 2..30u32 {
+            if let (_, Pulled::Frame(_)) = step(&mut b, &mut now, 1, ts + 160 * i, 500 + i as u16) {
+                frames += 1;
+            }
+        }
+        assert!(frames > 20, "plays after the jump: {frames}");
+        // New SSRC.
+        let (r, _) = step(&mut b, &mut now, 2, 7, 9);
+        assert_eq!(r, Ok(()));
+        assert_eq!(b.stats().resyncs, 2);
+    }
+
+    #[test]
+    fn unconfirmed_jump_is_discarded() {
+        let mut b = jb();
+        for i in 0..5u16 {
+            b.insert(pkt(i, i as u32 * 160), Time::from_millis(i as u64 * 20))
+                .expect("in order");
+        }
+        assert_eq!(b.insert(pkt(5, 9_000_000), Time::from_millis(100)), Ok(()));
+        b.insert(pkt(6, 960), Time::from_millis(120))
+            .expect("old timeline continues");
+        assert_eq!(b.stats().resyncs, 0);
+        assert_eq!(b.stats().flushed, 1);
+        assert_eq!(b.len(), 6);
+    }
+
+    #[test]
+    fn expands_when_target_rises_and_accelerates_when_it_falls() {
+        // Learn a large delay, then a small one.
+        let cfg = JitterConfig {
+            memory: 50,
+            warmup: 0,
+            ..JitterConfig::default()
+        };
+        let mut b = JitterBuffer::new(cfg).expect("valid");
+        let mut now = Time::ZERO;
+        let mut arrivals = Vec::new();
+        for i in 0..1500u64 {
+            // First 300 frames: every 4th packet 100 ms late; then 24 s clean
+            // (longer than the 10 s hold on the target while peaks recur).
+            let extra = if i < 300 && i % 4 == 0 { 100 } else { 0 };
+            arrivals.push((i * 20 + extra, i));
+        }
+        arrivals.sort();
+        let mut ai = 0;
+        let mut target_peak = Duration::ZERO;
+        for _ in 0..1600 {
+            while ai < arrivals.len() && arrivals[ai].0 <= now.as_micros() / 1000 {
+                let i = arrivals[ai].1;
+                let _ = b.insert(
+                    pkt(i as u16, i as u32 * 160),
+                    Time::from_millis(arrivals[ai].0),
+                );
+                ai += 1;
+            }
+            b.pull(now);
+            target_peak = target_peak.max(b.target_delay());
+            now += Duration::from_millis(20);
+        }
+        let s = b.stats();
+        assert!(
+            target_peak >= Duration::from_millis(90),
+            "peak target {target_peak:?}"
+        );
+        assert!(
+            b.target_delay() <= Duration::from_millis(10),
+            "final target {:?}",
+            b.target_delay()
+        );
+        assert!(s.expands >= 3, "{s:?}");
+        assert!(s.accelerates >= 3, "{s:?}");
+    }
+
+    #[test]
+    fn goes_idle_when_the_stream_stops() {
+        let mut b = jb();
+        b.insert(pkt(0, 0), Time::ZERO).expect("first");
+        let mut now = Time::from_millis(40);
+        assert!(matches!(b.pull(now), Pulled::Frame(_)));
+        let mut conceal = 0;
+        let mut empty = 0;
+        for _ in 0..100 {
+            now += Duration::from_millis(20);
+            match b.pull(now) {
+                Pulled::Conceal(_) => conceal += 1,
+                Pulled::Empty => empty += 1,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(conceal, 47, "conceal until the 1 s idle timeout");
+        assert_eq!(empty, 53);
+    }
+
+    #[test]
+    fn histogram_quantile_tracks_the_distribution() {
+        let mut h = DelayHistogram::new(Duration::from_millis(600), 10_000);
+        for i in 0..1000 {
+            h.add((i % 100) * 1000); // uniform 0..99 ms
+        }
+        let q = h.quantile(0.9);
+        assert!((89_000..=92_000).contains(&q), "{q}");
+        assert_eq!(h.quantile(0.5), 50_000);
+    }
+
+    proptest! {
+        /// Random orders, duplicates, gaps and wild timestamps never panic and
+        /// keep the counters consistent.
+        #[test]
+        fn random_packet_orders_never_panic(ops in proptest::collection::vec((any::<bool>(), 0u16..40, any::<u8>(), 0u64..50), 1..300)) {
+            let mut b = jb();
+            let mut now = 0u64;
+            let mut offered = 0u64;
+            for (pull, seq, wild, dt) in ops {
+                now += dt;
+                if pull {
+                    let _ = b.pull(Time::from_millis(now));
+                } else {
+                    let ts = if wild == 0 { u32::MAX / 3 } else { seq as u32 * 160 };
+                    let ssrc = if wild == 1 { 2 } else { 1 };
+                    let _ = b.insert(RtpPayload { ssrc, seq, ts, marker: false, payload: vec![] }, Time::from_millis(now));
+                    offered += 1;
+                }
+            }
+            let s = b.stats();
+            prop_assert!(s.inserted + s.late + s.duplicates + s.overflows <= offered);
+            prop_assert!(b.len() <= b.config().capacity);
+        }
+    }
+}
