@@ -75,7 +75,7 @@ impl SipServer {
     }
 
     async fn handle(&self, mut tx: Transaction) {
-        let method = tx.original.method.clone();
+        let method = tx.original.method;
         let result = match method {
             Method::Register => self.register(&mut tx).await,
             Method::Options => tx.reply(StatusCode::OK).await,
