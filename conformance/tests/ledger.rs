@@ -11,8 +11,10 @@ use cucumber::gherkin::{Feature, GherkinEnv};
 fn requirement_id(tag: &str) -> Option<&str> {
     let t = tag.trim_start_matches('@');
     let (prefix, num) = t.split_once('-')?;
-    (matches!(prefix, "UI" | "ACD" | "WEB" | "CMD" | "URI" | "CLI" | "CALL" | "Q")
-        && !num.is_empty()
+    (matches!(
+        prefix,
+        "UI" | "ACD" | "WEB" | "CMD" | "URI" | "CLI" | "CALL" | "Q"
+    ) && !num.is_empty()
         && num.chars().all(|c| c.is_ascii_digit()))
     .then_some(t)
 }
@@ -25,8 +27,8 @@ fn ledger(root: &Path) -> Ledger {
     let path = root.join("features/requirements.toml");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let table: toml::Table = toml::from_str(&text)
-        .unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
+    let table: toml::Table =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()));
     let mut ids = BTreeMap::new();
     for (id, entry) in table {
         assert!(
@@ -34,9 +36,19 @@ fn ledger(root: &Path) -> Ledger {
             "{}: '{id}' is not a requirement ID (UI-n, ACD-n, WEB-n, CMD-n, URI-n, CLI-n, CALL-n, Q-n)",
             path.display()
         );
-        let statement = entry.get("statement").and_then(|s| s.as_str()).unwrap_or("");
-        assert!(!statement.trim().is_empty(), "{}: {id} has no statement", path.display());
-        let pending = entry.get("pending").and_then(|p| p.as_str()).map(str::to_string);
+        let statement = entry
+            .get("statement")
+            .and_then(|s| s.as_str())
+            .unwrap_or("");
+        assert!(
+            !statement.trim().is_empty(),
+            "{}: {id} has no statement",
+            path.display()
+        );
+        let pending = entry
+            .get("pending")
+            .and_then(|p| p.as_str())
+            .map(str::to_string);
         ids.insert(id, pending);
     }
     Ledger { ids }
@@ -56,9 +68,15 @@ fn scenarios(root: &Path) -> Vec<(String, String, BTreeSet<String>)> {
     for file in files {
         let feature = Feature::parse_path(&file, GherkinEnv::default())
             .unwrap_or_else(|e| panic!("{} does not parse: {e}", file.display()));
-        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let ids = |tags: &[String]| -> BTreeSet<String> {
-            tags.iter().filter_map(|t| requirement_id(t)).map(str::to_string).collect()
+            tags.iter()
+                .filter_map(|t| requirement_id(t))
+                .map(str::to_string)
+                .collect()
         };
         let feature_ids = ids(&feature.tags);
         let mut push = |scenario: &cucumber::gherkin::Scenario, extra: &BTreeSet<String>| {
@@ -92,7 +110,9 @@ fn every_scenario_names_a_known_requirement_and_every_requirement_is_covered() {
     let mut covered: BTreeMap<&str, usize> = BTreeMap::new();
     for (file, name, ids) in &scenarios {
         if ids.is_empty() {
-            problems.push(format!("{file}: scenario '{name}' carries no requirement ID tag (e.g. @WEB-1)"));
+            problems.push(format!(
+                "{file}: scenario '{name}' carries no requirement ID tag (e.g. @WEB-1)"
+            ));
         }
         for id in ids {
             if ledger.ids.contains_key(id) {
@@ -105,7 +125,9 @@ fn every_scenario_names_a_known_requirement_and_every_requirement_is_covered() {
     let mut pending = Vec::new();
     for (id, why) in &ledger.ids {
         match (covered.get(id.as_str()), why) {
-            (None, None) => problems.push(format!("{id} has no scenario (add one, or mark it pending with the reason)")),
+            (None, None) => problems.push(format!(
+                "{id} has no scenario (add one, or mark it pending with the reason)"
+            )),
             (None, Some(why)) => pending.push(format!("{id}: {why}")),
             (Some(n), Some(_)) => problems.push(format!(
                 "{id} is marked pending but {n} scenario(s) cover it: remove `pending`"
@@ -123,7 +145,11 @@ fn every_scenario_names_a_known_requirement_and_every_requirement_is_covered() {
     for p in &pending {
         println!("  pending {p}");
     }
-    assert!(problems.is_empty(), "requirement ledger problems:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "requirement ledger problems:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
