@@ -8,18 +8,24 @@
 //! - [`headers`]: reading header values by name and the user part out of
 //!   name-addr values (`"Bob" <sip:0901@host>;tag=1` → `0901`), which is what the
 //!   CTI values are made of.
+//! - [`inbound`]: what happens to each inbound UDP datagram before rsipstack
+//!   sees it (pass, repair, answer 400/416/420/501/505 ourselves, or drop),
+//!   because rsipstack drops malformed requests without an answer; with the
+//!   socket wrapper that hooks it in front of rsipstack's UDP receive loop.
 //! - [`sdp`]: the audio-only SDP offer/answer model both sides speak, parsed and
 //!   written with the `sdp` crate.
 //!
 //! Key decision: everything here is plain functions on strings and rsipstack
 //! message types; nothing opens a socket, spawns a task or reads the clock, so
-//! the softphone and the simulator each keep their own drivers.
+//! the softphone and the simulator each keep their own drivers. (The one
+//! adapter, `inbound::GuardedUdpSocket`, wraps a socket the driver opened.)
 //!
 //! It deliberately does not wrap rsipstack's endpoint or dialogs: each binary
 //! uses those directly in its driver module, behind its own small API.
 
 pub mod digest;
 pub mod headers;
+pub mod inbound;
 pub mod sdp;
 
 pub use rsipstack;

@@ -1,0 +1,112 @@
+//! The hook into rsipstack: a UDP socket wrapper that runs [`check_datagram_with`]
+//! on every datagram before the stack's receive loop sees it.
+//!
+//! rsipstack's `MessageInspector` and `TransportEventInspector` only ever see
+//! messages that its parser has already accepted; what it rejects is dropped
+//! inside `UdpConnection::serve_loop`, before either hook. The one place that
+//! sees raw bytes first is the socket itself: `UdpConnection::from_socket`
+//! takes any `Arc<dyn rsipstack::platform::net::UdpSocket>`, and its
+//! `recv_from` is what the receive loop calls. So:
+//!
+//! ```no_run
+//! # async fn wire() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use bb_sip::inbound::GuardedUdpSocket;
+//! use rsipstack::platform::CancellationToken;
+//! use rsipstack::transport::{TransportLayer, udp::UdpConnection};
+//!
+//! let cancel = CancellationToken::new();
+//! let socket = tokio::net::UdpSocket::bind("0.0.0.0:5060").await?;
+//! let guarded = GuardedUdpSocket::new(Arc::new(socket))
+//!     .with_observer(Arc::new(|from, verdict| eprintln!("{from}: {verdict:?}")));
+//! let conn = UdpConnection::from_socket(Arc::new(guarded), None, Some(cancel.child_token())).await?;
+//! let transport_layer = TransportLayer::new(cancel.child_token());
+//! transport_layer.add_transport(conn.into());
+//! # Ok(()) }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rsipstack::platform::net::UdpSocket;
+
+use super::{Policy, Verdict, check_datagram_with};
+
+/// Called with the source address and the verdict for every datagram that is
+/// not [`Verdict::Pass`], so the driver can log it its own way.
+pub type VerdictObserver = Arc<dyn Fn(SocketAddr, &Verdict) + Send + Sync>;
+
+/// A UDP socket for rsipstack that answers, repairs or drops datagrams before
+/// the stack reads them.
+///
+/// `recv_from` returns only datagrams that got [`Verdict::Pass`] (unchanged) or
+/// [`Verdict::Rewrite`] (the repaired bytes, when they fit the stack's buffer;
+/// otherwise the datagram is dropped). For [`Verdict::Reply`] it sends the
+/// response to the source address through the inner socket and reads on; for
+/// [`Verdict::Drop`] it just reads on. `send_to` and `local_addr` go straight
+/// to the inner socket.
+pub struct GuardedUdpSocket {
+    inner: Arc<dyn UdpSocket>,
+    policy: Policy,
+    observer: Option<VerdictObserver>,
+}
+
+impl GuardedUdpSocket {
+    /// Wraps a socket (for example an `Arc<tokio::net::UdpSocket>`) with
+    /// [`Policy::default`] and no observer.
+    pub fn new(inner: Arc<dyn UdpSocket>) -> Self {
+        GuardedUdpSocket {
+            inner,
+            policy: Policy::default(),
+            observer: None,
+        }
+    }
+
+    /// Uses `policy` instead of the default.
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Reports every verdict other than [`Verdict::Pass`] to `observer`.
+    pub fn with_observer(mut self, observer: VerdictObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+}
+
+#[async_trait::async_trait]
+impl UdpSocket for GuardedUdpSocket {
+    async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
+        loop {
+            let (len, from) = self.inner.recv_from(buf).await?;
+            let verdict = check_datagram_with(buf.get(..len).unwrap_or_default(), &self.policy);
+            if let (Some(observe), false) = (&self.observer, verdict == Verdict::Pass) {
+                observe(from, &verdict);
+            }
+            match verdict {
+                Verdict::Pass => return Ok((len, from)),
+                Verdict::Rewrite(rewrite) => {
+                    if let Some(dest) = buf.get_mut(..rewrite.bytes.len()) {
+                        dest.copy_from_slice(&rewrite.bytes);
+                        return Ok((rewrite.bytes.len(), from));
+                    }
+                }
+                Verdict::Reply(reply) => {
+                    // A failed send is like a lost datagram: the client
+                    // retransmits and gets the same answer.
+                    let _ = self.inner.send_to(&reply.bytes, from).await;
+                }
+                Verdict::Drop(_) => {}
+            }
+        }
+    }
+
+    async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
+        self.inner.send_to(buf, addr).await
+    }
+
+    fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+}
