@@ -8,5 +8,6 @@
 //! command line and the control socket. No step calls an internal function in
 //! place of the behaviour it names.
 
+pub mod ledger;
 pub mod procs;
 pub mod world;

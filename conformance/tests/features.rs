@@ -38,7 +38,35 @@ async fn main() {
         .run(root.join("features"))
         .await;
     println!("conformance: JUnit XML written to {}", junit_path.display());
+    let report_path = out_dir.join("report.html");
+    match report(&root, &junit_path) {
+        Ok(html) => match std::fs::write(&report_path, html) {
+            Ok(()) => println!(
+                "conformance: HTML report written to {}",
+                report_path.display()
+            ),
+            Err(e) => eprintln!("conformance: cannot write {}: {e}", report_path.display()),
+        },
+        Err(e) => eprintln!("conformance: no HTML report: {e}"),
+    }
     if writer.execution_has_failed() {
         std::process::exit(1);
     }
+}
+
+/// The per-requirement HTML report from the ledger, the feature files and the
+/// JUnit outcomes of this run.
+fn report(root: &std::path::Path, junit: &std::path::Path) -> Result<String, String> {
+    use conformance::ledger;
+    let requirements = ledger::load(root)?;
+    let scenarios = ledger::scenarios(root)?;
+    let xml = std::fs::read_to_string(junit)
+        .map_err(|e| format!("cannot read {}: {e}", junit.display()))?;
+    let outcomes = ledger::junit_outcomes(&xml);
+    Ok(ledger::html_report(
+        &requirements,
+        &scenarios,
+        &outcomes,
+        "BlueBean client conformance",
+    ))
 }
