@@ -75,6 +75,19 @@ fn test(extra: &[String]) -> Result<(), String> {
     // Build the binaries first: the conformance suite runs them as processes.
     run(cargo().args(["build", "--workspace", "--bins"]))?;
     run(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    // The inbound SIP path under a bounded fuzz run (stable replay loop; see fuzz/README.md).
+    run(cargo().args([
+        "run",
+        "--quiet",
+        "--manifest-path",
+        "fuzz/Cargo.toml",
+        "--release",
+        "--bin",
+        "replay",
+        "--",
+        "--seconds",
+        "20",
+    ]))?;
     Ok(())
 }
 
