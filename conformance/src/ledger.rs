@@ -64,7 +64,7 @@ pub fn load(root: &Path) -> Result<Vec<Requirement>, String> {
             pending,
         });
     }
-    out.sort_by(|a, b| sort_key(&a.id).cmp(&sort_key(&b.id)));
+    out.sort_by_key(|r| sort_key(&r.id));
     Ok(out)
 }
 

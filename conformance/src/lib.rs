@@ -8,6 +8,7 @@
 //! command line and the control socket. No step calls an internal function in
 //! place of the behaviour it names.
 
+pub mod conform;
 pub mod ledger;
 pub mod procs;
 pub mod world;
