@@ -17,6 +17,7 @@
 pub mod app;
 pub mod config;
 pub mod control;
+pub mod handlers;
 pub mod hooks;
 pub mod phone;
 pub mod sip_ua;

@@ -1,25 +1,79 @@
-//! `bbclient`: the BlueBean softphone.
+//! `bbclient`: the BlueBean softphone and its command line.
 //!
-//! `bbclient run --config FILE [--headless] [--instance NAME]` starts the
-//! softphone. Every other invocation (`bbclient answer`, `bbclient call 1330`,
-//! `bbclient 'bbclient:call:1330'`) is a verb for the instance already running.
+//! ```text
+//! bbclient [--instance NAME] [--config FILE] run [--headless]
+//! bbclient [--instance NAME] [--config FILE] VERB [ARG]     e.g. call 1330, hold, status --json
+//! bbclient [--instance NAME] [--config FILE] URI            e.g. 'bbclient:call:1330' (URI-3)
+//! bbclient [--instance NAME] [--config FILE] install-handlers [--uninstall]
+//! ```
+//!
+//! `run` starts a softphone. A verb (CLI-1) or a single URI — which is how
+//! the OS invokes a URI handler — is forwarded to the softphone already
+//! running for the instance, over its control socket
+//! ([`softphone::control`]). When none is running, `call` (and a URI that
+//! calls) starts one and then dials; every other verb says that no softphone
+//! is running. `install-handlers` registers `bbclient` as the desktop's
+//! handler of `callto:`, `bbclient:`, `tel:` and `sip:` links
+//! ([`softphone::handlers`]).
+//!
+//! # Exit status
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | done |
+//! | 1 | the softphone refused the verb (`no active call to hold`) or the connection (another user's), `run` failed, or `install-handlers` failed |
+//! | 2 | usage: unknown verb or option, malformed URI, refused number, bad instance name, bad settings file |
+//! | 3 | no softphone to talk to: none running, its socket is another user's (`EACCES`), or starting one for `call` failed |
+//!
+//! # Which settings a softphone started by `call` uses
+//!
+//! `--config FILE` if given, else `$BBCLIENT_CONFIG`, else
+//! `$XDG_CONFIG_HOME/bbclient/bbclient.toml` (`~/.config/bbclient/bbclient.toml`);
+//! `run` without `--config` looks in the same places. The started softphone
+//! is headless, in its own process group, with its output in
+//! `RUNTIME_DIR/NAME.log` and its process id in `RUNTIME_DIR/NAME.pid`
+//! (see [`softphone::control::runtime_dir`]); the call is sent once it has
+//! registered (bounded waits).
 
-use std::path::PathBuf;
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use bb_verbs::wire::RequestBody;
+use bb_verbs::{CliCommand, Origin, Password, Verb};
 use clap::{Args, Parser, Subcommand};
+use softphone::control::{self, Client, ClientError, Launch};
+
+/// Exit codes, see the module documentation.
+mod exit {
+    pub const REFUSED: u8 = 1;
+    pub const USAGE: u8 = 2;
+    pub const NO_PHONE: u8 = 3;
+}
 
 #[derive(Parser)]
 #[command(
     name = "bbclient",
     version,
     about = "BlueBean softphone: SIP calls with CRM integration",
-    after_help = "Verbs for the running softphone:\n  bbclient call NUMBER | hold | unhold | transfer NUMBER | transfer_complete |\n           blindtransfer NUMBER | hangup | answer | dtmf DIGITS | details | status [--json]\n  bbclient 'bbclient:call:1330'   (a callto:, bbclient:, tel: or sip: URI)"
+    after_help = concat!(
+        "Verbs for the running softphone (--instance and --config may come before or after the verb):\n",
+        "  bbclient call NUMBER | hold | unhold | transfer NUMBER | transfer_complete |\n",
+        "           blindtransfer NUMBER | hangup | answer | dtmf DIGITS | details | status [--json] |\n",
+        "           login [LOGIN_ID] [--password-stdin] | logout\n",
+        "  bbclient 'bbclient:call:1330'   (a callto:, bbclient:, tel: or sip: URI)\n",
+        "\n",
+        "Exit status: 0 done, 1 refused by the softphone, 2 usage, 3 no softphone to talk to."
+    )
 )]
 struct Cli {
-    /// Which running softphone to talk to (several can run side by side).
+    /// Which softphone to talk to (several can run side by side).
     #[arg(long, global = true, default_value = "default")]
     instance: String,
+    /// The settings file (TOML); default $BBCLIENT_CONFIG, else
+    /// $XDG_CONFIG_HOME/bbclient/bbclient.toml.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Top,
 }
@@ -28,6 +82,8 @@ struct Cli {
 enum Top {
     /// Start the softphone.
     Run(RunArgs),
+    /// Make bbclient the desktop's handler of callto:, bbclient:, tel: and sip: links.
+    InstallHandlers(InstallArgs),
     /// A verb for the running softphone (see below).
     #[command(external_subcommand)]
     Verb(Vec<String>),
@@ -35,12 +91,16 @@ enum Top {
 
 #[derive(Args)]
 struct RunArgs {
-    /// The settings file (TOML).
-    #[arg(long)]
-    config: PathBuf,
     /// No window: log calls and hooks on the terminal.
     #[arg(long)]
     headless: bool,
+}
+
+#[derive(Args)]
+struct InstallArgs {
+    /// Remove the handler and its associations instead.
+    #[arg(long)]
+    uninstall: bool,
 }
 
 fn init_logging() {
@@ -54,89 +114,372 @@ fn init_logging() {
         .init();
 }
 
+fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("bbclient: {message}");
+    ExitCode::from(code)
+}
+
+fn env_var(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Err(e) = softphone::control::check_instance(&cli.instance) {
-        eprintln!("bbclient: {e}");
-        return ExitCode::from(2);
+    let mut cli = Cli::parse();
+    if let Top::Verb(args) = &mut cli.command {
+        // `bbclient call 1330 --instance b`: options after the verb still
+        // belong to the program.
+        match take_global_options(args) {
+            Ok((instance, config)) => {
+                if let Some(i) = instance {
+                    cli.instance = i;
+                }
+                if config.is_some() {
+                    cli.config = config;
+                }
+            }
+            Err(e) => return fail(exit::USAGE, e),
+        }
     }
+    if let Err(e) = control::check_instance(&cli.instance) {
+        return fail(exit::USAGE, e);
+    }
+    match cli.command {
+        Top::Run(args) => run(cli.instance, cli.config, args),
+        Top::InstallHandlers(args) => install_handlers(&cli.instance, cli.config, &args),
+        Top::Verb(args) => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    return fail(
+                        exit::REFUSED,
+                        format!("cannot start the async runtime: {e}"),
+                    );
+                }
+            };
+            runtime.block_on(verb(&cli.instance, cli.config.as_deref(), &args))
+        }
+    }
+}
+
+/// Removes `--instance NAME`, `--instance=NAME`, `--config FILE` and
+/// `--config=FILE` from verb arguments; returns their values.
+fn take_global_options(
+    args: &mut Vec<String>,
+) -> Result<(Option<String>, Option<PathBuf>), String> {
+    let mut instance = None;
+    let mut config = None;
+    let mut i = 0;
+    while i < args.len() {
+        let (name, inline) = match args[i].split_once('=') {
+            Some((n, v)) => (n.to_string(), Some(v.to_string())),
+            None => (args[i].clone(), None),
+        };
+        if name != "--instance" && name != "--config" {
+            i += 1;
+            continue;
+        }
+        let value = match inline {
+            Some(v) => {
+                args.remove(i);
+                v
+            }
+            None => {
+                if i + 1 >= args.len() {
+                    return Err(format!("{name} needs a value (write {name} VALUE)"));
+                }
+                args.remove(i);
+                args.remove(i)
+            }
+        };
+        if name == "--instance" {
+            instance = Some(value);
+        } else {
+            config = Some(PathBuf::from(value));
+        }
+    }
+    Ok((instance, config))
+}
+
+fn run(instance: String, config: Option<PathBuf>, args: RunArgs) -> ExitCode {
+    init_logging();
+    if !args.headless {
+        eprintln!("bbclient: the window is not available in this build yet; running headless");
+    }
+    let path = match control::find_settings(config.as_deref(), &env_var) {
+        Ok(p) => p,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let settings = match softphone::config::Settings::load(&path) {
+        Ok(s) => s,
+        Err(e) => return fail(exit::USAGE, e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("bbclient: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return fail(
+                exit::REFUSED,
+                format!("cannot start the async runtime: {e}"),
+            );
         }
     };
-    match cli.command {
-        Top::Run(args) => {
-            init_logging();
-            if !args.headless {
-                eprintln!(
-                    "bbclient: the window is not available in this build yet; running headless"
-                );
-            }
-            let settings = match softphone::config::Settings::load(&args.config) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("bbclient: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let opts = softphone::app::RunOptions {
-                settings,
-                instance: cli.instance,
-            };
-            match runtime.block_on(softphone::app::run(opts)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("bbclient: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Top::Verb(args) => runtime.block_on(verb(&cli.instance, &args)),
+    let opts = softphone::app::RunOptions { settings, instance };
+    match runtime.block_on(softphone::app::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(exit::REFUSED, format!("{e:#}")),
     }
 }
 
-async fn verb(instance: &str, args: &[String]) -> ExitCode {
-    let cmd = match bb_verbs::cli::parse_cli(args) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("bbclient: {e}");
-            return ExitCode::from(2);
-        }
+fn install_handlers(instance: &str, config: Option<PathBuf>, args: &InstallArgs) -> ExitCode {
+    let layout = match softphone::handlers::Layout::from_env(&env_var) {
+        Ok(l) => l,
+        Err(e) => return fail(exit::USAGE, e),
     };
-    let path = softphone::control::socket_path(instance);
-    let body = bb_verbs::wire::RequestBody::from_verb(&cmd.verb, None);
-    match softphone::control::request(&path, body).await {
+    let mut say = |line: String| println!("bbclient: {line}");
+    let outcome = if args.uninstall {
+        softphone::handlers::uninstall(&layout, &mut say)
+    } else {
+        let exe = match std::env::current_exe() {
+            Ok(p) => p,
+            Err(e) => {
+                return fail(
+                    exit::REFUSED,
+                    format!("cannot find this program's path: {e}"),
+                );
+            }
+        };
+        if let Some(c) = &config
+            && !c.is_file()
+        {
+            return fail(
+                exit::USAGE,
+                format!(
+                    "settings file '{}' does not exist or is not a file",
+                    c.display()
+                ),
+            );
+        }
+        let opts = softphone::handlers::InstallOptions {
+            exe,
+            instance: instance.to_string(),
+            config,
+            layout,
+        };
+        softphone::handlers::install(&opts, &mut say)
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(exit::REFUSED, e),
+    }
+}
+
+async fn verb(instance: &str, config: Option<&Path>, args: &[String]) -> ExitCode {
+    let cmd = match bb_verbs::parse_cli(args) {
+        Ok(c) => c,
+        Err(e) => return fail(exit::USAGE, e),
+    };
+    let password = if cmd.password_stdin {
+        let mut line = String::new();
+        match std::io::stdin().lock().read_line(&mut line) {
+            Ok(n) if n > 0 => Some(Password::from_stdin_line(&line)),
+            Ok(_) => {
+                return fail(
+                    exit::USAGE,
+                    "--password-stdin: standard input is empty (pipe the password in)",
+                );
+            }
+            Err(e) => {
+                return fail(
+                    exit::USAGE,
+                    format!("--password-stdin: cannot read standard input: {e}"),
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let body = RequestBody::from_verb(&cmd.verb, password);
+    let path = control::socket_path(instance);
+    let mut client = match Client::connect(&path).await {
+        Ok(c) => c,
+        Err(ClientError::NotRunning { .. }) if matches!(cmd.verb, Verb::Call(_)) => {
+            match start_and_wait(instance, config, &path).await {
+                Ok(c) => c,
+                Err(e) => return fail(exit::NO_PHONE, e),
+            }
+        }
+        Err(e @ ClientError::NotRunning { .. }) => {
+            return fail(
+                exit::NO_PHONE,
+                format!(
+                    "{e}; start one with 'bbclient{} run', or dial with 'bbclient call NUMBER', which starts one",
+                    instance_flag(instance)
+                ),
+            );
+        }
+        Err(e) => return fail(exit::NO_PHONE, e),
+    };
+    match client.request(body).await {
         Ok(reply) if reply.ok => {
             if let Some(data) = reply.data {
-                if cmd.json {
-                    println!("{data}");
-                } else {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&data).unwrap_or_default()
-                    );
-                }
+                print_data(&cmd, &data);
             }
             ExitCode::SUCCESS
         }
-        Ok(reply) => {
-            eprintln!(
-                "bbclient: {}",
-                reply
-                    .error
-                    .unwrap_or_else(|| "the softphone refused without a reason".into())
-            );
-            ExitCode::FAILURE
+        Ok(reply) => fail(
+            exit::REFUSED,
+            reply
+                .error
+                .unwrap_or_else(|| "the softphone refused without a reason".into()),
+        ),
+        Err(e) => fail(exit::NO_PHONE, e),
+    }
+}
+
+fn instance_flag(instance: &str) -> String {
+    if instance == "default" {
+        String::new()
+    } else {
+        format!(" --instance {instance}")
+    }
+}
+
+/// Starts a softphone for `call` and waits until it is registered.
+async fn start_and_wait(
+    instance: &str,
+    config: Option<&Path>,
+    socket: &Path,
+) -> Result<Client, String> {
+    let settings = control::find_settings(config, &env_var)
+        .map_err(|e| format!("no softphone is running and none could be started: {e}"))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("no softphone is running and none could be started: cannot find this program's path: {e}"))?;
+    let mut launch = Launch::start(&exe, instance, &settings)
+        .map_err(|e| format!("no softphone is running and none could be started: {e}"))?;
+    let client = launch
+        .wait_ready(socket)
+        .await
+        .map_err(|e| format!("{e}; the call was not placed"))?;
+    eprintln!(
+        "bbclient: no softphone was running; started one (instance '{}', settings {}, pid {}, log {})",
+        launch.instance,
+        launch.settings.display(),
+        launch.pid,
+        launch.log.display()
+    );
+    Ok(client)
+}
+
+fn print_data(cmd: &CliCommand, data: &serde_json::Value) {
+    if cmd.json || cmd.origin == Origin::Uri {
+        println!("{data}");
+        return;
+    }
+    match (&cmd.verb, status_lines(data)) {
+        (Verb::Status, Some(lines)) => {
+            for l in lines {
+                println!("{l}");
+            }
         }
-        Err(e) => {
-            eprintln!("bbclient: {e}");
-            ExitCode::FAILURE
-        }
+        _ => println!(
+            "{}",
+            serde_json::to_string_pretty(data).unwrap_or_else(|_| data.to_string())
+        ),
+    }
+}
+
+/// `status` for people: `extension 1910 at 127.0.0.1:5060: registered
+/// (expires in 3600 s)` and one line per call. `None` when the data does not
+/// have the expected shape (then it is printed as JSON).
+fn status_lines(data: &serde_json::Value) -> Option<Vec<String>> {
+    let ext = data["extension"].as_str()?;
+    let server = data["server"].as_str()?;
+    let reg = &data["registration"];
+    let state = reg["state"].as_str()?;
+    let detail = match state {
+        "registered" => reg["expires"]
+            .as_u64()
+            .map(|e| format!(" (expires in {e} s)"))
+            .unwrap_or_default(),
+        "failed" => format!(
+            ": {}{}",
+            reg["reason"].as_str().unwrap_or("no reason given"),
+            reg["retry_in"]
+                .as_u64()
+                .map(|r| format!("; retrying in {r} s"))
+                .unwrap_or_default()
+        ),
+        _ => String::new(),
+    };
+    let mut lines = vec![format!("extension {ext} at {server}: {state}{detail}")];
+    let calls = data["calls"].as_array()?;
+    if calls.is_empty() {
+        lines.push("no calls".into());
+    }
+    for c in calls {
+        lines.push(format!(
+            "call with {}: {}",
+            c["number"].as_str().unwrap_or("?"),
+            c["state"].as_str().unwrap_or("?")
+        ));
+    }
+    Some(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn global_options_after_the_verb_are_taken_out() {
+        let mut a = args("call 1330 --instance b --config=/x.toml");
+        let (i, c) = take_global_options(&mut a).expect("valid");
+        assert_eq!(a, args("call 1330"));
+        assert_eq!(i.as_deref(), Some("b"));
+        assert_eq!(c.as_deref(), Some(Path::new("/x.toml")));
+        let mut a = args("hold --instance");
+        let e = take_global_options(&mut a).expect_err("no value");
+        assert_eq!(e, "--instance needs a value (write --instance VALUE)");
+        let mut a = args("status --json");
+        assert_eq!(take_global_options(&mut a), Ok((None, None)));
+        assert_eq!(a, args("status --json"));
+    }
+
+    #[test]
+    fn status_is_printed_for_people() {
+        let data = serde_json::json!({
+            "extension": "1910", "server": "127.0.0.1:5060",
+            "registration": {"state": "registered", "expires": 3600},
+            "calls": [{"number": "1330", "state": "talking"}],
+        });
+        assert_eq!(
+            status_lines(&data),
+            Some(vec![
+                "extension 1910 at 127.0.0.1:5060: registered (expires in 3600 s)".to_string(),
+                "call with 1330: talking".to_string(),
+            ])
+        );
+        let data = serde_json::json!({
+            "extension": "1910", "server": "s",
+            "registration": {"state": "failed", "reason": "403 Forbidden", "retry_in": 30},
+            "calls": [],
+        });
+        assert_eq!(
+            status_lines(&data),
+            Some(vec![
+                "extension 1910 at s: failed: 403 Forbidden; retrying in 30 s".to_string(),
+                "no calls".to_string(),
+            ])
+        );
+        assert_eq!(status_lines(&serde_json::json!({"other": 1})), None);
     }
 }

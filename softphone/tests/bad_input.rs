@@ -60,7 +60,7 @@ fn missing_config_file_is_named() {
     assert_eq!(out.status.code(), Some(2));
     assert_one_line(
         &String::from_utf8_lossy(&out.stderr),
-        &["/nonexistent/bbclient.toml", "cannot read"],
+        &["/nonexistent/bbclient.toml", "does not exist"],
     );
 }
 

@@ -221,3 +221,110 @@ impl Phone {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 }
+
+/// What a finished `bbclient` invocation left behind.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit code (`None` when killed by a signal).
+    pub code: Option<i32>,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Asserts the exit code and that stderr is exactly one `bbclient: ` line
+    /// containing every needle; returns that line.
+    pub fn one_line_error(&self, code: i32, needles: &[&str]) -> String {
+        assert_eq!(self.code, Some(code), "wrong exit code: {self:?}");
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "expected one error line: {self:?}");
+        assert!(lines[0].starts_with("bbclient: "), "{self:?}");
+        for n in needles {
+            assert!(lines[0].contains(n), "'{n}' missing from: {}", lines[0]);
+        }
+        assert!(!self.stderr.contains("panicked"), "{self:?}");
+        lines[0].to_string()
+    }
+}
+
+/// `bbclient` with its control sockets under `runtime` (as XDG_RUNTIME_DIR),
+/// and no settings found by accident from the environment.
+pub fn bbclient_in(runtime: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_bbclient"));
+    c.env("XDG_RUNTIME_DIR", runtime)
+        .env_remove("BBCLIENT_CONFIG")
+        .env("XDG_CONFIG_HOME", runtime.join("no-config"))
+        .env("BBCLIENT_LOG", "info,rsipstack=warn")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs a prepared `bbclient` command to its end.
+pub fn outcome(cmd: &mut Command) -> Outcome {
+    let out = cmd.output().expect("bbclient runs");
+    Outcome {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Starts sipp with a scenario of `fixtures/sipp/` listening on `port`.
+pub fn start_sipp(scenario: &str, port: u16, calls: u32, dir: &Path) -> Running {
+    let sipp = require("sipp", "sip-tester");
+    Running::spawn(
+        &format!("sipp {scenario}"),
+        Command::new(sipp)
+            .current_dir(dir)
+            .arg("-sf")
+            .arg(root().join("fixtures/sipp").join(scenario))
+            .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-m", &calls.to_string()])
+            .args([
+                "-timeout",
+                "30s",
+                "-timeout_error",
+                "-trace_err",
+                "-nostdin",
+            ]),
+    )
+}
+
+/// A process started by `bbclient` itself (a softphone started on demand),
+/// known by its pid file; SIGTERM when dropped.
+pub struct PidGuard(pub PathBuf);
+
+impl PidGuard {
+    /// The pid in the file, if any.
+    pub fn pid(&self) -> Option<u32> {
+        std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+}
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}
+
+/// Polls `f` every 20 ms until it is true, for at most `secs`.
+pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
