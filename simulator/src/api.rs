@@ -1,29 +1,66 @@
-//! The HTTP control API (JSON) that tests, demos and QA scripts drive the
-//! simulator with. Documented in `docs/simulator.md`.
+//! The HTTP control API (JSON) that tests, demos, QA scripts and the
+//! softphone's operator login drive the simulator with. Every endpoint, with
+//! examples, is in `docs/simulator.md`.
+//!
+//! Errors are JSON `{"error": "..."}` with a 4xx status saying what was wrong
+//! with the request (400 malformed, 401 wrong operator credentials, 404 no
+//! such thing, 409 not possible in the current state).
+
+// The extract-or-answer helpers return axum's `Response` as the error: it is
+// what every handler returns anyway, and it is built once per bad request.
+#![allow(clippy::result_large_err)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::outside::{OutsideCalls, PlaceError};
-use crate::state::{SimState, lock};
+use crate::acd::AcdError;
+use crate::parties::{PartyError, PlaceOrRtp};
+use crate::party::PartyScript;
+use crate::pbx::{CallState, CallView, PlaceError};
+use crate::scenario::{Scenario, parse_state};
+use crate::state::SimState;
 
-#[derive(Clone)]
-struct Api {
-    state: Arc<SimState>,
-    outside: OutsideCalls,
-}
+type Api = Arc<SimState>;
 
 /// A JSON error: `{"error": "..."}` with a 4xx/5xx status.
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+/// A numeric id from the path, or a 400.
+fn num(s: &str) -> Result<u64, Response> {
+    s.parse().map_err(|_| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("'{s}' is not a numeric id"),
+        )
+    })
+}
+
+/// The query, or a 400 naming the bad parameter.
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, Response> {
+    q.map(|Query(v)| v)
+        .map_err(|e| error(StatusCode::BAD_REQUEST, format!("query: {}", e.body_text())))
+}
+
+/// The JSON body, or a 400 that shows what was expected.
+fn body<T>(b: Result<Json<T>, JsonRejection>, example: &str) -> Result<T, Response> {
+    b.map(|Json(v)| v).map_err(|e| {
+        error(
+            StatusCode::BAD_REQUEST,
+            format!("request body: {} (expected {example})", e.body_text()),
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -31,6 +68,8 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 struct PlaceCall {
     from: String,
     to: String,
+    #[serde(default)]
+    script: Option<PartyScript>,
 }
 
 #[derive(Deserialize)]
@@ -39,95 +78,583 @@ struct EventsQuery {
     since: u64,
     #[serde(default)]
     wait_ms: u64,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    call: Option<u64>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct CallsQuery {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+#[derive(Deserialize)]
+struct LegQuery {
+    #[serde(default)]
+    leg: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    login_id: String,
+    password: String,
+    extension: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Logout {
+    login_id: String,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetState {
+    state: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Dtmf {
+    digits: String,
 }
 
 /// The API router.
-pub fn router(state: Arc<SimState>, outside: OutsideCalls) -> Router {
+pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/api/health", get(|| async { Json(json!({"ok": true})) }))
+        .route("/api/stats", get(stats))
+        .route("/api/tenant", get(tenant))
         .route("/api/calls", post(place_call).get(list_calls))
         .route("/api/calls/{id}", get(get_call))
         .route("/api/calls/{id}/hangup", post(hangup))
+        .route("/api/calls/{id}/answer", post(answer))
+        .route("/api/calls/{id}/dtmf", post(dtmf))
+        .route("/api/calls/{id}/media", get(media))
+        .route("/api/calls/{id}/recording.wav", get(recording))
         .route("/api/registrations", get(registrations))
         .route("/api/events", get(events))
+        .route("/api/operators", get(operators))
+        .route("/api/operators/login", post(login))
+        .route("/api/operators/logout", post(logout))
+        .route("/api/operators/{id}", get(operator))
+        .route("/api/operators/{id}/state", put(set_state))
+        .route("/api/queues", get(queues))
+        .route("/api/campaigns", get(campaigns))
+        .route("/api/campaigns/{id}", get(campaign))
+        .route("/api/campaigns/{id}/start", post(campaign_start))
+        .route("/api/campaigns/{id}/stop", post(campaign_stop))
+        .route(
+            "/api/parties",
+            get(party_rules).post(add_party).delete(clear_parties),
+        )
+        .route("/api/scenarios", post(start_scenario).get(list_scenarios))
+        .route("/api/scenarios/{id}", get(get_scenario))
         .fallback(|| async {
             error(
                 StatusCode::NOT_FOUND,
                 "no such API endpoint (see docs/simulator.md)",
             )
         })
-        .with_state(Api { state, outside })
+        .with_state(state)
 }
 
-async fn place_call(
-    State(api): State<Api>,
-    body: Result<Json<PlaceCall>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let Json(req) = match body {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("request body: {e} (expected {{\"from\": \"0901…\", \"to\": \"0312…\"}})"),
-            );
-        }
+fn with_rtp(api: &Api, mut v: CallView) -> CallView {
+    let legs: Vec<u64> = v
+        .legs
+        .iter()
+        .filter(|l| matches!(l.endpoint, crate::pbx::Endpoint::Party(_)))
+        .map(|l| l.id)
+        .collect();
+    v.rtp_received = api.parties.rtp_received(&legs);
+    v
+}
+
+fn call_view(api: &Api, id: u64) -> Option<CallView> {
+    api.read(|p, _| p.call(id)).map(|v| with_rtp(api, v))
+}
+
+async fn stats(State(api): State<Api>) -> Response {
+    let (live, total, regs) = api.read(|p, now| {
+        (
+            p.live_calls(),
+            p.calls().len(),
+            p.registrar.registered(now).len(),
+        )
+    });
+    Json(json!({
+        "uptime_ms": api.now(),
+        "live_calls": live,
+        "calls_kept": total,
+        "registered_extensions": regs,
+        "inbound_guarded_datagrams": crate::sip::guarded_datagrams(),
+        "last_event": api.last_seq(),
+    }))
+    .into_response()
+}
+
+async fn tenant(State(api): State<Api>) -> Response {
+    // Passwords never leave the simulator.
+    let mut t = (*api.tenant).clone();
+    for e in t.extensions.values_mut() {
+        e.password = "***".into();
+    }
+    for o in t.operators.values_mut() {
+        o.password = "***".into();
+    }
+    Json(t).into_response()
+}
+
+async fn place_call(State(api): State<Api>, b: Result<Json<PlaceCall>, JsonRejection>) -> Response {
+    let req = match body(b, r#"{"from": "09012345678", "to": "0312345678"}"#) {
+        Ok(r) => r,
+        Err(e) => return e,
     };
-    match api.outside.place(&req.from, &req.to).await {
-        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
-        Err(e @ PlaceError::UnknownLine(_)) => error(StatusCode::NOT_FOUND, e.to_string()),
-        Err(e @ PlaceError::NotRegistered(_)) => error(StatusCode::CONFLICT, e.to_string()),
-        Err(e @ PlaceError::BadCaller(_)) => error(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    if let Some(s) = &req.script
+        && let Err(e) = s.check()
+    {
+        return error(StatusCode::BAD_REQUEST, format!("script.{e}"));
+    }
+    match api.parties.place(&api, &req.from, &req.to, req.script) {
+        Ok(view) => (StatusCode::CREATED, Json(with_rtp(&api, view))).into_response(),
+        Err(PlaceOrRtp::Place(e @ PlaceError::UnknownLine(_))) => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(PlaceOrRtp::Place(e @ PlaceError::NotRegistered(_))) => {
+            error(StatusCode::CONFLICT, e.to_string())
+        }
+        Err(PlaceOrRtp::Place(e @ PlaceError::BadCaller(_))) => {
+            error(StatusCode::BAD_REQUEST, e.to_string())
+        }
+        Err(PlaceOrRtp::Rtp(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot open an RTP port: {e}"),
+        ),
     }
 }
 
-async fn list_calls(State(api): State<Api>) -> Response {
-    let calls: Vec<_> = lock(&api.state.calls).values().cloned().collect();
+async fn list_calls(
+    State(api): State<Api>,
+    q: Result<Query<CallsQuery>, QueryRejection>,
+) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(e) => return e,
+    };
+    let want = match q.state.as_deref() {
+        None => None,
+        Some("live") => Some(true),
+        Some("ended") => Some(false),
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("state: '{other}' is not live or ended"),
+            );
+        }
+    };
+    let mut calls: Vec<CallView> = api
+        .read(|p, _| p.calls())
+        .into_iter()
+        .filter(|c| want.is_none_or(|live| (c.state != CallState::Ended) == live))
+        .collect();
+    if let Some(limit) = q.limit {
+        let skip = calls.len().saturating_sub(limit);
+        calls.drain(..skip);
+    }
+    let calls: Vec<CallView> = calls.into_iter().map(|c| with_rtp(&api, c)).collect();
     Json(calls).into_response()
 }
 
-async fn get_call(State(api): State<Api>, Path(id): Path<u64>) -> Response {
-    match lock(&api.state.calls).get(&id) {
-        Some(c) => Json(c.clone()).into_response(),
+async fn get_call(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let id = match num(&id) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    match call_view(&api, id) {
+        Some(c) => Json(c).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no call {id}")),
     }
 }
 
-async fn hangup(State(api): State<Api>, Path(id): Path<u64>) -> Response {
-    if api.outside.hangup(id).await {
+async fn hangup(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let id = match num(&id) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    // A simulated caller hangs up itself; other calls are ended by the server.
+    if api.parties.hangup(&api, id).is_ok() || api.with(|p, now| p.hangup_call(id, now)) {
         Json(json!({"ok": true})).into_response()
     } else {
         error(StatusCode::NOT_FOUND, format!("no live call {id}"))
     }
 }
 
+fn party_error(e: PartyError) -> Response {
+    error(StatusCode::CONFLICT, e.to_string())
+}
+
+async fn answer(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let id = match num(&id) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    if call_view(&api, id).is_none() {
+        return error(StatusCode::NOT_FOUND, format!("no call {id}"));
+    }
+    match api.parties.answer(&api, id) {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(e) => party_error(e),
+    }
+}
+
+async fn dtmf(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    b: Result<Json<Dtmf>, JsonRejection>,
+) -> Response {
+    let id = match num(&id) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    let req = match body(b, r#"{"digits": "123#"}"#) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    if req.digits.is_empty()
+        || req
+            .digits
+            .chars()
+            .any(|c| crate::party::dtmf_event(c).is_none())
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("digits: '{}' is not DTMF (0-9 * # A-D)", req.digits),
+        );
+    }
+    if call_view(&api, id).is_none() {
+        return error(StatusCode::NOT_FOUND, format!("no call {id}"));
+    }
+    match api.parties.dtmf(&api, id, &req.digits) {
+        Ok(()) => Json(json!({"ok": true})).into_response(),
+        Err(e) => party_error(e),
+    }
+}
+
+async fn media(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let id = match num(&id) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    if call_view(&api, id).is_none() {
+        return error(StatusCode::NOT_FOUND, format!("no call {id}"));
+    }
+    Json(api.parties.views(&api, id)).into_response()
+}
+
+async fn recording(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    q: Result<Query<LegQuery>, QueryRejection>,
+) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(e) => return e,
+    };
+    let id = match num(&id) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    let legs = api.read(|p, _| p.party_legs(id));
+    if call_view(&api, id).is_none() {
+        return error(StatusCode::NOT_FOUND, format!("no call {id}"));
+    }
+    let leg = match q.leg {
+        Some(l) if legs.contains(&l) => l,
+        Some(l) => {
+            return error(
+                StatusCode::NOT_FOUND,
+                format!("leg {l} is not a simulated party of call {id} (parties: {legs:?})"),
+            );
+        }
+        None => match legs.first() {
+            Some(l) => *l,
+            None => {
+                return error(
+                    StatusCode::NOT_FOUND,
+                    format!("call {id} has no simulated party, so nothing was recorded"),
+                );
+            }
+        },
+    };
+    let Some(samples) = api.parties.recording(leg) else {
+        return error(StatusCode::NOT_FOUND, format!("no recording for leg {leg}"));
+    };
+    match crate::media::wav_bytes(&samples) {
+        Ok(bytes) => ([(header::CONTENT_TYPE, "audio/wav")], bytes).into_response(),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot write the WAV: {e}"),
+        ),
+    }
+}
+
 async fn registrations(State(api): State<Api>) -> Response {
-    let now = api.state.now();
-    let regs = lock(&api.state.registrar).registered(now);
-    let body: Vec<_> = regs
-        .into_iter()
-        .map(|(ext, bindings)| {
-            json!({
-                "extension": ext,
-                "contacts": bindings.iter().map(|b| json!({
-                    "contact": b.contact,
-                    "expires_in": b.expires_at.saturating_sub(now) / 1000,
-                })).collect::<Vec<_>>(),
+    let body: Vec<_> = api.read(|p, now| {
+        p.registrar
+            .registered(now)
+            .into_iter()
+            .map(|(ext, bindings)| {
+                json!({
+                    "extension": ext,
+                    "contacts": bindings.iter().map(|b| json!({
+                        "contact": b.contact,
+                        "expires_in": b.expires_at.saturating_sub(now) / 1000,
+                        "source": b.source.to_string(),
+                    })).collect::<Vec<_>>(),
+                })
             })
-        })
-        .collect();
+            .collect()
+    });
     Json(body).into_response()
 }
 
-async fn events(State(api): State<Api>, Query(q): Query<EventsQuery>) -> Response {
+async fn events(State(api): State<Api>, q: Result<Query<EventsQuery>, QueryRejection>) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(e) => return e,
+    };
     let wait = Duration::from_millis(q.wait_ms.min(30_000));
     let deadline = tokio::time::Instant::now() + wait;
+    let limit = q.limit.unwrap_or(10_000).min(100_000);
+    let mut since = q.since;
     loop {
-        let notified = api.state.event_added.notified();
-        let events = api.state.events_since(q.since);
-        if !events.is_empty() || tokio::time::Instant::now() >= deadline {
-            return Json(events).into_response();
+        let notified = api.event_added.notified();
+        let batch = api.events_since(since, limit);
+        let seen = batch.last().map(|e| e.seq);
+        let matching: Vec<_> = batch
+            .into_iter()
+            .filter(|e| q.kind.as_deref().is_none_or(|k| e.kind == k))
+            .filter(|e| q.call.is_none_or(|c| e.call == Some(c)))
+            .collect();
+        if !matching.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Json(matching).into_response();
+        }
+        if let Some(s) = seen {
+            since = s;
         }
         let _ = tokio::time::timeout_at(deadline, notified).await;
+    }
+}
+
+fn acd_error(e: AcdError) -> Response {
+    let status = match e {
+        AcdError::BadPassword(_) => StatusCode::UNAUTHORIZED,
+        AcdError::UnknownOperator(_) => StatusCode::UNAUTHORIZED,
+        AcdError::UnknownExtension(_) => StatusCode::NOT_FOUND,
+        AcdError::ExtensionTaken { .. } | AcdError::NotLoggedIn(_) | AcdError::OnCall(_) => {
+            StatusCode::CONFLICT
+        }
+    };
+    // Login failures do not say whether the ID or the password was wrong.
+    let msg = match e {
+        AcdError::BadPassword(id) | AcdError::UnknownOperator(id) => {
+            format!("login ID '{id}' or its password is wrong")
+        }
+        other => other.to_string(),
+    };
+    error(status, msg)
+}
+
+async fn operators(State(api): State<Api>) -> Response {
+    Json(api.read(|p, now| p.operators(now))).into_response()
+}
+
+async fn operator(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    match api.read(|p, now| p.operator(&id, now)) {
+        Some(o) => Json(o).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no operator '{id}'")),
+    }
+}
+
+async fn login(State(api): State<Api>, b: Result<Json<Login>, JsonRejection>) -> Response {
+    let req = match body(
+        b,
+        r#"{"login_id": "op1910", "password": "…", "extension": "1910"}"#,
+    ) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    match api.with(|p, now| p.operator_login(&req.login_id, &req.password, &req.extension, now)) {
+        Ok(()) => {
+            let op = api.read(|p, now| p.operator(&req.login_id, now));
+            Json(json!({"operator": op})).into_response()
+        }
+        Err(e) => acd_error(e),
+    }
+}
+
+async fn logout(State(api): State<Api>, b: Result<Json<Logout>, JsonRejection>) -> Response {
+    let req = match body(b, r#"{"login_id": "op1910", "password": "…"}"#) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    if let Some(pw) = &req.password
+        && let Err(e) = api.read(|p, _| p.operator_check(&req.login_id, pw))
+    {
+        return acd_error(e);
+    }
+    match api.with(|p, now| p.operator_logout(&req.login_id, now)) {
+        Ok(()) => {
+            let op = api.read(|p, now| p.operator(&req.login_id, now));
+            Json(json!({"operator": op})).into_response()
+        }
+        Err(AcdError::UnknownOperator(id)) => {
+            error(StatusCode::NOT_FOUND, format!("no operator '{id}'"))
+        }
+        Err(e) => acd_error(e),
+    }
+}
+
+async fn set_state(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    b: Result<Json<SetState>, JsonRejection>,
+) -> Response {
+    let req = match body(b, r#"{"state": "available"}"#) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let Some(want) = parse_state(&req.state) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "state: '{}' is not available, not_available or after_call_work",
+                req.state
+            ),
+        );
+    };
+    match api.with(|p, now| p.operator_state(&id, want, now)) {
+        Ok(()) => {
+            let op = api.read(|p, now| p.operator(&id, now));
+            Json(json!({"operator": op})).into_response()
+        }
+        Err(AcdError::UnknownOperator(id)) => {
+            error(StatusCode::NOT_FOUND, format!("no operator '{id}'"))
+        }
+        Err(e) => acd_error(e),
+    }
+}
+
+async fn queues(State(api): State<Api>) -> Response {
+    Json(api.read(|p, _| p.queues())).into_response()
+}
+
+async fn campaigns(State(api): State<Api>) -> Response {
+    Json(api.read(|p, _| p.campaigns())).into_response()
+}
+
+async fn campaign(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    match api.read(|p, _| p.campaign(&id)) {
+        Some(c) => Json(c).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no campaign '{id}'")),
+    }
+}
+
+async fn campaign_start(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    match api.with(|p, now| p.campaign_start(&id, now)) {
+        Ok(()) => Json(api.read(|p, _| p.campaign(&id))).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+    }
+}
+
+async fn campaign_stop(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    match api.with(|p, now| p.campaign_stop(&id, now)) {
+        Ok(()) => Json(api.read(|p, _| p.campaign(&id))).into_response(),
+        Err(e) => error(StatusCode::NOT_FOUND, e.to_string()),
+    }
+}
+
+async fn party_rules(State(api): State<Api>) -> Response {
+    Json(json!({
+        "api_rules": api.parties.rules(),
+        "tenant_rules": api.tenant.parties,
+        "default": api.tenant.default_party,
+    }))
+    .into_response()
+}
+
+async fn add_party(
+    State(api): State<Api>,
+    b: Result<Json<PartyScript>, JsonRejection>,
+) -> Response {
+    let rule = match body(b, r#"{"number": "0120*", "reject": 486}"#) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    if rule.number.as_deref().is_none_or(str::is_empty) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "number: a rule needs a number pattern (e.g. \"0120*\")",
+        );
+    }
+    if let Err(e) = rule.check() {
+        return error(StatusCode::BAD_REQUEST, e);
+    }
+    api.parties.add_rule(rule);
+    (
+        StatusCode::CREATED,
+        Json(json!({"api_rules": api.parties.rules()})),
+    )
+        .into_response()
+}
+
+async fn clear_parties(State(api): State<Api>) -> Response {
+    api.parties.clear_rules();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn start_scenario(State(api): State<Api>, headers: HeaderMap, raw: Bytes) -> Response {
+    let text = String::from_utf8_lossy(&raw);
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let parsed = if json_body {
+        serde_json::from_str::<Scenario>(&text)
+            .map_err(|e| format!("scenario (JSON): {e}"))
+            .and_then(|s| s.check().map(|()| s).map_err(|e| format!("scenario: {e}")))
+    } else {
+        Scenario::from_toml(&text, "request body")
+    };
+    match parsed {
+        Ok(s) => {
+            let id = api.scenarios.start(&api, s);
+            (StatusCode::ACCEPTED, Json(json!({"id": id}))).into_response()
+        }
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn list_scenarios(State(api): State<Api>) -> Response {
+    Json(api.scenarios.all()).into_response()
+}
+
+async fn get_scenario(State(api): State<Api>, Path(id): Path<String>) -> Response {
+    let id = match num(&id) {
+        Ok(i) => i,
+        Err(e) => return e,
+    };
+    match api.scenarios.status(id) {
+        Some(s) => Json(s).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no scenario {id}")),
     }
 }

@@ -1,22 +1,54 @@
-//! This crate provides `bluebean-sim`, a fake BlueBean PBX for tests, demos and
-//! QA, and the mock CRM that stands in for a customer's web system.
+//! This crate provides `bluebean-sim`, a fake BlueBean PBX that QA teams and
+//! the conformance harness run the real softphone against, and the mock CRM
+//! that stands in for a customer's web system.
 //!
-//! Principal parts: the [`tenant`] (who exists), the [`registrar`] (a plain
-//! state machine: digest challenges, bindings, rate limit), the SIP driver
-//! ([`sip`]) that feeds it from an rsipstack endpoint, the simulated
-//! [`outside`] callers, the JSON control [`api`], and the mock [`crm`].
+//! # Principal parts
 //!
-//! Key decision: the logic we own (registrar; later the ACD and the dialler)
-//! is sans-IO and tested without sockets; the drivers around it are thin and
-//! make no decisions.
+//! The logic is sans-IO, each part a state machine fed with `now`:
+//! - [`tenant`]: who exists (extensions, outside lines, ring groups,
+//!   operators, queues, campaigns, caller-ID prefixes, party scripts), loaded
+//!   from TOML and checked once;
+//! - [`registrar`]: digest challenges (MD5/SHA-256), bindings, rate limit;
+//! - [`pbx`]: the back-to-back user agent: calls as legs, routing
+//!   ([`route`]), hold relay, blind and attended transfer, with the
+//!   [`acd`] (operators and queues) and the [`dialler`] (predictive
+//!   campaigns) inside;
+//! - [`party`] and [`media`]: the scripted outside parties and their RTP
+//!   (G.711, RFC 4733 DTMF, tone detection, recording).
 //!
-//! It deliberately is not a general PBX: no media mixing, no SIP proxying of
-//! foreign domains, no persistence across restarts.
+//! The drivers around them are thin: [`sip`] (rsipstack, UDP), [`parties`]
+//! (one task per simulated party), [`api`] (HTTP JSON control API),
+//! [`scenario`] (timed scripts), glued by [`state`]; the [`ctl`] command
+//! line client of the API; plus the mock [`crm`].
+//!
+//! # Key decision
+//!
+//! Every call decision is made in [`pbx::Pbx`], which never touches a
+//! socket or a clock; its tests replay whole transfers, queue reroutes and
+//! campaigns in virtual time. The drivers only translate between rsipstack,
+//! sockets and the core's inputs and [`pbx::Action`]s.
+//!
+//! # What it deliberately is not
+//!
+//! Not a general PBX: no media mixing or relaying between phones (SDP is
+//! relayed so phones talk directly), no conferences, no voicemail, no SIP over
+//! TCP/TLS, no persistence across restarts.
 
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod acd;
 pub mod api;
 pub mod crm;
-pub mod outside;
+pub mod ctl;
+pub mod dialler;
+pub mod media;
+pub mod parties;
+pub mod party;
+pub mod pbx;
 pub mod registrar;
+pub mod route;
+pub mod scenario;
+pub mod sdp_util;
 pub mod sip;
 pub mod state;
 pub mod tenant;
@@ -35,6 +67,31 @@ pub struct Running {
     pub api: SocketAddr,
 }
 
+/// How to run a simulator.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// SIP UDP address (port 0 picks a free one).
+    pub sip: SocketAddr,
+    /// Control API address.
+    pub api: SocketAddr,
+    /// SIP timers (tests shrink T1).
+    pub timers: sip::Timers,
+    /// Ended calls kept for the API.
+    pub keep_calls: usize,
+}
+
+impl Options {
+    /// Loopback, free ports, default timers.
+    pub fn loopback() -> Options {
+        Options {
+            sip: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api: SocketAddr::from(([127, 0, 0, 1], 0)),
+            timers: sip::Timers::default(),
+            keep_calls: pbx::DEFAULT_KEEP_ENDED,
+        }
+    }
+}
+
 /// Starts the simulator (SIP and API) in the background of the current tokio runtime.
 pub async fn start(
     tenant: tenant::Tenant,
@@ -42,15 +99,29 @@ pub async fn start(
     api_bind: SocketAddr,
     cancel: CancellationToken,
 ) -> anyhow::Result<(Running, Arc<state::SimState>)> {
-    let registrar = registrar::Registrar::new(bb_sip::digest::Algorithm::Md5);
-    let state = state::SimState::new(tenant, registrar);
-    let sip = sip::SipServer::start(sip_bind, state.clone(), cancel.clone()).await?;
-    let outside = outside::OutsideCalls::new(sip.clone());
-    let listener = tokio::net::TcpListener::bind(api_bind)
+    let opts = Options {
+        sip: sip_bind,
+        api: api_bind,
+        ..Options::loopback()
+    };
+    start_with(tenant, opts, cancel).await
+}
+
+/// Starts the simulator with `opts`.
+pub async fn start_with(
+    tenant: tenant::Tenant,
+    opts: Options,
+    cancel: CancellationToken,
+) -> anyhow::Result<(Running, Arc<state::SimState>)> {
+    let state = state::SimState::new(tenant, cancel.clone());
+    state.with(|p, _| p.keep_ended_calls(opts.keep_calls));
+    let sip = sip::SipDriver::start(opts.sip, &state, opts.timers).await?;
+    state.spawn_timer();
+    let listener = tokio::net::TcpListener::bind(opts.api)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot bind the control API on {api_bind}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("cannot bind the control API on {}: {e}", opts.api))?;
     let api = listener.local_addr()?;
-    let router = api::router(state.clone(), outside);
+    let router = api::router(state.clone());
     tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(e) = axum::serve(listener, router)
@@ -60,11 +131,5 @@ pub async fn start(
             tracing::error!(error = %e, "control API stopped");
         }
     });
-    Ok((
-        Running {
-            sip: sip.local,
-            api,
-        },
-        state,
-    ))
+    Ok((Running { sip, api }, state))
 }

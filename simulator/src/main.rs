@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use simulator::scenario::Scenario;
 use simulator::tenant::Tenant;
 use tokio_util::sync::CancellationToken;
 
@@ -23,12 +24,24 @@ struct Cli {
     /// SIP UDP address to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:5060")]
     sip: SocketAddr,
-    /// Control API address (HTTP, JSON).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Control API address (HTTP, JSON); for `ctl`, where the simulator listens.
+    #[arg(long, global = true, default_value = "127.0.0.1:8080")]
     api: SocketAddr,
     /// Print the built-in tenant as TOML and exit.
     #[arg(long)]
     print_default_config: bool,
+    /// Check the tenant file (and scenario, if given) and exit.
+    #[arg(long)]
+    check: bool,
+    /// Scenario file (TOML) to run once the simulator is ready.
+    #[arg(long)]
+    scenario: Option<PathBuf>,
+    /// Runtime worker threads (1: a single-threaded runtime; 0: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Ended calls kept for the API (older ones are forgotten).
+    #[arg(long, default_value_t = simulator::pbx::DEFAULT_KEEP_ENDED)]
+    keep_calls: usize,
 }
 
 #[derive(Subcommand)]
@@ -38,6 +51,12 @@ enum Command {
         /// HTTP address to listen on (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: SocketAddr,
+    },
+    /// Talk to a running simulator's control API (place, answer, hang up,
+    /// inspect calls; operators, queues, campaigns, events, scenarios).
+    Ctl {
+        #[command(subcommand)]
+        command: simulator::ctl::Ctl,
     },
 }
 
@@ -52,15 +71,43 @@ fn init_logging() {
         .init();
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.print_default_config {
         print!("{}", Tenant::builtin().to_toml());
         return ExitCode::SUCCESS;
     }
+    if let Some(Command::Ctl { command }) = &cli.command {
+        return match simulator::ctl::run(cli.api, command) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("bluebean-sim ctl: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     init_logging();
-    match run(cli).await {
+    let runtime = match cli.threads {
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        0 => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n)
+            .enable_all()
+            .build(),
+    };
+    let runtime = match runtime {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("bluebean-sim: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bluebean-sim: {e:#}");
@@ -80,13 +127,44 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(path) => Tenant::load(path)?,
         None => Tenant::builtin(),
     };
+    let scenario = match &cli.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!("cannot read scenario file '{}': {e}", path.display())
+            })?;
+            Some(
+                Scenario::from_toml(&text, &path.display().to_string())
+                    .map_err(anyhow::Error::msg)?,
+            )
+        }
+        None => None,
+    };
+    if cli.check {
+        let what = if scenario.is_some() {
+            "the tenant and the scenario are"
+        } else {
+            "the tenant is"
+        };
+        println!("bluebean-sim: {what} valid");
+        return Ok(());
+    }
     let cancel = CancellationToken::new();
-    let (running, _state) = simulator::start(tenant, cli.sip, cli.api, cancel.clone()).await?;
+    let opts = simulator::Options {
+        sip: cli.sip,
+        api: cli.api,
+        keep_calls: cli.keep_calls,
+        ..simulator::Options::loopback()
+    };
+    let (running, state) = simulator::start_with(tenant, opts, cancel.clone()).await?;
     // One machine-readable line on stdout: tests and the demo read it.
     println!(
         "bluebean-sim ready sip=udp:{} api=http://{}",
         running.sip, running.api
     );
+    if let Some(s) = scenario {
+        let id = state.scenarios.start(&state, s);
+        tracing::info!(scenario = id, "scenario started");
+    }
     tokio::signal::ctrl_c().await?;
     cancel.cancel();
     Ok(())

@@ -2,8 +2,15 @@
 //! their expiry, and a rate limit on repeated failures. A plain state machine:
 //! the SIP driver feeds it what it read from a REGISTER and the time, and
 //! sends the answer it returns.
+//!
+//! Challenges offer every configured algorithm (`[sip] auth_algorithms`), one
+//! header each in the configured order (RFC 8760: SHA-256 before MD5 when both
+//! are offered). SHA-256 can be written as RFC 7616 says (`SHA-256`) or as
+//! `SHA256`, the only spelling rsipstack 0.7.14 clients parse; answers in
+//! either spelling are accepted. An address of record may hold several contacts; calls to it
+//! fork to all of them. The same credential check guards INVITEs (407).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
 use bb_sip::digest::{Algorithm, Challenge, Credentials};
@@ -19,6 +26,9 @@ pub const NONCE_LIFETIME_MS: Millis = 5 * 60 * 1000;
 pub const MAX_FAILURES: u32 = 5;
 /// How long a rate-limited address is refused.
 pub const PENALTY_MS: Millis = 30 * 1000;
+/// Most outstanding nonces kept (a flood of unanswered challenges cannot grow
+/// memory without bound; the oldest are forgotten first).
+pub const MAX_NONCES: usize = 1_000_000;
 /// Expiry granted when the client asks for none.
 pub const DEFAULT_EXPIRES: u32 = 3600;
 /// Longest expiry granted.
@@ -53,8 +63,8 @@ pub struct RegisterRequest {
 /// The registrar's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegisterOutcome {
-    /// 401 with this `WWW-Authenticate` value.
-    Challenge(String),
+    /// 401 (407 for other requests) with these `WWW-Authenticate` values.
+    Challenge(Vec<String>),
     /// 200 with the current bindings and their remaining seconds.
     Ok(Vec<(String, u32)>),
     /// 403: the credentials are wrong.
@@ -65,32 +75,117 @@ pub enum RegisterOutcome {
     RateLimited,
 }
 
+/// An algorithm as offered in challenges: what it is and how it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer {
+    /// The hash.
+    pub algorithm: Algorithm,
+    /// Write SHA-256 as `SHA256` (rsipstack 0.7.14 clients).
+    pub legacy_token: bool,
+}
+
+impl Offer {
+    /// Parses a configured token: `MD5`, `SHA-256` or `SHA256`.
+    pub fn parse(token: &str) -> Option<Offer> {
+        if token.eq_ignore_ascii_case("SHA256") {
+            return Some(Offer {
+                algorithm: Algorithm::Sha256,
+                legacy_token: true,
+            });
+        }
+        Algorithm::parse(token).map(|algorithm| Offer {
+            algorithm,
+            legacy_token: false,
+        })
+    }
+}
+
+impl From<Algorithm> for Offer {
+    fn from(algorithm: Algorithm) -> Offer {
+        Offer {
+            algorithm,
+            legacy_token: false,
+        }
+    }
+}
+
+/// `algorithm=SHA256` (any case, quoted or not) rewritten as `SHA-256`.
+fn normalise_authorization(value: &str) -> String {
+    let lower = value.to_ascii_lowercase();
+    let Some(pos) = lower.find("algorithm=") else {
+        return value.to_string();
+    };
+    let start = pos + "algorithm=".len();
+    let rest = &lower[start..];
+    let quoted = rest.starts_with('"');
+    let token_start = start + usize::from(quoted);
+    if lower[token_start..].starts_with("sha256") && !lower[token_start..].starts_with("sha256-") {
+        let mut v = value.to_string();
+        v.replace_range(token_start..token_start + 6, "SHA-256");
+        return v;
+    }
+    value.to_string()
+}
+
 /// Registrar state.
 #[derive(Debug)]
 pub struct Registrar {
-    algorithm: Algorithm,
+    algorithms: Vec<Offer>,
     nonces: HashMap<String, Millis>,
+    /// Issued nonces oldest first, so expiry is amortised O(1).
+    nonce_order: VecDeque<(Millis, String)>,
     bindings: HashMap<String, Vec<Binding>>,
     failures: HashMap<IpAddr, (u32, Millis)>,
 }
 
 impl Registrar {
-    /// A registrar that challenges with `algorithm`.
-    pub fn new(algorithm: Algorithm) -> Registrar {
+    /// A registrar that challenges with `algorithms`, in this order (MD5 when empty).
+    pub fn new<A: Into<Offer>>(algorithms: Vec<A>) -> Registrar {
+        let mut algorithms: Vec<Offer> = algorithms.into_iter().map(Into::into).collect();
+        if algorithms.is_empty() {
+            algorithms.push(Offer::from(Algorithm::Md5));
+        }
         Registrar {
-            algorithm,
+            algorithms,
             nonces: HashMap::new(),
+            nonce_order: VecDeque::new(),
             bindings: HashMap::new(),
             failures: HashMap::new(),
         }
     }
 
     fn challenge(&mut self, realm: &str, now: Millis) -> RegisterOutcome {
-        self.nonces
-            .retain(|_, issued| now.saturating_sub(*issued) < NONCE_LIFETIME_MS);
-        let c = Challenge::new(realm, self.algorithm);
-        self.nonces.insert(c.nonce.clone(), now);
-        RegisterOutcome::Challenge(c.header_value())
+        while let Some((issued, _)) = self.nonce_order.front() {
+            if now.saturating_sub(*issued) < NONCE_LIFETIME_MS
+                && self.nonce_order.len() < MAX_NONCES
+            {
+                break;
+            }
+            if let Some((_, old)) = self.nonce_order.pop_front() {
+                self.nonces.remove(&old);
+            }
+        }
+        // One nonce for all offered algorithms: the client answers one of them.
+        let first = Challenge::new(realm, self.algorithms[0].algorithm);
+        self.nonces.insert(first.nonce.clone(), now);
+        self.nonce_order.push_back((now, first.nonce.clone()));
+        let values = self
+            .algorithms
+            .iter()
+            .map(|a| {
+                let v = Challenge {
+                    algorithm: a.algorithm,
+                    ..first.clone()
+                }
+                .header_value();
+                if a.legacy_token {
+                    v.replace("algorithm=SHA-256", "algorithm=SHA256")
+                } else {
+                    v
+                }
+            })
+            .collect();
+        RegisterOutcome::Challenge(values)
     }
 
     fn fail(&mut self, ip: IpAddr, now: Millis) {
@@ -128,7 +223,7 @@ impl Registrar {
         let Some(auth) = authorization else {
             return Some(self.challenge(&tenant.realm, now));
         };
-        let Ok(creds) = Credentials::parse(auth) else {
+        let Ok(creds) = Credentials::parse(&normalise_authorization(auth)) else {
             self.fail(source, now);
             return Some(self.challenge(&tenant.realm, now));
         };
@@ -140,7 +235,10 @@ impl Registrar {
             // Stale or foreign nonce: challenge again (not a failure).
             return Some(self.challenge(&tenant.realm, now));
         }
-        if creds.username != user || !creds.verify(method, &ext.password) {
+        let algorithm_offered = creds
+            .algorithm()
+            .is_some_and(|a| self.algorithms.iter().any(|o| o.algorithm == a));
+        if creds.username != user || !algorithm_offered || !creds.verify(method, &ext.password) {
             self.fail(source, now);
             return Some(RegisterOutcome::Forbidden);
         }
@@ -199,6 +297,19 @@ impl Registrar {
         )
     }
 
+    /// Adds a binding directly (tests of the call logic).
+    #[cfg(test)]
+    pub(crate) fn bind(&mut self, user: &str, contact: &str, expires_at: Millis) {
+        self.bindings
+            .entry(user.to_string())
+            .or_default()
+            .push(Binding {
+                contact: contact.to_string(),
+                expires_at,
+                source: std::net::SocketAddr::from(([127, 0, 0, 1], 5070)),
+            });
+    }
+
     /// The live bindings of an extension, newest first.
     pub fn lookup(&self, user: &str, now: Millis) -> Vec<Binding> {
         let mut v: Vec<Binding> = self
@@ -238,8 +349,8 @@ mod tests {
         }
     }
 
-    fn answer(challenge: &str, password: &str, nc: &str) -> String {
-        let nonce = challenge
+    fn answer(challenge: &[String], password: &str, nc: &str) -> String {
+        let nonce = challenge[0]
             .split("nonce=\"")
             .nth(1)
             .and_then(|s| s.split('"').next())
@@ -263,7 +374,7 @@ mod tests {
     #[test]
     fn challenge_then_register_then_expire() {
         let tenant = Tenant::builtin();
-        let mut r = Registrar::new(Algorithm::Sha256);
+        let mut r = Registrar::new(vec![Algorithm::Sha256]);
         let RegisterOutcome::Challenge(c) = r.handle_register(&tenant, &req(None, None), 0) else {
             panic!("expected a challenge");
         };
@@ -290,7 +401,7 @@ mod tests {
     #[test]
     fn wrong_password_is_forbidden_then_rate_limited() {
         let tenant = Tenant::builtin();
-        let mut r = Registrar::new(Algorithm::Sha256);
+        let mut r = Registrar::new(vec![Algorithm::Sha256]);
         for i in 0..MAX_FAILURES {
             let RegisterOutcome::Challenge(c) =
                 r.handle_register(&tenant, &req(None, None), u64::from(i))
@@ -317,7 +428,7 @@ mod tests {
     #[test]
     fn unknown_extension_and_unregister() {
         let tenant = Tenant::builtin();
-        let mut r = Registrar::new(Algorithm::Md5);
+        let mut r = Registrar::new(vec![Algorithm::Md5]);
         let mut unknown = req(None, None);
         unknown.user = "9999".into();
         assert_eq!(
@@ -327,7 +438,7 @@ mod tests {
         let RegisterOutcome::Challenge(c) = r.handle_register(&tenant, &req(None, None), 0) else {
             panic!("expected a challenge");
         };
-        let nonce = c
+        let nonce = c[0]
             .split("nonce=\"")
             .nth(1)
             .and_then(|s| s.split('"').next())
@@ -354,5 +465,91 @@ mod tests {
             RegisterOutcome::Ok(vec![])
         );
         assert!(r.lookup("1910", 3).is_empty());
+    }
+
+    #[test]
+    fn two_algorithms_share_one_nonce_and_either_answer_works() {
+        let tenant = Tenant::builtin();
+        let mut r = Registrar::new(vec![Algorithm::Sha256, Algorithm::Md5]);
+        let RegisterOutcome::Challenge(c) = r.handle_register(&tenant, &req(None, None), 0) else {
+            panic!("expected a challenge");
+        };
+        assert_eq!(c.len(), 2);
+        assert!(c[0].contains("algorithm=SHA-256") && c[1].contains("algorithm=MD5"));
+        // SHA-256 answer (the helper answers with SHA-256).
+        assert!(matches!(
+            r.handle_register(
+                &tenant,
+                &req(Some(answer(&c, "pw1910", "00000001")), Some(60)),
+                1
+            ),
+            RegisterOutcome::Ok(_)
+        ));
+        // An MD5-only registrar refuses a SHA-256 answer.
+        let mut md5 = Registrar::new(vec![Algorithm::Md5]);
+        let RegisterOutcome::Challenge(c) = md5.handle_register(&tenant, &req(None, None), 0)
+        else {
+            panic!("expected a challenge");
+        };
+        let sha_answer = answer(&c, "pw1910", "00000001");
+        assert_eq!(
+            md5.handle_register(&tenant, &req(Some(sha_answer), Some(60)), 1),
+            RegisterOutcome::Forbidden
+        );
+    }
+
+    #[test]
+    fn several_contacts_per_address_of_record() {
+        let tenant = Tenant::builtin();
+        let mut r = Registrar::new(vec![Algorithm::Sha256]);
+        let RegisterOutcome::Challenge(c) = r.handle_register(&tenant, &req(None, None), 0) else {
+            panic!("expected a challenge");
+        };
+        let mut second = req(Some(answer(&c, "pw1910", "00000002")), Some(60));
+        second.contacts = vec![("sip:1910@127.0.0.1:6000".into(), Some(60))];
+        r.handle_register(
+            &tenant,
+            &req(Some(answer(&c, "pw1910", "00000001")), Some(60)),
+            1,
+        );
+        let out = r.handle_register(&tenant, &second, 2);
+        let RegisterOutcome::Ok(bindings) = out else {
+            panic!("expected 200, got {out:?}");
+        };
+        assert_eq!(bindings.len(), 2);
+        let live = r.lookup("1910", 3);
+        assert_eq!(live[0].contact, "sip:1910@127.0.0.1:6000", "newest first");
+        // A wildcard with expires 0 removes them all.
+        let mut star = req(Some(answer(&c, "pw1910", "00000003")), None);
+        star.contacts = vec![("*".into(), None)];
+        star.expires = Some(0);
+        assert_eq!(
+            r.handle_register(&tenant, &star, 4),
+            RegisterOutcome::Ok(vec![])
+        );
+    }
+
+    #[test]
+    fn legacy_sha256_token_is_written_and_read() {
+        let tenant = Tenant::builtin();
+        let offer = Offer::parse("SHA256").expect("legacy token");
+        let mut r = Registrar::new(vec![offer]);
+        let RegisterOutcome::Challenge(c) = r.handle_register(&tenant, &req(None, None), 0) else {
+            panic!("expected a challenge");
+        };
+        assert!(c[0].contains("algorithm=SHA256,"), "{}", c[0]);
+        let answer = answer(&c, "pw1910", "00000001").replace("SHA-256", "SHA256");
+        assert!(matches!(
+            r.handle_register(&tenant, &req(Some(answer), Some(60)), 1),
+            RegisterOutcome::Ok(_)
+        ));
+        assert_eq!(
+            normalise_authorization("Digest algorithm=\"sha256\", x=1"),
+            "Digest algorithm=\"SHA-256\", x=1"
+        );
+        assert_eq!(
+            normalise_authorization("Digest algorithm=SHA256-sess"),
+            "Digest algorithm=SHA256-sess"
+        );
     }
 }

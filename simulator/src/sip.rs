@@ -1,51 +1,169 @@
-//! The simulator's SIP driver: one rsipstack endpoint on UDP, the registrar's
-//! wire side, and the routing of requests that belong to dialogs.
+//! The simulator's SIP driver: one rsipstack endpoint on UDP. It reads what
+//! arrives, hands it to the [`Pbx`](crate::pbx::Pbx) core as plain values,
+//! and performs the core's [`Action`]s with rsipstack dialogs. It makes no
+//! call decisions of its own.
 //!
-//! It makes no decisions of its own beyond reading and writing messages: who
-//! may register is the [`Registrar`](crate::registrar::Registrar)'s call.
+//! What rsipstack does not do is done here, per
+//! `shared/notes/rsipstack-0.7.14.md`: 481 for requests outside any dialog,
+//! `remove_dialog` on every `Terminated`, keeping an INVITE's server
+//! transaction until the ACK of a 407, NOTIFY bodies written by us (its
+//! `notify_refer` writes Rust variant names), and — through
+//! [`bb_sip::inbound::GuardedUdpSocket`] in front of the socket — 400 (or the
+//! right 4xx/5xx) for malformed requests that the stack would silently drop.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use bb_sip::headers::{addr_uri, addr_user, first_value, make};
+use bb_sip::headers::{addr_uri, addr_user, first_value, make, uri_user};
 use rsipstack::EndpointBuilder;
+use rsipstack::dialog::DialogId;
+use rsipstack::dialog::dialog::{
+    DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
+};
 use rsipstack::dialog::dialog_layer::DialogLayer;
-use rsipstack::sip::{Method, StatusCode};
+use rsipstack::dialog::invitation::InviteOption;
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{Auth, Header, HostWithPort, Method, Scheme, StatusCode, Uri};
 use rsipstack::transaction::endpoint::EndpointOption;
 use rsipstack::transaction::transaction::Transaction;
-use rsipstack::transport::{TransportLayer, udp::UdpConnection};
-use tokio_util::sync::CancellationToken;
+use rsipstack::transport::{SipAddr, TransportLayer, udp::UdpConnection};
 
+use crate::pbx::{
+    Action, DialogKey, InboundInvite, InviteDecision, LegId, ReferRequest, ReplacesRef, TxnId,
+    phrase,
+};
 use crate::registrar::{RegisterOutcome, RegisterRequest};
 use crate::state::{SimState, lock};
 
-/// A running SIP side of the simulator.
-#[derive(Clone)]
-pub struct SipServer {
-    /// The dialog layer (outside calls are client dialogs on it).
-    pub dialog_layer: Arc<DialogLayer>,
-    /// The bound UDP address.
-    pub local: SocketAddr,
-    /// Shared state.
-    pub state: Arc<SimState>,
+/// Timer settings of the endpoint (tests shrink them).
+#[derive(Debug, Clone, Copy)]
+pub struct Timers {
+    /// RFC 3261 T1.
+    pub t1: Duration,
 }
 
-impl SipServer {
-    /// Binds `bind` over UDP and starts serving until `cancel`.
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            t1: Duration::from_millis(500),
+        }
+    }
+}
+
+/// The SIP side of a running simulator.
+pub struct SipDriver {
+    /// The bound UDP address.
+    pub local: SocketAddr,
+    dialog_layer: Arc<DialogLayer>,
+    legs: Mutex<HashMap<LegId, InviteDialog>>,
+    txns: Mutex<HashMap<TxnId, TransactionHandle>>,
+    next_txn: AtomicU64,
+    t1x64: Duration,
+}
+
+/// Counts the datagrams the inbound guard answered or dropped.
+static GUARDED: AtomicU64 = AtomicU64::new(0);
+
+/// Datagrams answered, repaired or dropped by the inbound guard since start.
+pub fn guarded_datagrams() -> u64 {
+    GUARDED.load(Ordering::Relaxed)
+}
+
+/// The socket handed to rsipstack. Hook point for malformed-message
+/// handling: with `strict`, every datagram first goes through
+/// `bb_sip::inbound` (answers 400/501/505… itself, repairs what the stack
+/// would misread); without, the stack reads the socket directly.
+fn inbound_socket(
+    socket: tokio::net::UdpSocket,
+    strict: bool,
+) -> Arc<dyn rsipstack::platform::net::UdpSocket> {
+    let socket = Arc::new(socket);
+    if !strict {
+        return socket;
+    }
+    let observer: bb_sip::inbound::VerdictObserver = Arc::new(|from, verdict| {
+        GUARDED.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(%from, verdict = %verdict_text(verdict), "inbound datagram not passed as is");
+    });
+    Arc::new(bb_sip::inbound::GuardedUdpSocket::new(socket).with_observer(observer))
+}
+
+fn verdict_text(v: &bb_sip::inbound::Verdict) -> String {
+    match v {
+        bb_sip::inbound::Verdict::Pass => "pass".into(),
+        bb_sip::inbound::Verdict::Rewrite(r) => format!("repaired: {}", r.why),
+        bb_sip::inbound::Verdict::Reply(r) => format!("answered {}", r.status),
+        bb_sip::inbound::Verdict::Drop(d) => format!("dropped: {d:?}"),
+    }
+}
+
+fn sip_uri(user: &str, at: SocketAddr) -> Uri {
+    Uri {
+        scheme: Some(Scheme::Sip),
+        auth: Some(Auth {
+            user: user.to_string(),
+            password: None,
+        }),
+        host_with_port: HostWithPort::from(at),
+        params: vec![],
+        headers: vec![],
+    }
+}
+
+fn key_of(id: &DialogId) -> DialogKey {
+    DialogKey {
+        call_id: id.call_id.clone(),
+        local_tag: id.local_tag.clone(),
+        remote_tag: id.remote_tag.clone(),
+    }
+}
+
+fn body_of(b: &[u8]) -> Option<Vec<u8>> {
+    (!b.is_empty()).then(|| b.to_vec())
+}
+
+fn sdp_header() -> Header {
+    Header::ContentType("application/sdp".into())
+}
+
+/// The display name of a name-addr (`"Taro" <sip:…>` → `Taro`).
+fn display_name(value: &str) -> Option<String> {
+    let v = value.trim();
+    let name = if let Some(rest) = v.strip_prefix('"') {
+        rest.split('"').next()?.to_string()
+    } else {
+        v.split('<').next()?.trim().to_string()
+    };
+    (!name.is_empty() && v.contains('<')).then_some(name)
+}
+
+impl SipDriver {
+    /// Binds `bind` over UDP, installs the driver in `sim` and serves until
+    /// `sim.cancel`.
     pub async fn start(
         bind: SocketAddr,
-        state: Arc<SimState>,
-        cancel: CancellationToken,
-    ) -> anyhow::Result<SipServer> {
+        sim: &Arc<SimState>,
+        timers: Timers,
+    ) -> anyhow::Result<SocketAddr> {
+        let cancel = sim.cancel.clone();
         let transport_layer = TransportLayer::new(cancel.child_token());
-        let conn = UdpConnection::create_connection(bind, None, Some(cancel.child_token()))
+        let socket = tokio::net::UdpSocket::bind(bind)
             .await
             .with_context(|| format!("cannot bind SIP UDP socket on {bind}"))?;
+        let socket = inbound_socket(socket, sim.tenant.sip.strict_parse);
+        let conn = UdpConnection::from_socket(socket, None, Some(cancel.child_token()))
+            .await
+            .with_context(|| format!("cannot use SIP UDP socket on {bind}"))?;
         let local = conn.get_addr().get_socketaddr().context("bound address")?;
         transport_layer.add_transport(conn.into());
         let option = EndpointOption {
             callid_suffix: Some("bluebean-sim".to_string()),
+            t1: timers.t1,
+            t1x64: timers.t1 * 64,
             ..Default::default()
         };
         let endpoint = EndpointBuilder::new()
@@ -58,109 +176,539 @@ impl SipServer {
             .incoming_transactions()
             .context("endpoint incoming transactions")?;
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
-        let server = SipServer {
-            dialog_layer,
+        sim.set_sip(SipDriver {
             local,
-            state,
-        };
+            dialog_layer,
+            legs: Mutex::new(HashMap::new()),
+            txns: Mutex::new(HashMap::new()),
+            next_txn: AtomicU64::new(1),
+            t1x64: timers.t1 * 64,
+        });
         tokio::spawn(async move { endpoint.serve().await });
-        let me = server.clone();
+        let sim = sim.clone();
         tokio::spawn(async move {
             while let Some(tx) = incoming.recv().await {
-                let me = me.clone();
-                tokio::spawn(async move { me.handle(tx).await });
+                let sim = sim.clone();
+                tokio::spawn(async move { handle(sim, tx).await });
             }
         });
-        Ok(server)
+        Ok(local)
     }
 
-    async fn handle(&self, mut tx: Transaction) {
-        let method = tx.original.method;
-        let result = match method {
-            Method::Register => self.register(&mut tx).await,
-            Method::Options => tx.reply(StatusCode::OK).await,
-            Method::Ack => Ok(()),
-            _ => {
-                if let Some(mut dialog) = self.dialog_layer.match_dialog(&tx) {
-                    dialog.handle(&mut tx).await
-                } else if method == Method::Invite {
-                    // Extension-originated calls are routed by the B2BUA (issue 7);
-                    // until then say so rather than pretend.
-                    tx.reply_with(
-                        StatusCode::TemporarilyUnavailable,
-                        vec![make(
-                            "Warning",
-                            "399 bluebean-sim \"calls from extensions are not routed yet\"",
-                        )],
-                        None,
-                    )
-                    .await
-                } else {
-                    tx.reply(StatusCode::CallTransactionDoesNotExist).await
+    fn dialog(&self, leg: LegId) -> Option<InviteDialog> {
+        lock(&self.legs).get(&leg).cloned()
+    }
+
+    fn hold_txn(&self, handle: TransactionHandle) -> TxnId {
+        let id = self.next_txn.fetch_add(1, Ordering::Relaxed);
+        lock(&self.txns).insert(id, handle);
+        id
+    }
+
+    /// Performs one action of the core on a SIP leg.
+    pub fn execute(&self, sim: &Arc<SimState>, action: Action) {
+        match action {
+            Action::Invite {
+                leg,
+                to_user,
+                contact,
+                source,
+                presented,
+                body,
+            } => self.invite(sim, leg, &to_user, &contact, source, presented, body),
+            Action::CallParty { .. } => {}
+            Action::Ring { leg, body } => {
+                if let Some(d) = self.dialog(leg) {
+                    let headers = body.as_ref().map(|_| vec![sdp_header()]);
+                    if let Err(e) = d.ringing(headers, body) {
+                        tracing::warn!(leg, error = %e, "sending 180 failed");
+                    }
                 }
             }
-        };
-        if let Err(e) = result {
-            tracing::warn!(%method, error = %e, "answering a request failed");
+            Action::Answer { leg, body } => {
+                if let Some(d) = self.dialog(leg) {
+                    let headers = body.as_ref().map(|_| vec![sdp_header()]);
+                    if let Err(e) = d.accept(headers, body) {
+                        tracing::warn!(leg, error = %e, "sending 200 failed");
+                    }
+                }
+            }
+            Action::Reject { leg, code } => {
+                if let Some(d) = self.dialog(leg)
+                    && let Err(e) = d.reject(Some(StatusCode::from(code)), None)
+                {
+                    tracing::warn!(leg, error = %e, "sending {code} failed");
+                }
+            }
+            Action::Cancel { leg } => {
+                if let Some(d) = self.dialog(leg) {
+                    tokio::spawn(async move {
+                        if let Err(e) = d.cancel().await {
+                            tracing::debug!(leg, error = %e, "CANCEL failed");
+                        }
+                    });
+                }
+            }
+            Action::Bye { leg } => {
+                if let Some(d) = self.dialog(leg) {
+                    tokio::spawn(async move {
+                        if let Err(e) = d.bye().await {
+                            tracing::debug!(leg, error = %e, "BYE failed");
+                        }
+                    });
+                }
+            }
+            Action::ReInvite { leg, req, body } => {
+                let Some(d) = self.dialog(leg) else {
+                    let sim = sim.clone();
+                    tokio::spawn(async move {
+                        sim.with(|p, now| p.reinvite_done(leg, req, 481, None, now));
+                    });
+                    return;
+                };
+                let sim = sim.clone();
+                tokio::spawn(async move {
+                    let (code, body) = match d.reinvite(Some(vec![sdp_header()]), Some(body)).await
+                    {
+                        Ok(Some(resp)) => {
+                            (u16::from(resp.status_code.clone()), body_of(&resp.body))
+                        }
+                        Ok(None) => (500, None),
+                        Err(e) => {
+                            tracing::debug!(leg, error = %e, "re-INVITE failed");
+                            (500, None)
+                        }
+                    };
+                    sim.with(|p, now| p.reinvite_done(leg, req, code, body, now));
+                });
+            }
+            Action::Respond {
+                leg,
+                txn,
+                code,
+                body,
+            } => {
+                let Some(handle) = lock(&self.txns).remove(&txn) else {
+                    tracing::debug!(leg, txn, "no transaction to answer");
+                    return;
+                };
+                tokio::spawn(async move {
+                    let headers = body.as_ref().map(|_| vec![sdp_header()]);
+                    if let Err(e) = handle.respond(StatusCode::from(code), headers, body).await {
+                        tracing::debug!(leg, error = %e, "answering an in-dialog request failed");
+                    }
+                });
+            }
+            Action::Notify {
+                leg,
+                code,
+                terminated,
+            } => {
+                let Some(d) = self.dialog(leg) else { return };
+                tokio::spawn(async move {
+                    let state = if terminated {
+                        "terminated;reason=noresource"
+                    } else {
+                        "active;expires=60"
+                    };
+                    let headers = vec![
+                        Header::Event("refer".into()),
+                        Header::SubscriptionState(state.into()),
+                        Header::ContentType("message/sipfrag;version=2.0".into()),
+                    ];
+                    let body = format!("SIP/2.0 {code} {}\r\n", phrase(code)).into_bytes();
+                    if let Err(e) = d.notify(Some(headers), Some(body)).await {
+                        tracing::debug!(leg, error = %e, "NOTIFY failed");
+                    }
+                });
+            }
         }
     }
 
-    async fn register(&self, tx: &mut Transaction) -> rsipstack::Result<()> {
-        let headers = &tx.original.headers;
-        let Some(user) = first_value(headers, "To").and_then(addr_user) else {
-            return tx.reply(StatusCode::BadRequest).await;
+    #[allow(clippy::too_many_arguments)]
+    fn invite(
+        &self,
+        sim: &Arc<SimState>,
+        leg: LegId,
+        to_user: &str,
+        contact: &str,
+        source: SocketAddr,
+        presented: crate::pbx::Presented,
+        body: Option<Vec<u8>>,
+    ) {
+        let fail = |code: u16, why: String| {
+            tracing::warn!(leg, contact, "cannot call: {why}");
+            let sim = sim.clone();
+            tokio::spawn(async move {
+                sim.with(|p, now| p.leg_failed(leg, code, now));
+            });
         };
-        let contacts: Vec<(String, Option<u32>)> = headers
-            .iter()
-            .filter(|h| h.name().eq_ignore_ascii_case("Contact"))
-            .flat_map(|h| split_contacts(h.value()))
-            .collect();
-        let source = tx
-            .connection
+        // The Request-URI is the registered contact (RFC 3261 10.2.1.1), so
+        // that CANCEL and every in-dialog request find the phone too.
+        let contact_uri = Uri::try_from(contact).ok();
+        let destination = contact_uri
             .as_ref()
-            .and_then(|_| tx.original.top_via_received())
-            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let req = RegisterRequest {
-            user: user.clone(),
-            authorization: first_value(headers, "Authorization").map(str::to_string),
-            contacts,
-            expires: first_value(headers, "Expires").and_then(|v| v.trim().parse().ok()),
-            source,
+            .and_then(|u| SipAddr::try_from(u).ok())
+            .or_else(|| (source.port() != 0).then(|| SipAddr::from(source)));
+        let Some(destination) = destination else {
+            fail(480, format!("contact '{contact}' is not a usable address"));
+            return;
         };
-        let now = self.state.now();
-        let outcome = lock(&self.state.registrar).handle_register(&self.state.tenant, &req, now);
-        match outcome {
-            RegisterOutcome::Challenge(c) => {
+        let callee = contact_uri.unwrap_or_else(|| sip_uri(to_user, source));
+        let host = self.local;
+        let mut headers = Vec::new();
+        if let Some(pai) = &presented.pai {
+            headers.push(make("P-Asserted-Identity", format!("<sip:{pai}@{host}>")));
+        }
+        if let Some(line) = &presented.called_party {
+            headers.push(make("P-Called-Party-ID", format!("<sip:{line}@{host}>")));
+        }
+        for (name, value) in &presented.headers {
+            headers.push(make(name, value.clone()));
+        }
+        let opt = InviteOption {
+            caller_display_name: presented.from_name.clone(),
+            caller: sip_uri(&presented.from_user, host),
+            callee,
+            destination: Some(destination),
+            content_type: body.as_ref().map(|_| "application/sdp".to_string()),
+            offer: body,
+            contact: sip_uri(&presented.from_user, host),
+            headers: Some(headers),
+            ..Default::default()
+        };
+        let (sender, receiver) = self.dialog_layer.new_dialog_state_channel();
+        let (dialog, join) = match self.dialog_layer.do_invite_async(opt, sender) {
+            Ok(x) => x,
+            Err(e) => {
+                fail(503, format!("INVITE not sent: {e}"));
+                return;
+            }
+        };
+        let key = key_of(&dialog.id());
+        lock(&self.legs).insert(leg, dialog);
+        {
+            let sim = sim.clone();
+            tokio::spawn(async move {
+                sim.with(|p, _| p.leg_dialog(leg, key));
+            });
+        }
+        tokio::spawn(watch(sim.clone(), leg, receiver, false));
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            let code = match join.await {
+                Ok(Ok((_, Some(resp)))) => u16::from(resp.status_code.clone()),
+                Ok(Ok((_, None))) => 408,
+                Ok(Err(e)) => {
+                    tracing::debug!(leg, error = %e, "INVITE failed");
+                    408
+                }
+                Err(_) => 500,
+            };
+            if code >= 300 {
+                sim.with(|p, now| p.leg_failed(leg, code, now));
+            }
+        });
+    }
+}
+
+fn terminated_code(reason: &TerminatedReason) -> u16 {
+    match reason {
+        TerminatedReason::Timeout => 408,
+        TerminatedReason::UacCancel => 487,
+        TerminatedReason::UacBusy | TerminatedReason::UasBusy => 486,
+        TerminatedReason::UasDecline => 603,
+        TerminatedReason::ProxyError(c)
+        | TerminatedReason::UacOther(c)
+        | TerminatedReason::UasOther(c) => u16::from(c.clone()),
+        TerminatedReason::ProxyAuthRequired => 407,
+        TerminatedReason::UacBye | TerminatedReason::UasBye => 487,
+    }
+}
+
+/// Turns one leg's dialog states into core inputs.
+async fn watch(sim: Arc<SimState>, leg: LegId, mut rx: DialogStateReceiver, server: bool) {
+    let mut answered = server;
+    while let Some(state) = rx.recv().await {
+        match state {
+            DialogState::Early(_, resp) if !server => {
+                let body = body_of(&resp.body);
+                sim.with(|p, now| p.leg_ringing(leg, body, now));
+            }
+            DialogState::Confirmed(id, resp) if !answered => {
+                answered = true;
+                let body = body_of(&resp.body);
+                let key = key_of(&id);
+                sim.with(|p, now| {
+                    p.leg_dialog(leg, key);
+                    p.leg_answered(leg, body, now);
+                });
+            }
+            DialogState::Updated(_, req, handle) => {
+                let body = body_of(&req.body);
+                if req.method == Method::Invite || body.is_some() {
+                    let Some(driver) = sim.sip() else { continue };
+                    let txn = driver.hold_txn(handle);
+                    sim.with(|p, now| p.reinvite(leg, txn, body, now));
+                } else {
+                    let _ = handle.reply(StatusCode::OK).await;
+                }
+            }
+            DialogState::Refer(_, req, handle) => {
+                let refer_to = first_value(&req.headers, "Refer-To").map(str::to_string);
+                let Some(refer_to) = refer_to else {
+                    let _ = handle.reply(StatusCode::BadRequest).await;
+                    continue;
+                };
+                let target = rsipstack::sip::event_packages::parse_refer_to(&refer_to);
+                let user = uri_user(&target.uri).unwrap_or_default();
+                let replaces = target.replaces.as_deref().and_then(ReplacesRef::parse);
+                if user.is_empty() {
+                    let _ = handle.reply(StatusCode::BadRequest).await;
+                    continue;
+                }
+                let Some(driver) = sim.sip() else { continue };
+                let txn = driver.hold_txn(handle);
+                sim.with(|p, now| {
+                    p.refer(
+                        leg,
+                        txn,
+                        ReferRequest {
+                            target: user,
+                            replaces,
+                        },
+                        now,
+                    )
+                });
+            }
+            DialogState::Info(_, req, handle) => {
+                let body = String::from_utf8_lossy(&req.body).to_string();
+                let _ = handle.reply(StatusCode::OK).await;
+                let call = sim.read(|p, _| p.call_of(leg));
+                sim.event("sip_info", call, serde_json::json!({"leg": leg, "body": body.chars().take(200).collect::<String>()}));
+            }
+            DialogState::Notify(_, _, handle)
+            | DialogState::Options(_, _, handle)
+            | DialogState::Message(_, _, handle) => {
+                let _ = handle.reply(StatusCode::OK).await;
+            }
+            DialogState::Publish(_, _, handle) => {
+                let _ = handle.reply(StatusCode::MethodNotAllowed).await;
+            }
+            DialogState::Terminated(id, reason) => {
+                if let Some(driver) = sim.sip() {
+                    driver.dialog_layer.remove_dialog(&id);
+                    lock(&driver.legs).remove(&leg);
+                }
+                let code = terminated_code(&reason);
+                let why = match reason {
+                    TerminatedReason::UacBye | TerminatedReason::UasBye => "bye".to_string(),
+                    TerminatedReason::UacCancel => "cancel".to_string(),
+                    TerminatedReason::Timeout => "timeout".to_string(),
+                    other => format!("{other:?}").to_lowercase(),
+                };
+                sim.with(|p, now| {
+                    if answered {
+                        p.leg_ended(leg, &why, now);
+                    } else {
+                        p.leg_failed(leg, code, now);
+                    }
+                });
+                break;
+            }
+            _ => {}
+        }
+    }
+}
+
+async fn handle(sim: Arc<SimState>, mut tx: Transaction) {
+    let method = tx.original.method;
+    let Some(driver) = sim.sip() else { return };
+    let result = match method {
+        Method::Register => register(&sim, &mut tx).await,
+        Method::Ack => Ok(()),
+        _ => {
+            if let Some(mut dialog) = driver.dialog_layer.match_dialog(&tx) {
+                dialog.handle(&mut tx).await
+            } else if method == Method::Invite {
+                invite(&sim, tx).await;
+                Ok(())
+            } else if method == Method::Options {
+                // Keepalive and capability queries outside a dialog.
                 tx.reply_with(
-                    StatusCode::Unauthorized,
-                    vec![make("WWW-Authenticate", c)],
+                    StatusCode::OK,
+                    vec![
+                        make("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, REFER, NOTIFY, INFO, UPDATE"),
+                        make("Accept", "application/sdp"),
+                        make("Supported", "replaces"),
+                    ],
                     None,
                 )
                 .await
+            } else {
+                tx.reply(StatusCode::CallTransactionDoesNotExist).await
             }
-            RegisterOutcome::Ok(bindings) => {
-                let headers = bindings
-                    .iter()
-                    .map(|(c, secs)| make("Contact", format!("<{c}>;expires={secs}")))
-                    .collect();
-                self.state.event(
-                    "registered",
-                    None,
-                    serde_json::json!({"extension": user, "bindings": bindings.len()}),
-                );
-                tx.reply_with(StatusCode::OK, headers, None).await
-            }
-            RegisterOutcome::Forbidden => {
-                self.state.event(
-                    "register_failed",
-                    None,
-                    serde_json::json!({"extension": user, "reason": "wrong credentials"}),
-                );
-                tx.reply(StatusCode::Forbidden).await
-            }
-            RegisterOutcome::RateLimited => tx.reply(StatusCode::Forbidden).await,
-            RegisterOutcome::NotFound => tx.reply(StatusCode::NotFound).await,
         }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%method, error = %e, "answering a request failed");
+    }
+}
+
+async fn invite(sim: &Arc<SimState>, mut tx: Transaction) {
+    let Some(driver) = sim.sip() else { return };
+    let req = &tx.original;
+    let from = first_value(&req.headers, "From")
+        .unwrap_or_default()
+        .to_string();
+    let from_user = addr_user(&from).unwrap_or_default();
+    let dialled = req
+        .uri
+        .auth
+        .as_ref()
+        .map(|a| a.user.clone())
+        .filter(|u| !u.is_empty())
+        .or_else(|| first_value(&req.headers, "To").and_then(addr_user))
+        .unwrap_or_default();
+    let authorization = first_value(&req.headers, "Proxy-Authorization")
+        .or_else(|| first_value(&req.headers, "Authorization"))
+        .map(str::to_string);
+    let replaces = first_value(&req.headers, "Replaces").and_then(ReplacesRef::parse);
+    let source = req
+        .top_via_received()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let call_id = first_value(&req.headers, "Call-ID")
+        .unwrap_or_default()
+        .to_string();
+    let remote_tag = from
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("tag="))
+        .unwrap_or_default()
+        .to_string();
+    let inv = InboundInvite {
+        from_user,
+        from_name: display_name(&from),
+        dialled,
+        authorization,
+        source,
+        dialog: DialogKey {
+            call_id,
+            local_tag: String::new(),
+            remote_tag,
+        },
+        body: body_of(&req.body),
+        replaces,
+    };
+    let (decision, actions) = sim.with_deferred(|p, now| p.incoming_invite(inv, now));
+    match decision {
+        InviteDecision::Accept(leg) => {
+            let (sender, receiver) = driver.dialog_layer.new_dialog_state_channel();
+            let contact = driver
+                .dialog_layer
+                .build_local_contact(Some("bluebean".to_string()), None)
+                .ok();
+            let dialog = match driver
+                .dialog_layer
+                .get_or_create_server_invite(&tx, sender, None, contact)
+            {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot create the server dialog");
+                    let _ = tx.reply(StatusCode::ServerInternalError).await;
+                    sim.with(|p, now| p.leg_ended(leg, "server_error", now));
+                    return;
+                }
+            };
+            let key = key_of(&dialog.id());
+            lock(&driver.legs).insert(leg, dialog.clone());
+            sim.with(|p, _| p.leg_dialog(leg, key));
+            tokio::spawn(watch(sim.clone(), leg, receiver, true));
+            sim.execute(actions);
+            let mut dialog = dialog;
+            if let Err(e) = dialog.handle(&mut tx).await {
+                tracing::debug!(leg, error = %e, "INVITE transaction ended with an error");
+            }
+        }
+        InviteDecision::Challenge(values) => {
+            let headers = values
+                .into_iter()
+                .map(|v| make("Proxy-Authenticate", v))
+                .collect();
+            let _ = tx
+                .reply_with(StatusCode::ProxyAuthenticationRequired, headers, None)
+                .await;
+            wait_ack(&mut tx, driver.t1x64).await;
+        }
+        InviteDecision::Refuse { code, reason } => {
+            let warning = make(
+                "Warning",
+                format!("399 bluebean-sim \"{}\"", reason.replace('"', "'")),
+            );
+            let _ = tx
+                .reply_with(StatusCode::from(code), vec![warning], None)
+                .await;
+            wait_ack(&mut tx, driver.t1x64).await;
+        }
+    }
+}
+
+/// Keeps a server INVITE transaction until the ACK of its failure response
+/// (otherwise the ACK would arrive as a stray request).
+async fn wait_ack(tx: &mut Transaction, limit: Duration) {
+    let _ = tokio::time::timeout(limit, async {
+        while let Some(msg) = tx.receive().await {
+            if let rsipstack::sip::SipMessage::Request(r) = msg
+                && r.method == Method::Ack
+            {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+async fn register(sim: &Arc<SimState>, tx: &mut Transaction) -> rsipstack::Result<()> {
+    let headers = &tx.original.headers;
+    let Some(user) = first_value(headers, "To").and_then(addr_user) else {
+        return tx.reply(StatusCode::BadRequest).await;
+    };
+    let contacts: Vec<(String, Option<u32>)> = headers
+        .iter()
+        .filter(|h| h.name().eq_ignore_ascii_case("Contact"))
+        .flat_map(|h| split_contacts(h.value()))
+        .collect();
+    let source = tx
+        .original
+        .top_via_received()
+        .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let req = RegisterRequest {
+        user,
+        authorization: first_value(headers, "Authorization").map(str::to_string),
+        contacts,
+        expires: first_value(headers, "Expires").and_then(|v| v.trim().parse().ok()),
+        source,
+    };
+    let outcome = sim.with(|p, now| p.register(&req, now));
+    match outcome {
+        RegisterOutcome::Challenge(values) => {
+            let headers = values
+                .into_iter()
+                .map(|v| make("WWW-Authenticate", v))
+                .collect();
+            tx.reply_with(StatusCode::Unauthorized, headers, None).await
+        }
+        RegisterOutcome::Ok(bindings) => {
+            let headers = bindings
+                .iter()
+                .map(|(c, secs)| make("Contact", format!("<{c}>;expires={secs}")))
+                .collect();
+            tx.reply_with(StatusCode::OK, headers, None).await
+        }
+        RegisterOutcome::Forbidden | RegisterOutcome::RateLimited => {
+            tx.reply(StatusCode::Forbidden).await
+        }
+        RegisterOutcome::NotFound => tx.reply(StatusCode::NotFound).await,
     }
 }
 
@@ -251,5 +799,16 @@ mod tests {
             ]
         );
         assert_eq!(split_contacts("*"), vec![("*".to_string(), None)]);
+    }
+
+    #[test]
+    fn display_names() {
+        assert_eq!(
+            display_name("\"Taro Y\" <sip:1@h>;tag=1").as_deref(),
+            Some("Taro Y")
+        );
+        assert_eq!(display_name("Bob <sip:1@h>").as_deref(), Some("Bob"));
+        assert_eq!(display_name("<sip:1@h>"), None);
+        assert_eq!(display_name("sip:1@h"), None);
     }
 }
