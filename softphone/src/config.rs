@@ -27,6 +27,129 @@ pub struct RawSettings {
     /// SIP protocol tuning (rarely needed).
     #[serde(default)]
     pub sip: Sip,
+    /// Sound devices, codecs and test files.
+    #[serde(default)]
+    pub audio: Audio,
+}
+
+/// `[audio]`: where the call's sound comes from and goes to, and how it is
+/// coded.
+///
+/// ```toml
+/// [audio]
+/// input_device = ""          # "" = the system default, "null" = silence, else a device name
+/// output_device = ""         # "" = the system default, "null" = discard, else a device name
+/// fallback = "null"          # a missing device: "null" (warn, calls are silent) or "error" (refuse to start)
+/// codecs = ["opus", "PCMU", "PCMA"]   # offer/answer preference order
+/// ptime_ms = 20              # 10 or 20 ms per packet
+/// dtmf = true                # offer RFC 4733 telephone-events
+/// input_wav = ""             # play this WAV (looping) instead of the microphone
+/// output_wav = ""            # record what we hear to this WAV instead of the speaker
+///
+/// [audio.opus]
+/// bitrate = 24000            # bit/s, 6000..510000
+/// fec = true                 # in-band forward error correction
+/// dtx = false                # discontinuous transmission
+/// max_playback_rate = 48000  # 8000, 16000 or 48000
+/// ```
+///
+/// Relative WAV paths are read from the settings file's directory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Audio {
+    /// Capture device: empty for the system default, `null` for silence,
+    /// else a device name (as logged when the configured one is missing).
+    #[serde(default)]
+    pub input_device: String,
+    /// Playback device: empty for the system default, `null` to discard.
+    #[serde(default)]
+    pub output_device: String,
+    /// What a missing device does: `null` or `error`.
+    #[serde(default = "default_fallback")]
+    pub fallback: String,
+    /// Codec preference order: `opus`, `PCMU`, `PCMA`.
+    #[serde(default = "default_codecs")]
+    pub codecs: Vec<String>,
+    /// Packetisation time in ms: 10 or 20.
+    #[serde(default = "default_ptime")]
+    pub ptime_ms: u32,
+    /// Offer and accept RFC 4733 telephone-events.
+    #[serde(default = "yes")]
+    pub dtmf: bool,
+    /// A WAV file played (looping) as our voice instead of the microphone.
+    #[serde(default)]
+    pub input_wav: String,
+    /// A WAV file that records what we hear instead of the speaker.
+    #[serde(default)]
+    pub output_wav: String,
+    /// Opus settings.
+    #[serde(default)]
+    pub opus: OpusOptions,
+}
+
+impl Default for Audio {
+    fn default() -> Self {
+        Audio {
+            input_device: String::new(),
+            output_device: String::new(),
+            fallback: default_fallback(),
+            codecs: default_codecs(),
+            ptime_ms: default_ptime(),
+            dtmf: true,
+            input_wav: String::new(),
+            output_wav: String::new(),
+            opus: OpusOptions::default(),
+        }
+    }
+}
+
+fn default_fallback() -> String {
+    "null".to_string()
+}
+
+fn default_codecs() -> Vec<String> {
+    vec!["opus".to_string(), "PCMU".to_string(), "PCMA".to_string()]
+}
+
+fn default_ptime() -> u32 {
+    20
+}
+
+/// `[audio.opus]`
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OpusOptions {
+    /// Target bitrate, bit/s.
+    #[serde(default = "default_bitrate")]
+    pub bitrate: u32,
+    /// In-band FEC (we ask for it and send it when the peer asks).
+    #[serde(default = "yes")]
+    pub fec: bool,
+    /// Discontinuous transmission.
+    #[serde(default)]
+    pub dtx: bool,
+    /// Highest sample rate worth sending us: 8000, 16000 or 48000.
+    #[serde(default = "default_max_playback_rate")]
+    pub max_playback_rate: u32,
+}
+
+impl Default for OpusOptions {
+    fn default() -> Self {
+        OpusOptions {
+            bitrate: default_bitrate(),
+            fec: true,
+            dtx: false,
+            max_playback_rate: default_max_playback_rate(),
+        }
+    }
+}
+
+fn default_bitrate() -> u32 {
+    24_000
+}
+
+fn default_max_playback_rate() -> u32 {
+    48_000
 }
 
 /// `[sip]`: protocol tuning.
@@ -250,6 +373,8 @@ pub struct Settings {
     pub transport: Transport,
     /// Where requests go first, when not straight to the server.
     pub outbound_proxy: Option<SocketAddr>,
+    /// The validated `[audio]` section.
+    pub audio: crate::media::AudioSettings,
 }
 
 impl Settings {
@@ -320,6 +445,8 @@ impl Settings {
         }
         let hooks = crate::hooks::HookSettings::from_raw(&raw)
             .map_err(|(key, message)| invalid(&key, message))?;
+        let audio = crate::media::AudioSettings::from_raw(&raw.audio, path)
+            .map_err(|(key, message)| invalid(&key, message))?;
         Ok(Settings {
             raw,
             path: path.to_path_buf(),
@@ -328,6 +455,7 @@ impl Settings {
             hooks,
             transport,
             outbound_proxy,
+            audio,
         })
     }
 }

@@ -1,6 +1,8 @@
 //! Helpers for tests that run the real `bbclient` against real peers.
 #![allow(dead_code)]
 
+pub mod audio;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,262 @@
+//! Real audio against baresip 1.0 as the peer (configs in
+//! `fixtures/baresip/`): both register to kamailio; a call each way, and in
+//! each the tone crosses both ways — 1 kHz bursts from `bbclient`, 700 Hz
+//! from baresip (its `aufile` source). baresip is driven over `ctrl_tcp`
+//! (netstring-framed JSON) and records what it decodes with `sndfile`.
+//! bbclient calls baresip with Opus; baresip calls bbclient with PCMU.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use common::audio::{Bursts, assert_tone, line, read_wav, wait_recorded, write_bursts};
+use common::{Phone, Running, free_udp_port, require, root, scratch};
+
+fn kamailio(port: u16, dir: &Path) -> Running {
+    let bin = require("kamailio", "kamailio");
+    let mut k = Running::spawn(
+        "kamailio",
+        Command::new(bin)
+            .current_dir(dir)
+            .arg("-f")
+            .arg(root().join("fixtures/kamailio/kamailio.cfg"))
+            .args(["-DD", "-E", "-l", &format!("udp:127.0.0.1:{port}"), "-Y"])
+            .arg(dir),
+    );
+    k.expect_line(&format!("udp: 127.0.0.1 [127.0.0.1]:{port}"), 10);
+    k
+}
+
+/// A free TCP port on loopback (closed again before returning).
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free TCP port")
+        .port()
+}
+
+/// baresip with the fixture configuration, and its ctrl_tcp connection.
+struct Baresip {
+    proc: Running,
+    ctrl: TcpStream,
+    events: Receiver<serde_json::Value>,
+    seen: Vec<serde_json::Value>,
+    dir: PathBuf,
+}
+
+impl Baresip {
+    fn start(dir: &Path, kamailio_port: u16, rate: u32, codec: &str) -> Baresip {
+        let bin = require("baresip", "baresip");
+        let home = dir.join("baresip");
+        std::fs::create_dir_all(&home).expect("scratch dir is writable");
+        let (sip, ctrl_port) = (free_udp_port(), free_tcp_port());
+        let fill = |name: &str| {
+            let text = std::fs::read_to_string(root().join("fixtures/baresip").join(name))
+                .unwrap_or_else(|e| panic!("fixtures/baresip/{name}: {e}"));
+            let text = text
+                .replace("@SIP_PORT@", &sip.to_string())
+                .replace("@CTRL_PORT@", &ctrl_port.to_string())
+                .replace("@DIR@", &home.display().to_string())
+                .replace("@RATE@", &rate.to_string())
+                .replace("@KAMAILIO_PORT@", &kamailio_port.to_string())
+                .replace("@AUDIO@", &format!("audio_codecs={codec}"));
+            std::fs::write(home.join(name), text).expect("scratch dir is writable");
+        };
+        fill("config");
+        fill("accounts");
+        write_bursts(&home.join("baresip-in.wav"), rate, Bursts::new(700.0), 20.0);
+        let mut proc = Running::spawn("baresip", Command::new(bin).arg("-f").arg(&home));
+        proc.expect_line("baresip is ready", 10);
+        proc.expect_line("200 OK", 10); // registered at kamailio
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let ctrl = loop {
+            match TcpStream::connect(("127.0.0.1", ctrl_port)) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => panic!("baresip's ctrl_tcp on port {ctrl_port} does not answer: {e}"),
+            }
+        };
+        let (tx, events) = channel();
+        let mut reader = BufReader::new(ctrl.try_clone().expect("socket clone"));
+        std::thread::spawn(move || {
+            // Netstrings: LEN ':' JSON ','.
+            loop {
+                let mut len = Vec::new();
+                if reader.read_until(b':', &mut len).map_or(true, |n| n == 0) {
+                    return;
+                }
+                let Some(n) = std::str::from_utf8(&len[..len.len() - 1])
+                    .ok()
+                    .and_then(|s| s.trim().parse::<usize>().ok())
+                else {
+                    return;
+                };
+                let mut body = vec![0u8; n + 1];
+                if reader.read_exact(&mut body).is_err() {
+                    return;
+                }
+                if let Ok(v) = serde_json::from_slice(&body[..n])
+                    && tx.send(v).is_err()
+                {
+                    return;
+                }
+            }
+        });
+        Baresip {
+            proc,
+            ctrl,
+            events,
+            seen: Vec::new(),
+            dir: home,
+        }
+    }
+
+    fn command(&mut self, command: &str, params: &str) {
+        let body =
+            serde_json::json!({"command": command, "params": params, "token": command}).to_string();
+        let frame = format!("{}:{body},", body.len());
+        self.ctrl
+            .write_all(frame.as_bytes())
+            .unwrap_or_else(|e| panic!("cannot send '{command}' to baresip: {e}"));
+    }
+
+    /// Waits for an event of `kind` (`CALL_INCOMING`, `CALL_ESTABLISHED`, …).
+    fn expect_event(&mut self, kind: &str, secs: u64) -> serde_json::Value {
+        if let Some(v) = self.seen.iter().find(|v| v["type"] == kind) {
+            return v.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(v) => {
+                    self.seen.push(v.clone());
+                    if v["type"] == kind {
+                        return v;
+                    }
+                }
+                Err(_) => panic!(
+                    "baresip sent no {kind} event within {secs} s; events: {:?}; output:\n{}",
+                    self.seen,
+                    self.proc.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// What baresip decoded during the call (sndfile's `dump-*-dec.wav`).
+    fn heard(&self) -> (Vec<i16>, u32) {
+        let dump = std::fs::read_dir(&self.dir)
+            .expect("baresip dir")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .unwrap_or_else(|| panic!("baresip recorded nothing in {}", self.dir.display()));
+        read_wav(&dump)
+    }
+}
+
+fn bbclient_settings(port: u16, codecs: &str, dir: &Path) -> String {
+    format!(
+        "[account]\nserver = \"127.0.0.1:{port}\"\nuser = \"1910\"\npassword = \"pw1910\"\nlocal_addr = \"127.0.0.1:0\"\n\n\
+         [sip]\nt1_ms = 50\n\n\
+         [audio]\ncodecs = [{codecs}]\ninput_wav = \"{}\"\noutput_wav = \"{}\"\n",
+        dir.join("1910-in.wav").display(),
+        dir.join("1910-out.wav").display(),
+    )
+}
+
+fn check_both_ways(name: &str, dir: &Path, bs: &Baresip, rate: u32) {
+    let (heard_b, rate_b) = bs.heard();
+    let (heard_a, rate_a) = read_wav(&dir.join("1910-out.wav"));
+    assert_eq!(rate_a, rate);
+    assert_tone(
+        &format!("{name}: bbclient to baresip"),
+        &heard_b,
+        rate_b,
+        1000.0,
+        700.0,
+    );
+    assert_tone(
+        &format!("{name}: baresip to bbclient"),
+        &heard_a,
+        rate_a,
+        700.0,
+        1000.0,
+    );
+}
+
+#[test]
+fn bbclient_calls_baresip_with_opus() {
+    let name = "audio-baresip-opus";
+    let dir = scratch(name);
+    write_bursts(&dir.join("1910-in.wav"), 48_000, Bursts::new(1000.0), 3.0);
+    let port = free_udp_port();
+    let mut kam = kamailio(port, &dir);
+    let mut bs = Baresip::start(&dir, port, 48_000, "opus/48000/2");
+    let mut a = Phone::start(
+        &dir,
+        name,
+        &bbclient_settings(port, "\"opus\", \"PCMU\"", &dir),
+    );
+    a.proc.expect_line("registered as 1910", 15);
+
+    a.verb(&["call", "1330"]);
+    bs.expect_event("CALL_INCOMING", 10);
+    bs.command("accept", "");
+    a.proc.expect_line("answered", 10);
+    let started = line(&mut a.proc, "media started", 10);
+    assert!(started.contains("opus/48000/2"), "{started}");
+    wait_recorded(&dir.join("1910-out.wav"), 4.0, 15);
+    a.verb(&["hangup"]);
+    bs.expect_event("CALL_CLOSED", 10);
+    let stopped = line(&mut a.proc, "media stopped", 10);
+    println!(
+        "{name}: {}",
+        stopped.split("media stopped: ").nth(1).unwrap_or(&stopped)
+    );
+    check_both_ways(name, &dir, &bs, 48_000);
+    a.proc.stop();
+    bs.proc.stop();
+    kam.stop();
+}
+
+#[test]
+fn baresip_calls_bbclient_with_pcmu() {
+    let name = "audio-baresip-pcmu";
+    let dir = scratch(name);
+    write_bursts(&dir.join("1910-in.wav"), 8000, Bursts::new(1000.0), 3.0);
+    let port = free_udp_port();
+    let mut kam = kamailio(port, &dir);
+    let mut bs = Baresip::start(&dir, port, 8000, "PCMU/8000");
+    let mut a = Phone::start(&dir, name, &bbclient_settings(port, "\"PCMU\"", &dir));
+    a.proc.expect_line("registered as 1910", 15);
+
+    bs.command("dial", &format!("sip:1910@127.0.0.1:{port}"));
+    a.proc.expect_line("ringing: call from 1330", 10);
+    a.verb(&["answer"]);
+    bs.expect_event("CALL_ESTABLISHED", 10);
+    let started = line(&mut a.proc, "media started", 10);
+    assert!(started.contains("PCMU/8000"), "{started}");
+    wait_recorded(&dir.join("1910-out.wav"), 4.0, 15);
+    bs.command("hangup", "");
+    bs.expect_event("CALL_CLOSED", 10); // its recording is complete
+    line(&mut a.proc, "hung up: remote_hangup", 10);
+    let stopped = line(&mut a.proc, "media stopped", 10);
+    println!(
+        "{name}: {}",
+        stopped.split("media stopped: ").nth(1).unwrap_or(&stopped)
+    );
+    check_both_ways(name, &dir, &bs, 8000);
+    a.proc.stop();
+    bs.proc.stop();
+    kam.stop();
+}
