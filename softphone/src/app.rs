@@ -106,9 +106,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                     replaces,
                 } => sip.refer(key, number, replaces),
                 Action::NotifyRefer { key, code, last } => sip.notify_refer(key, code, last),
-                Action::Dtmf { digits, .. } => {
-                    tracing::warn!(%digits, "DTMF is not sent: the media engine is not part of this build yet");
-                }
+                Action::Dtmf { key, digits } => sip.send_dtmf(key, &digits),
                 Action::Event(ev) => {
                     if let PhoneEvent::Ringing { facts, .. } = &ev {
                         last_incoming = Some(facts.call_id.clone());

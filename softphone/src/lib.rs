@@ -19,5 +19,10 @@ pub mod config;
 pub mod control;
 pub mod handlers;
 pub mod hooks;
+pub mod media;
 pub mod phone;
 pub mod sip_ua;
+// The operator's window and what it keeps (call history, atomic settings save).
+pub mod history;
+pub mod settings_store;
+pub mod ui;
