@@ -11,4 +11,5 @@
 pub mod conform;
 pub mod ledger;
 pub mod procs;
+pub mod uac;
 pub mod world;

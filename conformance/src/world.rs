@@ -262,3 +262,152 @@ impl BbWorld {
         Ok(v)
     }
 }
+
+/// Helpers for the CTI scenarios (web and command integration).
+impl BbWorld {
+    /// Like [`BbWorld::start_phone`], with extra environment variables for
+    /// `bbclient` (a log filter, …).
+    pub async fn start_phone_env(
+        &mut self,
+        ext: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Result<(), String> {
+        let config = self.dir.join(format!("bbclient-{ext}.toml"));
+        let text = format!(
+            "[account]\nserver = \"{}\"\nuser = \"{ext}\"\npassword = \"pw{ext}\"\n\n{extra}\n",
+            self.sip()?
+        );
+        std::fs::write(&config, text)
+            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+        let instance = format!("ext{ext}");
+        let mut cmd = self.bbclient_cmd(&instance)?;
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.args(["run", "--headless", "--config"]).arg(&config);
+        let (proc, _) = Proc::start(&format!("bbclient {ext}"), cmd, None).await?;
+        self.phones.insert(
+            ext.to_string(),
+            Phone {
+                proc,
+                instance,
+                config,
+            },
+        );
+        self.contact_of(ext).await.map(|_| ())
+    }
+
+    /// Starts `bbclient run --headless` for `ext` with `extra` settings and
+    /// expects it to stop by itself within 10 s (a refused settings file).
+    /// Returns its exit code, stdout and stderr.
+    pub async fn run_phone_expecting_exit(
+        &self,
+        ext: &str,
+        extra: &str,
+    ) -> Result<(Option<i32>, String, String), String> {
+        let config = self.dir.join(format!("bbclient-{ext}-refused.toml"));
+        let text = format!(
+            "[account]\nserver = \"{}\"\nuser = \"{ext}\"\npassword = \"pw{ext}\"\n\n{extra}\n",
+            self.sip()?
+        );
+        std::fs::write(&config, text)
+            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+        let mut cmd = self.bbclient_cmd(&format!("refused{ext}"))?;
+        cmd.args(["run", "--headless", "--config"])
+            .arg(&config)
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(10), cmd.output())
+            .await
+            .map_err(|_| "bbclient kept running with settings it should refuse".to_string())?
+            .map_err(|e| format!("cannot run bbclient: {e}"))?;
+        Ok((
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// Stops the softphone of `ext` (SIGTERM) and forgets it.
+    pub async fn stop_phone(&mut self, ext: &str) {
+        if let Some(mut p) = self.phones.remove(ext) {
+            p.proc.stop().await;
+        }
+    }
+
+    /// The control socket of the softphone of `ext`.
+    pub fn control_socket(&self, ext: &str) -> Result<PathBuf, String> {
+        let phone = self
+            .phones
+            .get(ext)
+            .ok_or_else(|| format!("no softphone for extension {ext}"))?;
+        Ok(self
+            .dir
+            .join("run")
+            .join("bbclient")
+            .join(format!("{}.sock", phone.instance)))
+    }
+
+    /// Subscribes to the control-socket events of the softphone of `ext`
+    /// (`{"cmd":"subscribe"}`); every event line is parsed and pushed onto
+    /// the returned list as it arrives. Returns once the softphone accepted
+    /// the subscription.
+    pub async fn subscribe_events(
+        &self,
+        ext: &str,
+    ) -> Result<std::sync::Arc<std::sync::Mutex<Vec<Value>>>, String> {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+        let path = self.control_socket(ext)?;
+        let stream = tokio::net::UnixStream::connect(&path)
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+        let (read, mut write) = stream.into_split();
+        write
+            .write_all(b"{\"id\":1,\"cmd\":\"subscribe\"}\n")
+            .await
+            .map_err(|e| format!("cannot subscribe on {}: {e}", path.display()))?;
+        let mut lines = tokio::io::BufReader::new(read).lines();
+        let reply = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+            .await
+            .map_err(|_| "the softphone did not answer the subscription".to_string())?
+            .map_err(|e| format!("reading the subscription reply: {e}"))?
+            .unwrap_or_default();
+        let v: Value = serde_json::from_str(&reply)
+            .map_err(|e| format!("subscription reply '{reply}' is not JSON: {e}"))?;
+        if v["ok"] != Value::Bool(true) {
+            return Err(format!("the softphone refused the subscription: {reply}"));
+        }
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = events.clone();
+        tokio::spawn(async move {
+            let _keep = write;
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(v) = serde_json::from_str::<Value>(&line)
+                    && let Ok(mut e) = sink.lock()
+                {
+                    e.push(v);
+                }
+            }
+        });
+        Ok(events)
+    }
+
+    /// The address the softphone of `ext` registered at the simulator
+    /// (waits up to 15 s for the registration).
+    pub async fn contact_of(&self, ext: &str) -> Result<SocketAddr, String> {
+        let api = self.api()?;
+        let http = self.http.clone();
+        self.wait_for(&format!("extension {ext} to register"), 15, || {
+            let http = http.clone();
+            let url = format!("{api}/api/registrations");
+            async move {
+                let regs: Value = http.get(url).send().await.ok()?.json().await.ok()?;
+                regs.as_array()?.iter().find(|r| r["extension"] == ext)?["contacts"]
+                    .as_array()?
+                    .iter()
+                    .find_map(|c| crate::uac::contact_addr(c["contact"].as_str()?))
+            }
+        })
+        .await
+    }
+}

@@ -3,6 +3,8 @@
 use cucumber::gherkin::Step;
 
 pub mod calls;
+pub mod control;
+pub mod cti;
 pub mod web;
 
 /// The doc string of a step, without surrounding blank lines.

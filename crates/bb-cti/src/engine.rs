@@ -391,7 +391,8 @@ pub enum Action {
         call_id: String,
         /// HTTP status of the answer.
         status: u16,
-        /// Plain text to show.
+        /// Plain text to show; `%OpPW%`'s value, should the CRM echo it
+        /// (raw or percent-encoded), is shown as `***`.
         text: String,
         /// True when the answer was longer than the limit.
         truncated: bool,
@@ -778,10 +779,12 @@ impl Engine {
                 content_type.as_deref(),
                 self.config.limits.max_body_bytes,
             );
+            // A CRM that echoes its parameters would put the password on
+            // screen, in the log line and in the `popup` event.
             self.actions.push_back(Action::PopupContent {
                 call_id: run.call_id,
                 status,
-                text: to_display_text(&decoded),
+                text: redact_secret(&to_display_text(&decoded), &run.secret),
                 truncated: decoded.truncated,
             });
         }

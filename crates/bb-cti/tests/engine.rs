@@ -505,6 +505,31 @@ fn password_never_reaches_logs() {
 }
 
 #[test]
+fn password_echoed_by_the_crm_is_not_shown() {
+    let t0 = Instant::now();
+    let mut e = Engine::new(full_config());
+    e.handle_call_event(CallEvent::Ringing(external("c1")), t0);
+    let popup = id_of(&drain(&mut e), HookKind::Popup);
+    e.handle_hook_done(
+        popup,
+        HookOutcome::HttpResponse {
+            status: 200,
+            content_type: Some("text/html".into()),
+            body: format!("<p>pw={SECRET}</p><p>query: pw=S3cr%23t%20pw</p>").into_bytes(),
+        },
+        t0 + ms(40),
+    );
+    let shown: Vec<String> = drain(&mut e)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::PopupContent { text, .. } => Some(text),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shown, vec!["pw=***\nquery: pw=***".to_string()]);
+}
+
+#[test]
 fn hostile_caller_id_is_filtered_and_logged_escaped() {
     let t0 = Instant::now();
     let mut e = Engine::new(full_config());

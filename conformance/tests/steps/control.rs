@@ -1,0 +1,726 @@
+//! Steps about the control surface (URI-1…URI-3, CLI-1, UI-4): CRM links
+//! opened through the desktop (`xdg-open` and the handler that
+//! `bbclient install-handlers` registers), the command line, the control
+//! socket as a script sees it, and numbers as people write them.
+//!
+//! Everything goes through the real doors: `xdg-open` in a desktop of the
+//! scenario's own (temporary HOME and XDG directories, `DISPLAY` set so that
+//! xdg-utils' generic mode consults mimeapps.list, no desktop session, no
+//! `BROWSER`), the `bbclient` binary, and raw JSON lines on the socket.
+//!
+//! The World runs each softphone as `--instance ext<EXT>` so several can run
+//! in one scenario; the command-line steps add that option the way an
+//! operator with two softphones would. A softphone that `bbclient call`
+//! starts by itself uses the default instance and is stopped when the
+//! scenario's directory goes (see [`reap`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use conformance::procs::bin_dir;
+use conformance::world::BbWorld;
+use cucumber::{given, then, when};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::process::Command;
+
+/// What a command run by a step left behind.
+#[derive(Debug, Clone)]
+struct Outcome {
+    what: String,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn show(&self) -> String {
+        format!(
+            "{} exited with {:?}\nstdout: {}\nstderr: {}",
+            self.what, self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+type Events = Arc<Mutex<Vec<Value>>>;
+
+/// Per-scenario state the World has no field for, keyed by the scenario's
+/// scratch directory.
+#[derive(Default)]
+struct Scratch {
+    last: BTreeMap<PathBuf, Outcome>,
+    subscriptions: BTreeMap<(PathBuf, String), Events>,
+    reaped: BTreeSet<PathBuf>,
+}
+
+static SCRATCH: Mutex<Option<Scratch>> = Mutex::new(None);
+
+fn with_scratch<T>(f: impl FnOnce(&mut Scratch) -> T) -> T {
+    let mut guard = SCRATCH.lock().unwrap_or_else(|p| p.into_inner());
+    f(guard.get_or_insert_with(Scratch::default))
+}
+
+fn record(w: &BbWorld, o: Outcome) {
+    with_scratch(|s| s.last.insert(w.dir.clone(), o));
+}
+
+fn last(w: &BbWorld) -> Result<Outcome, String> {
+    with_scratch(|s| s.last.get(&w.dir).cloned())
+        .ok_or_else(|| "no command was run in this scenario".to_string())
+}
+
+/// The scenario's desktop directories.
+fn xdg(w: &BbWorld, which: &str) -> PathBuf {
+    w.dir.join("xdg").join(which)
+}
+
+/// The instance a step talks to for `ext`: the World's softphone, else the
+/// default instance (a softphone the operator started without naming one).
+fn instance_of(w: &BbWorld, ext: &str) -> String {
+    w.phones
+        .get(ext)
+        .map(|p| p.instance.clone())
+        .unwrap_or_else(|| "default".into())
+}
+
+/// `bbclient` as the operator's shell runs it: the scenario's runtime and
+/// config directories, no settings from the harness's environment.
+fn bbclient(w: &BbWorld) -> Result<Command, String> {
+    let mut cmd = Command::new(bin_dir()?.join("bbclient"));
+    cmd.env("XDG_RUNTIME_DIR", w.dir.join("run"))
+        .env("XDG_CONFIG_HOME", xdg(w, "config"))
+        .env("XDG_DATA_HOME", xdg(w, "data"))
+        .env("HOME", xdg(w, "home"))
+        .env_remove("BBCLIENT_CONFIG")
+        .env("BBCLIENT_LOG", "info,rsipstack=warn")
+        .stdin(Stdio::null());
+    Ok(cmd)
+}
+
+/// A program run in the scenario's desktop: a cleared environment with the
+/// scenario's HOME and XDG directories and a display name. xdg-utils'
+/// generic mode reads mimeapps.list and desktop files only when `DISPLAY` or
+/// `WAYLAND_DISPLAY` is set (nothing connects to it); without
+/// `XDG_CURRENT_DESKTOP`, `DESKTOP_SESSION`, a D-Bus session or `BROWSER`,
+/// no desktop's own opener or browser gets in the way.
+fn desktop(w: &BbWorld, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", xdg(w, "home"))
+        .env("XDG_DATA_HOME", xdg(w, "data"))
+        .env("XDG_CONFIG_HOME", xdg(w, "config"))
+        .env("XDG_DATA_DIRS", xdg(w, "sys-data"))
+        .env("XDG_CONFIG_DIRS", xdg(w, "sys-config"))
+        .env("XDG_RUNTIME_DIR", w.dir.join("run"))
+        .env("DISPLAY", ":bbclient-conformance")
+        .stdin(Stdio::null());
+    cmd
+}
+
+async fn run(w: &BbWorld, what: String, mut cmd: Command) -> Result<Outcome, String> {
+    for d in ["home", "data", "config", "sys-data", "sys-config"] {
+        let _ = std::fs::create_dir_all(xdg(w, d));
+    }
+    let out = tokio::time::timeout(Duration::from_secs(40), cmd.kill_on_drop(true).output())
+        .await
+        .map_err(|_| format!("{what} did not finish within 40 s"))?
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    let o = Outcome {
+        what,
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    reap(w);
+    record(w, o.clone());
+    Ok(o)
+}
+
+/// Softphones that `bbclient call` started by itself are not the World's
+/// children: a small detached watcher stops each one (SIGTERM) once the
+/// scenario's directory is removed (the World is dropped), or after ten
+/// minutes at most.
+fn reap(w: &BbWorld) {
+    let Ok(entries) = std::fs::read_dir(w.dir.join("run/bbclient")) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().and_then(|x| x.to_str()) != Some("pid")
+            || !with_scratch(|s| s.reaped.insert(path.clone()))
+        {
+            continue;
+        }
+        let Some(pid) = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let mut watcher = std::process::Command::new("sh");
+        watcher
+            .args([
+                "-c",
+                "n=0; while [ -d \"$1\" ] && kill -0 \"$2\" 2>/dev/null && [ $n -lt 3000 ]; \
+                 do sleep 0.2; n=$((n+1)); done; kill \"$2\" 2>/dev/null",
+                "bbclient-reaper",
+            ])
+            .arg(&w.dir)
+            .arg(pid.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        std::os::unix::process::CommandExt::process_group(&mut watcher, 0);
+        let _ = watcher.spawn();
+    }
+}
+
+/// Splits `bbclient ARGS…` as written in a step (no quoting inside).
+fn words(command: &str) -> Result<Vec<String>, String> {
+    let words: Vec<String> = command.split_whitespace().map(String::from).collect();
+    match words.split_first() {
+        Some((p, rest)) if p == "bbclient" => Ok(rest.to_vec()),
+        _ => Err(format!(
+            "only bbclient commands are supported, not '{command}'"
+        )),
+    }
+}
+
+async fn run_bbclient(w: &BbWorld, ext: Option<&str>, command: &str) -> Result<Outcome, String> {
+    let args = words(command)?;
+    let mut cmd = bbclient(w)?;
+    if let Some(ext) = ext {
+        cmd.args(["--instance", &instance_of(w, ext)]);
+    }
+    cmd.args(&args);
+    run(w, format!("'{command}'"), cmd).await
+}
+
+fn ok_or_show(w: &BbWorld, o: &Outcome) -> Result<(), String> {
+    if o.code == Some(0) {
+        Ok(())
+    } else {
+        Err(format!("{}\n{}", o.show(), w.transcripts()))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Softphones and the desktop
+// ---------------------------------------------------------------------------
+
+#[given(expr = "a softphone for extension {word} is running")]
+async fn phone_running(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    w.start_phone(&ext, "[sip]\nt1_ms = 100\n").await
+}
+
+#[given(
+    expr = "the desktop hands callto:, bbclient:, tel: and sip: links to the softphone of extension {word}"
+)]
+async fn handlers_installed(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let mut cmd = desktop(w, bin_dir()?.join("bbclient"));
+    cmd.args(["--instance", &instance_of(w, &ext), "install-handlers"]);
+    let o = run(w, "'bbclient install-handlers'".into(), cmd).await?;
+    ok_or_show(w, &o)?;
+    if !o.stdout.contains("desktop-file-validate: ok") {
+        return Err(format!("the desktop file was not validated: {}", o.show()));
+    }
+    for scheme in ["callto", "bbclient", "tel", "sip"] {
+        let mut q = desktop(w, "xdg-mime");
+        q.args(["query", "default", &format!("x-scheme-handler/{scheme}")]);
+        let o = run(
+            w,
+            format!("xdg-mime query default x-scheme-handler/{scheme}"),
+            q,
+        )
+        .await?;
+        if o.stdout.trim() != "bbclient.desktop" {
+            return Err(format!(
+                "{scheme}: links do not go to bbclient: {}",
+                o.show()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[when(expr = "the CRM page's link {word} is opened")]
+async fn link_opened(w: &mut BbWorld, uri: String) -> Result<(), String> {
+    let mut cmd = desktop(w, "xdg-open");
+    cmd.arg(&uri);
+    run(w, format!("xdg-open '{uri}'"), cmd).await.map(|_| ())
+}
+
+#[when(expr = "the OS hands the link {word} to bbclient")]
+async fn link_handed(w: &mut BbWorld, uri: String) -> Result<(), String> {
+    // What the desktop file's Exec line runs: bbclient --instance NAME URI.
+    let ext = w.phones.keys().next().cloned();
+    let mut cmd = bbclient(w)?;
+    if let Some(ext) = ext {
+        cmd.args(["--instance", &instance_of(w, &ext)]);
+    }
+    cmd.arg(&uri);
+    run(w, format!("bbclient '{uri}'"), cmd).await.map(|_| ())
+}
+
+#[when(expr = "the operator at extension {word} runs {string}")]
+async fn operator_at_runs(w: &mut BbWorld, ext: String, command: String) -> Result<(), String> {
+    let o = run_bbclient(w, Some(&ext), &command).await?;
+    ok_or_show(w, &o)
+}
+
+#[when(expr = "the command line {string} is run at extension {word}")]
+async fn run_at(w: &mut BbWorld, command: String, ext: String) -> Result<(), String> {
+    run_bbclient(w, Some(&ext), &command).await.map(|_| ())
+}
+
+#[when(expr = "the command line {string} is run")]
+async fn run_plain(w: &mut BbWorld, command: String) -> Result<(), String> {
+    run_bbclient(w, None, &command).await.map(|_| ())
+}
+
+#[when(expr = "the operator at extension {word} dials {string} from the command line")]
+async fn dials_from_cli(w: &mut BbWorld, ext: String, written: String) -> Result<(), String> {
+    // One argument, as a shell passes a quoted number.
+    let mut cmd = bbclient(w)?;
+    cmd.args(["--instance", &instance_of(w, &ext), "call", &written]);
+    run(w, format!("bbclient call '{written}'"), cmd)
+        .await
+        .map(|_| ())
+}
+
+/// Percent-encodes what a browser would not pass raw in a link: everything
+/// but ASCII letters, digits and `-._~+*` (so `#` is `%23`, a space `%20`,
+/// a full-width digit its UTF-8 bytes).
+fn link_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~+*".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[when(expr = "the operator at extension {word} dials {string} through a bbclient:call link")]
+async fn dials_from_link(w: &mut BbWorld, ext: String, written: String) -> Result<(), String> {
+    if !w.phones.contains_key(&ext) {
+        return Err(format!("no softphone for extension {ext}"));
+    }
+    let uri = format!("bbclient:call:{}", link_encode(&written));
+    let mut cmd = desktop(w, "xdg-open");
+    cmd.arg(&uri);
+    run(w, format!("xdg-open '{uri}'"), cmd).await.map(|_| ())
+}
+
+#[then("it succeeds")]
+async fn it_succeeds(w: &mut BbWorld) -> Result<(), String> {
+    let o = last(w)?;
+    ok_or_show(w, &o)
+}
+
+/// Exactly one non-empty line on stderr, `bbclient: …`, holding `needle`.
+fn one_line(o: &Outcome, needle: &str) -> Result<(), String> {
+    let lines: Vec<&str> = o.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    match lines.as_slice() {
+        [line] if line.starts_with("bbclient: ") && line.contains(needle) => Ok(()),
+        _ => Err(format!(
+            "expected one line 'bbclient: …{needle}…' on stderr\n{}",
+            o.show()
+        )),
+    }
+}
+
+#[then(expr = "it fails with exit code {int} and the one line {string}")]
+async fn fails_with(w: &mut BbWorld, code: i32, needle: String) -> Result<(), String> {
+    let o = last(w)?;
+    if o.code != Some(code) {
+        return Err(format!("expected exit code {code}\n{}", o.show()));
+    }
+    one_line(&o, &needle)
+}
+
+#[then(expr = "the link is refused with the one line {string}")]
+async fn link_refused(w: &mut BbWorld, needle: String) -> Result<(), String> {
+    let o = last(w)?;
+    if o.code == Some(0) {
+        return Err(format!("the link was not refused\n{}", o.show()));
+    }
+    one_line(&o, &needle)
+}
+
+// ---------------------------------------------------------------------------
+// What the softphone did
+// ---------------------------------------------------------------------------
+
+/// Every line the softphone of `ext` printed: the World's process, or the
+/// log of a softphone that `bbclient call` started.
+fn output_of(w: &BbWorld, ext: &str) -> Vec<String> {
+    match w.phones.get(ext) {
+        Some(p) => p.proc.output.lock().map(|o| o.clone()).unwrap_or_default(),
+        None => std::fs::read_to_string(w.dir.join("run/bbclient/default.log"))
+            .map(|t| t.lines().map(String::from).collect())
+            .unwrap_or_default(),
+    }
+}
+
+async fn wait_line(w: &BbWorld, ext: &str, what: &str, line: &str) -> Result<(), String> {
+    let found = w
+        .wait_for(what, 10, || async {
+            output_of(w, ext).iter().any(|l| l == line).then_some(())
+        })
+        .await;
+    found.map_err(|e| match last(w) {
+        Ok(o) => format!("{e}\nthe last command: {}", o.show()),
+        Err(_) => e,
+    })
+}
+
+#[then(expr = "the softphone of extension {word} dials {word}")]
+async fn dials(w: &mut BbWorld, ext: String, number: String) -> Result<(), String> {
+    let what = format!("extension {ext} to dial {number}");
+    wait_line(w, &ext, &what, &format!("bbclient: dialing {number}")).await
+}
+
+#[then(expr = "the softphone of extension {word} rings with a call from {word}")]
+async fn rings_from(w: &mut BbWorld, ext: String, from: String) -> Result<(), String> {
+    let prefix = format!("bbclient: ringing: call from {from} ");
+    w.wait_for(
+        &format!("extension {ext} to ring with a call from {from}"),
+        10,
+        || async {
+            output_of(w, &ext)
+                .iter()
+                .any(|l| l.starts_with(&prefix))
+                .then_some(())
+        },
+    )
+    .await
+}
+
+#[then(expr = "the softphone of extension {word} did nothing")]
+async fn did_nothing(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let acts = [
+        "dialing",
+        "on hold",
+        "resumed",
+        "transferred",
+        "hung up",
+        "answered",
+    ];
+    let done: Vec<String> = output_of(w, &ext)
+        .into_iter()
+        .filter(|l| {
+            acts.iter()
+                .any(|a| l.starts_with(&format!("bbclient: {a}")))
+        })
+        .collect();
+    if done.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("extension {ext} acted: {done:?}"))
+    }
+}
+
+#[then(expr = "the softphone of extension {word} reports the call {word}")]
+async fn reports(w: &mut BbWorld, ext: String, state: String) -> Result<(), String> {
+    let prefix = match state.as_str() {
+        "held" => "bbclient: on hold",
+        "resumed" => "bbclient: resumed",
+        "answered" => "bbclient: answered",
+        "ended" => "bbclient: hung up",
+        other => return Err(format!("unknown call state '{other}' in the step")),
+    };
+    let what = format!("extension {ext} to report the call {state}");
+    w.wait_for(&what, 10, || async {
+        output_of(w, &ext)
+            .iter()
+            .any(|l| l.starts_with(prefix))
+            .then_some(())
+    })
+    .await
+}
+
+#[then(expr = "the softphone of extension {word} reports the call transferred to {word}")]
+async fn reports_transfer(w: &mut BbWorld, ext: String, target: String) -> Result<(), String> {
+    let line = format!("bbclient: transferred to {target}");
+    wait_line(
+        w,
+        &ext,
+        &format!("extension {ext} to transfer to {target}"),
+        &line,
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------
+// Calls, as the simulator sees them
+// ---------------------------------------------------------------------------
+
+/// The outside line that rings each extension in the built-in tenant.
+fn line_of(ext: &str) -> Result<&'static str, String> {
+    match ext {
+        "1910" => Ok("0312345678"),
+        "1911" => Ok("0312345679"),
+        _ => Err(format!(
+            "no outside line of the built-in tenant rings extension {ext} directly"
+        )),
+    }
+}
+
+#[given(expr = "an outside caller {word} is talking to extension {word}")]
+async fn outside_talking(w: &mut BbWorld, from: String, ext: String) -> Result<(), String> {
+    let to = line_of(&ext)?;
+    let (status, v) = w
+        .api_call("POST", "/api/calls", Some(json!({"from": from, "to": to})))
+        .await?;
+    if status != 201 {
+        return Err(format!("the simulator refused the call ({status}): {v}"));
+    }
+    w.last_call = v["id"].as_u64();
+    super::calls::wait_call_state(w, "ringing").await?;
+    let o = run_bbclient(w, Some(&ext), "bbclient answer").await?;
+    ok_or_show(w, &o)?;
+    super::calls::wait_call_state(w, "answered")
+        .await
+        .map(|_| ())
+}
+
+#[then(expr = "the outside caller ends up talking to extension {word}")]
+async fn ends_up_with(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    w.wait_for(
+        &format!("the outside caller to talk to extension {ext}"),
+        15,
+        || async {
+            let c = w.last_call_state().await.ok()?;
+            let with = c["talking_to"].as_str().unwrap_or(c["extension"].as_str()?);
+            (c["state"] == "answered" && with == ext).then_some(())
+        },
+    )
+    .await
+}
+
+#[then(expr = "the simulator sees extension {word} calling {word}")]
+async fn sim_sees_call(w: &mut BbWorld, ext: String, number: String) -> Result<(), String> {
+    w.wait_for(
+        &format!("the simulator to see {ext} calling {number}"),
+        10,
+        || async {
+            let (_, calls) = w.api_call("GET", "/api/calls", None).await.ok()?;
+            calls
+                .as_array()?
+                .iter()
+                .any(|c| c["from"] == ext.as_str() && c["to"] == number.as_str())
+                .then_some(())
+        },
+    )
+    .await
+}
+
+#[then(expr = "the simulator sees the call {word}")]
+async fn sim_sees_state(w: &mut BbWorld, state: String) -> Result<(), String> {
+    let want_held = match state.as_str() {
+        "held" => true,
+        "resumed" => false,
+        other => return Err(format!("unknown state '{other}' in the step")),
+    };
+    w.wait_for(
+        &format!("the simulator to see the call {state}"),
+        10,
+        || async {
+            let c = w.last_call_state().await.ok()?;
+            (c["held"].as_bool()? == want_held).then_some(())
+        },
+    )
+    .await
+}
+
+// ---------------------------------------------------------------------------
+// A softphone started by `call`
+// ---------------------------------------------------------------------------
+
+#[given(
+    expr = "no softphone is running, and the settings of extension {word} are in the default settings file"
+)]
+async fn settings_in_default_file(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    no_phone(w).await?;
+    let file = xdg(w, "config").join("bbclient/bbclient.toml");
+    let dir = file.parent().ok_or("no parent")?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let text = format!(
+        "[account]\nserver = \"{}\"\nuser = \"{ext}\"\npassword = \"pw{ext}\"\n",
+        w.sip()?
+    );
+    std::fs::write(&file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))
+}
+
+#[given("no softphone is running")]
+async fn no_phone(w: &mut BbWorld) -> Result<(), String> {
+    if w.phones.is_empty() && !w.dir.join("run/bbclient/default.sock").exists() {
+        Ok(())
+    } else {
+        Err("a softphone is running in this scenario".into())
+    }
+}
+
+#[then(expr = "a softphone for extension {word} has been started and registered before it dialled")]
+async fn started_and_registered(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let o = last(w)?;
+    if !o.stderr.contains("no softphone was running; started one") {
+        return Err(format!(
+            "bbclient did not say it started a softphone\n{}",
+            o.show()
+        ));
+    }
+    let regs = w.api_call("GET", "/api/registrations", None).await?.1;
+    let registered = regs
+        .as_array()
+        .is_some_and(|r| r.iter().any(|r| r["extension"] == ext.as_str()));
+    if !registered {
+        return Err(format!(
+            "extension {ext} is not registered at the simulator: {regs}"
+        ));
+    }
+    let log = output_of(w, &ext);
+    let at = |needle: &str| log.iter().position(|l| l.contains(needle));
+    match (at(&format!("registered as {ext}")), at("dialing")) {
+        (Some(r), Some(d)) if r < d => Ok(()),
+        _ => Err(format!(
+            "the started softphone did not register, then dial:\n{}",
+            log.join("\n")
+        )),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The control socket, as a script uses it
+// ---------------------------------------------------------------------------
+
+#[given(expr = "a script is subscribed to the events of the softphone of extension {word}")]
+async fn script_subscribed(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let path = w
+        .dir
+        .join("run/bbclient")
+        .join(format!("{}.sock", instance_of(w, &ext)));
+    let stream = tokio::net::UnixStream::connect(&path)
+        .await
+        .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+    let (read, mut write) = stream.into_split();
+    write
+        .write_all(b"{\"id\":1,\"cmd\":\"subscribe\"}\n")
+        .await
+        .map_err(|e| format!("cannot write to {}: {e}", path.display()))?;
+    let mut lines = BufReader::new(read).lines();
+    let first = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+        .await
+        .map_err(|_| "no reply to subscribe within 5 s".to_string())?
+        .map_err(|e| format!("reading the reply: {e}"))?
+        .ok_or("the softphone closed the connection")?;
+    let reply: Value = serde_json::from_str(&first).map_err(|e| format!("'{first}': {e}"))?;
+    if reply != json!({"type": "reply", "id": 1, "ok": true}) {
+        return Err(format!("unexpected reply to subscribe: {first}"));
+    }
+    let events: Events = Arc::default();
+    let sink = events.clone();
+    tokio::spawn(async move {
+        let _keep_open = write;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && let Ok(mut e) = sink.lock()
+            {
+                e.push(v);
+            }
+        }
+    });
+    with_scratch(|s| s.subscriptions.insert((w.dir.clone(), ext), events));
+    Ok(())
+}
+
+fn seen(w: &BbWorld) -> Result<Vec<Value>, String> {
+    let events = with_scratch(|s| {
+        s.subscriptions
+            .iter()
+            .find(|((dir, _), _)| dir == &w.dir)
+            .map(|(_, e)| e.clone())
+    })
+    .ok_or("no script is subscribed in this scenario")?;
+    Ok(events.lock().map(|e| e.clone()).unwrap_or_default())
+}
+
+#[then(expr = "the script sees the registration state {word}")]
+async fn script_sees_registration(w: &mut BbWorld, state: String) -> Result<(), String> {
+    let r = w
+        .wait_for(&format!("a registration event '{state}'"), 10, || async {
+            seen(w)
+                .ok()?
+                .into_iter()
+                .find(|e| e["event"] == "registration" && e["state"] == state.as_str())
+        })
+        .await;
+    r.map(|_| ())
+}
+
+#[then(
+    regex = r"^the script sees the events (.+), in this order, each with the Call-ID the simulator gave the call$"
+)]
+async fn script_sees_events(w: &mut BbWorld, names: String) -> Result<(), String> {
+    let names: Vec<String> = names
+        .split([',', ' '])
+        .filter(|n| !n.is_empty() && *n != "and")
+        .map(String::from)
+        .collect();
+    let call_id = w.last_call_state().await?["call_id"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .ok_or("the simulator shows no Call-ID for the call")?
+        .to_string();
+    // The call's own progress; hook and popup events may come between.
+    const CALL_EVENTS: [&str; 7] = [
+        "ringing",
+        "answered",
+        "held",
+        "unheld",
+        "transferred",
+        "transfer_failed",
+        "hung_up",
+    ];
+    let matching = |events: &[Value]| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["type"] == "event" && e["call_id"] == call_id.as_str())
+            .filter_map(|e| e["event"].as_str().map(String::from))
+            .filter(|k| CALL_EVENTS.contains(&k.as_str()))
+            .collect()
+    };
+    let got = w
+        .wait_for(
+            &format!("the events {names:?} for Call-ID {call_id}"),
+            10,
+            || async {
+                let m = matching(&seen(w).ok()?);
+                (m.len() >= names.len()).then_some(m)
+            },
+        )
+        .await
+        .map_err(|e| {
+            let all = seen(w).unwrap_or_default();
+            format!(
+                "{e}\nevents seen: {}",
+                all.iter()
+                    .map(Value::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })?;
+    if got != names {
+        return Err(format!(
+            "for Call-ID {call_id} the script saw {got:?}, expected {names:?}"
+        ));
+    }
+    Ok(())
+}
