@@ -29,17 +29,46 @@ fn say(line: impl AsRef<str>) {
     println!("bbclient: {}", line.as_ref());
 }
 
+/// A running core: the app loop on the tokio runtime, reached through
+/// channels. The window ([`crate::ui`]) and in-process test harnesses hold
+/// one; headless `bbclient run` waits on it.
+pub struct Core {
+    /// Verbs into the app loop (the channel the control socket uses too).
+    pub commands: mpsc::Sender<ControlCommand>,
+    /// The app loop's event stream; `subscribe()` for a receiver.
+    pub events: broadcast::Sender<Event>,
+    /// Cancel to shut the core down (unregisters, removes the socket).
+    pub cancel: CancellationToken,
+    /// The app loop; ends after `cancel` with its outcome.
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let core = start(opts).await?;
+    let cancel = core.cancel.clone();
+    tokio::select! {
+        _ = shutdown_signal() => cancel.cancel(),
+        _ = cancel.cancelled() => {}
+    }
+    match core.task.await {
+        Ok(outcome) => outcome,
+        Err(e) => Err(anyhow::anyhow!("the app loop ended abnormally: {e}")),
+    }
+}
+
+/// Binds the control socket, starts SIP and the hook driver, and spawns the
+/// app loop. Must be called inside a tokio runtime.
+pub async fn start(opts: RunOptions) -> anyhow::Result<Core> {
     let settings = opts.settings;
     let cancel = CancellationToken::new();
     let path = control::socket_path(&opts.instance);
     let listener = control::bind(&path).await?;
     let (events_tx, _) = broadcast::channel::<Event>(1024);
-    let (cmd_tx, mut cmd_rx) = mpsc::channel::<ControlCommand>(64);
-    tokio::spawn(control::serve(listener, cmd_tx, events_tx.clone()));
+    let (cmd_tx, cmd_rx) = mpsc::channel::<ControlCommand>(64);
+    tokio::spawn(control::serve(listener, cmd_tx.clone(), events_tx.clone()));
 
-    let (sip_tx, mut sip_rx) = mpsc::unbounded_channel();
+    let (sip_tx, sip_rx) = mpsc::unbounded_channel();
     let sip = SipUa::start(&settings, sip_tx, cancel.clone()).await?;
     let hooks = HookDriver::start(&settings, events_tx.clone());
     say(format!(
@@ -49,13 +78,52 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
         sip.local_addr(),
         path.display()
     ));
+    let task = tokio::spawn(app_loop(AppLoop {
+        settings,
+        path,
+        sip,
+        sip_rx,
+        hooks,
+        cmd_rx,
+        events_tx: events_tx.clone(),
+        cancel: cancel.clone(),
+    }));
+    Ok(Core {
+        commands: cmd_tx,
+        events: events_tx,
+        cancel,
+        task,
+    })
+}
 
+/// What the app loop owns.
+struct AppLoop {
+    settings: Settings,
+    path: std::path::PathBuf,
+    sip: SipUa,
+    sip_rx: mpsc::UnboundedReceiver<SipEvent>,
+    hooks: HookDriver,
+    cmd_rx: mpsc::Receiver<ControlCommand>,
+    events_tx: broadcast::Sender<Event>,
+    cancel: CancellationToken,
+}
+
+async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
+    let AppLoop {
+        settings,
+        path,
+        sip,
+        mut sip_rx,
+        hooks,
+        mut cmd_rx,
+        events_tx,
+        cancel,
+    } = parts;
     let started = Instant::now();
     let now = || started.elapsed().as_millis() as u64;
     let mut phone = Phone::new(PhoneConfig::default());
     let mut reg = RegState::Unregistered;
     let mut last_incoming: Option<String> = None;
-    let mut term = std::pin::pin!(shutdown_signal());
     loop {
         tokio::select! {
             Some(ev) = sip_rx.recv() => match ev {
@@ -85,7 +153,7 @@ pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
                 let outcome = command(&mut phone, &reg, &settings, &hooks, last_incoming.as_deref(), cmd.body, now()).await;
                 let _ = cmd.reply.send(outcome);
             }
-            _ = &mut term => break,
+            _ = cancel.cancelled() => break,
         }
         while let Some(action) = phone.poll_action() {
             match action {
@@ -297,7 +365,8 @@ async fn command(
         .map_err(|e| e.to_string())
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(_) => {

@@ -205,9 +205,6 @@ fn take_global_options(
 
 fn run(instance: String, config: Option<PathBuf>, args: RunArgs) -> ExitCode {
     init_logging();
-    if !args.headless {
-        eprintln!("bbclient: the window is not available in this build yet; running headless");
-    }
     let path = match control::find_settings(config.as_deref(), &env_var) {
         Ok(p) => p,
         Err(e) => return fail(exit::USAGE, e),
@@ -228,10 +225,84 @@ fn run(instance: String, config: Option<PathBuf>, args: RunArgs) -> ExitCode {
             );
         }
     };
-    let opts = softphone::app::RunOptions { settings, instance };
-    match runtime.block_on(softphone::app::run(opts)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(exit::REFUSED, format!("{e:#}")),
+    if args.headless {
+        let opts = softphone::app::RunOptions { settings, instance };
+        return match runtime.block_on(softphone::app::run(opts)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(exit::REFUSED, format!("{e:#}")),
+        };
+    }
+    run_windowed(&runtime, path, settings, instance)
+}
+
+/// `bbclient run` with the window: the core runs on the tokio runtime's
+/// threads, the window on this (the main) thread, as winit requires.
+fn run_windowed(
+    runtime: &tokio::runtime::Runtime,
+    settings_path: PathBuf,
+    settings: softphone::config::Settings,
+    instance: String,
+) -> ExitCode {
+    let raw = settings.raw.clone();
+    let opts = softphone::app::RunOptions {
+        settings,
+        instance: instance.clone(),
+    };
+    let core = match runtime.block_on(softphone::app::start(opts)) {
+        Ok(core) => core,
+        Err(e) => return fail(exit::REFUSED, format!("{e:#}")),
+    };
+    // The core's outcome, and a token set when it has ended, so that
+    // Ctrl-C or SIGTERM with the window open can shut the core down
+    // (unregister, remove the socket) and then leave.
+    let cancel = core.cancel.clone();
+    let ended = tokio_util::sync::CancellationToken::new();
+    let (outcome_tx, outcome_rx) = tokio::sync::oneshot::channel();
+    runtime.spawn({
+        let ended = ended.clone();
+        async move {
+            let outcome = core.task.await;
+            let _ = outcome_tx.send(outcome);
+            ended.cancel();
+        }
+    });
+    runtime.spawn({
+        let cancel = cancel.clone();
+        let ended = ended.clone();
+        async move {
+            tokio::select! {
+                _ = softphone::app::shutdown_signal() => {}
+                _ = ended.cancelled() => return,
+            }
+            cancel.cancel();
+            ended.cancelled().await;
+            std::process::exit(0);
+        }
+    });
+    let history = softphone::history::default_path()
+        .and_then(|p| softphone::history::History::open(&p))
+        .map_err(|e| e.to_string());
+    let link = softphone::ui::UiLink {
+        commands: core.commands,
+        events: core.events.subscribe(),
+        settings_path,
+        settings: raw,
+        history,
+        prefs_path: None,
+        instance,
+        on_saved: None,
+    };
+    let shown = softphone::ui::run(link);
+    if let Err(e) = &shown {
+        eprintln!("bbclient: {e:#}; running headless (Ctrl-C to stop)");
+        runtime.block_on(cancel.cancelled());
+    }
+    cancel.cancel();
+    match runtime.block_on(outcome_rx) {
+        Err(_) => fail(exit::REFUSED, "the app loop ended without an outcome"),
+        Ok(Ok(Ok(()))) => ExitCode::SUCCESS,
+        Ok(Ok(Err(e))) => fail(exit::REFUSED, format!("{e:#}")),
+        Ok(Err(e)) => fail(exit::REFUSED, format!("the app loop ended abnormally: {e}")),
     }
 }
 
