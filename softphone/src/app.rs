@@ -1,10 +1,26 @@
-//! The application loop of a running softphone: it owns the call model and
-//! routes between the SIP driver, the control socket, the CTI hook driver and
+//! The application loop of a running softphone: it owns the call model, the
+//! operator session and the call history, and routes between the SIP
+//! driver, the control socket, the CTI hook driver, the operator API and
 //! the terminal. One task, one `select!`; everything else is a channel.
+//!
+//! What it does besides routing:
+//!
+//! * **History** (CALL-3): every call's events go through
+//!   [`crate::history::History::record`] before they are published, so a
+//!   call's row is stored when its `hung_up` event reaches the window (which
+//!   only reads the file). Where the file is: [`crate::history::path_for`].
+//! * **Operator login** (ACD-1): `login`/`logout` become requests to the
+//!   BlueBean operator API ([`crate::operator`]), run in their own tasks; the
+//!   verb is answered when the server has. The logged-in operator becomes
+//!   `%OpId%`/`%OpPW%` for the hooks; at shutdown the operator is logged out
+//!   (bounded).
+//! * **Media**: DTMF received on a call is published as a `dtmf` event;
+//!   each call's media figures are in `status` and printed when it ends.
 
-use std::time::Instant;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use bb_verbs::Verb;
@@ -12,7 +28,10 @@ use bb_verbs::wire::{Direction, Event, EventKind, HangupCause, RegistrationState
 
 use crate::config::Settings;
 use crate::control::{self, ControlCommand};
+use crate::history::History;
 use crate::hooks::HookDriver;
+use crate::media::{MediaNotice, MediaStats};
+use crate::operator::{ApiCall, ApiError, OperatorApi, ServerOperator, Session};
 use crate::phone::{Action, Command, EndCause, Phone, PhoneConfig, PhoneEvent};
 use crate::sip_ua::{RegState, SipEvent, SipUa};
 
@@ -20,8 +39,29 @@ use crate::sip_ua::{RegState, SipEvent, SipUa};
 pub struct RunOptions {
     /// Validated settings.
     pub settings: Settings,
-    /// The instance name (for the control socket).
+    /// The instance name (for the control socket and the default history
+    /// file).
     pub instance: String,
+}
+
+/// How long the operator logout at shutdown may take.
+const SHUTDOWN_LOGOUT_LIMIT: Duration = Duration::from_secs(2);
+/// How long the unregistration at shutdown may take (the SIP driver bounds
+/// its REGISTER to 2 s; this is the app loop's own limit).
+const SHUTDOWN_UNREGISTER_LIMIT: Duration = Duration::from_secs(3);
+/// How long `status` waits for the operator API's view of the operator.
+const STATUS_REFRESH_LIMIT: Duration = Duration::from_millis(1500);
+
+/// A finished operator API call, back in the app loop.
+enum OpMsg {
+    /// A login or logout, with the verb's reply channel.
+    Done {
+        call: ApiCall,
+        answer: Result<ServerOperator, ApiError>,
+        reply: oneshot::Sender<Result<Option<serde_json::Value>, String>>,
+    },
+    /// A fresh view of the operator from a `status` refresh.
+    Server(ServerOperator),
 }
 
 /// Prints one line for the person at the terminal (headless mode).
@@ -41,14 +81,21 @@ pub struct Core {
     pub cancel: CancellationToken,
     /// The app loop; ends after `cancel` with its outcome.
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// The call history the core records into (`None`: disabled, or it
+    /// could not be opened — the reason was printed). The window opens it
+    /// with [`History::open_viewer`].
+    pub history_path: Option<PathBuf>,
 }
 
 /// Runs until Ctrl-C or SIGTERM.
 pub async fn run(opts: RunOptions) -> anyhow::Result<()> {
+    // Caught from now on: a signal that arrives while the core starts (or
+    // just after it said it registered) still shuts it down cleanly.
+    let mut signals = ShutdownSignals::install();
     let core = start(opts).await?;
     let cancel = core.cancel.clone();
     tokio::select! {
-        _ = shutdown_signal() => cancel.cancel(),
+        _ = signals.recv() => cancel.cancel(),
         _ = cancel.cancelled() => {}
     }
     match core.task.await {
@@ -69,7 +116,14 @@ pub async fn start(opts: RunOptions) -> anyhow::Result<Core> {
     tokio::spawn(control::serve(listener, cmd_tx.clone(), events_tx.clone()));
 
     let (sip_tx, sip_rx) = mpsc::unbounded_channel();
-    let sip = SipUa::start(&settings, sip_tx, cancel.clone()).await?;
+    let sip = match SipUa::start(&settings, sip_tx, cancel.clone()).await {
+        Ok(sip) => sip,
+        Err(e) => {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+    };
+    let media_rx = sip.media_notices();
     let hooks = HookDriver::start(&settings, events_tx.clone());
     say(format!(
         "extension {} on {} (SIP {}), control socket {}",
@@ -78,22 +132,64 @@ pub async fn start(opts: RunOptions) -> anyhow::Result<Core> {
         sip.local_addr(),
         path.display()
     ));
+    let (history, history_path) = open_history(&settings, &opts.instance);
+    let api = settings
+        .operator_api
+        .clone()
+        .map(|url| OperatorApi::new(url, settings.operator_timeout));
+    let operator = Session::new(
+        settings.hooks.operator.clone(),
+        &settings.raw.account.user,
+        api.is_some(),
+        &settings.path,
+    );
+    match &api {
+        Some(api) => say(format!("operator API {}", api.base())),
+        None => say("operator login off (no [operator] api_url)"),
+    }
     let task = tokio::spawn(app_loop(AppLoop {
         settings,
         path,
         sip,
         sip_rx,
+        media_rx,
         hooks,
         cmd_rx,
         events_tx: events_tx.clone(),
         cancel: cancel.clone(),
+        history,
+        operator,
+        api,
     }));
     Ok(Core {
         commands: cmd_tx,
         events: events_tx,
         cancel,
         task,
+        history_path,
     })
+}
+
+/// Opens the call history the core records into; says where, or why not.
+fn open_history(settings: &Settings, instance: &str) -> (Option<History>, Option<PathBuf>) {
+    if !settings.raw.history.enabled {
+        say("call history off ([history] enabled = false)");
+        return (None, None);
+    }
+    let env = |name: &str| std::env::var_os(name);
+    let opened = crate::history::path_for(instance, settings.history_path.as_deref(), &env)
+        .and_then(|p| History::open(&p).map(|h| (h, p)));
+    match opened {
+        Ok((h, p)) => {
+            say(format!("call history {}", p.display()));
+            (Some(h), Some(p))
+        }
+        Err(e) => {
+            say(format!("{e}; calls are not recorded"));
+            tracing::warn!("{e}");
+            (None, None)
+        }
+    }
 }
 
 /// What the app loop owns.
@@ -102,10 +198,14 @@ struct AppLoop {
     path: std::path::PathBuf,
     sip: SipUa,
     sip_rx: mpsc::UnboundedReceiver<SipEvent>,
+    media_rx: broadcast::Receiver<MediaNotice>,
     hooks: HookDriver,
     cmd_rx: mpsc::Receiver<ControlCommand>,
     events_tx: broadcast::Sender<Event>,
     cancel: CancellationToken,
+    history: Option<History>,
+    operator: Session,
+    api: Option<OperatorApi>,
 }
 
 async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
@@ -114,21 +214,28 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
         path,
         sip,
         mut sip_rx,
-        hooks,
+        mut media_rx,
+        mut hooks,
         mut cmd_rx,
         events_tx,
         cancel,
+        mut history,
+        mut operator,
+        api,
     } = parts;
     let started = Instant::now();
     let now = || started.elapsed().as_millis() as u64;
     let mut phone = Phone::new(PhoneConfig::default());
     let mut reg = RegState::Unregistered;
     let mut last_incoming: Option<String> = None;
+    let (op_tx, mut op_rx) = mpsc::unbounded_channel::<OpMsg>();
+    let mut media_open = true;
     loop {
         tokio::select! {
             Some(ev) = sip_rx.recv() => match ev {
                 SipEvent::Call(input) => phone.handle_input(input, now()),
                 SipEvent::Registration(state) => {
+                    let state = tidy_reg(state);
                     let (kind, reason, text) = match &state {
                         RegState::Registered { expires } => (
                             RegistrationState::Registered,
@@ -149,9 +256,76 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                     let _ = events_tx.send(Event::new(EventKind::Registration { state: kind, reason }));
                 }
             },
+            notice = media_rx.recv(), if media_open => match notice {
+                Ok(MediaNotice::Dtmf { call_id, digit, .. }) => {
+                    say(format!("DTMF received: {digit} (Call-ID {})", bb_cti::redact::log_safe(&call_id)));
+                    let _ = events_tx.send(
+                        Event::new(EventKind::Dtmf { digits: digit.to_string(), direction: Direction::Incoming })
+                            .with_call(call_id),
+                    );
+                }
+                Ok(MediaNotice::Stopped { call_id, stats, .. }) => {
+                    say(format!("media of Call-ID {}: {}", bb_cti::redact::log_safe(&call_id), media_line(&stats)));
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!("{n} media notices (DTMF, figures) were dropped: the app loop is behind");
+                }
+                Err(broadcast::error::RecvError::Closed) => media_open = false,
+            },
+            Some(msg) = op_rx.recv() => match msg {
+                OpMsg::Done { call, answer, reply } => {
+                    let outcome = operator.finish(&call, answer);
+                    if let Some(login) = outcome.hooks_login {
+                        hooks.set_operator(login);
+                    }
+                    if let Some(ev) = outcome.event {
+                        say(operator_line(&ev));
+                        let _ = events_tx.send(ev);
+                    }
+                    let _ = reply.send(outcome.reply);
+                }
+                OpMsg::Server(server) => operator.note_server(server),
+            },
             Some(cmd) = cmd_rx.recv() => {
-                let outcome = command(&mut phone, &reg, &settings, &hooks, last_incoming.as_deref(), cmd.body, now()).await;
-                let _ = cmd.reply.send(outcome);
+                match cmd.body {
+                    RequestBody::Login { login_id, password } => {
+                        match operator.begin_login(login_id.as_ref().map(|l| l.as_str()), password.as_ref().map(|p| p.expose())) {
+                            Ok(call) => spawn_api_call(api.as_ref(), call, cmd.reply, &op_tx),
+                            Err(e) => { let _ = cmd.reply.send(Err(e)); }
+                        }
+                    }
+                    RequestBody::Logout => match operator.begin_logout() {
+                        Ok(call) => spawn_api_call(api.as_ref(), call, cmd.reply, &op_tx),
+                        Err(e) => { let _ = cmd.reply.send(Err(e)); }
+                    },
+                    RequestBody::Status => {
+                        let data = status(&phone, &reg, &settings, &operator, &sip);
+                        match (api.clone(), operator.logged_in_as()) {
+                            (Some(api), Some(id)) => {
+                                let call = ApiCall::Get { login_id: id.to_string() };
+                                let op_tx = op_tx.clone();
+                                tokio::spawn(async move {
+                                    let mut data = data;
+                                    match api.perform(&call, Some(STATUS_REFRESH_LIMIT)).await {
+                                        Ok(server) => {
+                                            data["operator"]["server_state"] = server.state.clone().into();
+                                            let _ = op_tx.send(OpMsg::Server(server));
+                                        }
+                                        Err(e) => {
+                                            data["operator"]["server_error"] = e.to_string().into();
+                                        }
+                                    }
+                                    let _ = cmd.reply.send(Ok(Some(data)));
+                                });
+                            }
+                            _ => { let _ = cmd.reply.send(Ok(Some(data))); }
+                        }
+                    }
+                    body => {
+                        let outcome = command(&mut phone, &hooks, last_incoming.as_deref(), body, now()).await;
+                        let _ = cmd.reply.send(outcome);
+                    }
+                }
             }
             _ = cancel.cancelled() => break,
         }
@@ -174,12 +348,30 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                     replaces,
                 } => sip.refer(key, number, replaces),
                 Action::NotifyRefer { key, code, last } => sip.notify_refer(key, code, last),
-                Action::Dtmf { key, digits } => sip.send_dtmf(key, &digits),
+                Action::Dtmf { key, digits } => {
+                    sip.send_dtmf(key, &digits);
+                    let mut ev = Event::new(EventKind::Dtmf {
+                        digits,
+                        direction: Direction::Outgoing,
+                    });
+                    if let Some(id) = phone.call_id(key) {
+                        ev = ev.with_call(id);
+                    }
+                    let _ = events_tx.send(ev);
+                }
                 Action::Event(ev) => {
+                    let event = announce(&ev);
+                    if let Some(h) = history.as_mut() {
+                        record(h, &event);
+                        if let PhoneEvent::Ringing { facts, .. } = &ev {
+                            let line = outside_line(facts, &settings.raw.account.user);
+                            h.note_outside_line(&facts.call_id, &line);
+                        }
+                    }
                     if let PhoneEvent::Ringing { facts, .. } = &ev {
                         last_incoming = Some(facts.call_id.clone());
                     }
-                    announce(&ev, &events_tx);
+                    let _ = events_tx.send(event);
                     hooks.call_event(&ev);
                 }
             }
@@ -187,15 +379,220 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
     }
     say("shutting down");
     cancel.cancel();
-    // Give the unregister a moment (bounded inside the SIP driver).
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
-    while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, sip_rx.recv()).await {
-        if matches!(ev, SipEvent::Registration(RegState::Unregistered)) {
-            break;
+    // Log the operator out and let the SIP driver unregister, side by side,
+    // each bounded so that shutdown never hangs.
+    let logout = async {
+        let (Some(api), Some(call)) = (api.as_ref(), operator.shutdown_logout()) else {
+            return;
+        };
+        let answer = api.perform(&call, Some(SHUTDOWN_LOGOUT_LIMIT)).await;
+        let failed = answer.as_ref().err().map(|e| e.to_string());
+        let outcome = operator.finish(&call, answer);
+        match (outcome.event, failed) {
+            (Some(ev), _) => {
+                say(operator_line(&ev));
+                let _ = events_tx.send(ev);
+            }
+            (None, Some(e)) => say(format!("operator logout at shutdown failed: {e}")),
+            (None, None) => {}
         }
-    }
+    };
+    let unregister = async {
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_UNREGISTER_LIMIT;
+        while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, sip_rx.recv()).await {
+            if let SipEvent::Registration(RegState::Unregistered) = ev {
+                say("unregistered");
+                let _ = events_tx.send(Event::new(EventKind::Registration {
+                    state: RegistrationState::Unregistered,
+                    reason: None,
+                }));
+                break;
+            }
+        }
+    };
+    tokio::join!(logout, unregister);
     let _ = std::fs::remove_file(&path);
     Ok(())
+}
+
+/// A registration state as shown: reasons trimmed (a server's empty reason
+/// phrase must not leave `403 ` with a trailing space).
+fn tidy_reg(state: RegState) -> RegState {
+    match state {
+        RegState::Failed { reason, retry_in } => RegState::Failed {
+            reason: reason.trim().to_string(),
+            retry_in,
+        },
+        other => other,
+    }
+}
+
+/// Runs one operator API call in its own task; its answer comes back to
+/// the app loop as [`OpMsg::Done`].
+fn spawn_api_call(
+    api: Option<&OperatorApi>,
+    call: ApiCall,
+    reply: oneshot::Sender<Result<Option<serde_json::Value>, String>>,
+    op_tx: &mpsc::UnboundedSender<OpMsg>,
+) {
+    // `begin_*` refuses without an API, so `api` is there.
+    let Some(api) = api.cloned() else {
+        let _ = reply.send(Err(
+            "operator login is not available: no operator API configured: set [operator] api_url"
+                .into(),
+        ));
+        return;
+    };
+    let op_tx = op_tx.clone();
+    tokio::spawn(async move {
+        let answer = api.perform(&call, None).await;
+        let _ = op_tx.send(OpMsg::Done {
+            call,
+            answer,
+            reply,
+        });
+    });
+}
+
+/// Stores a call's row when `event` ends it; a failure is said, not fatal.
+fn record(history: &mut History, event: &Event) {
+    match history.record(event, SystemTime::now()) {
+        Ok(Some(row)) => say(format!(
+            "history: {} call with {} {} ({} ms), row {}",
+            match row.direction {
+                Direction::Incoming => "incoming",
+                Direction::Outgoing => "outgoing",
+            },
+            bb_cti::redact::log_safe(if row.number.is_empty() {
+                "unknown"
+            } else {
+                &row.number
+            }),
+            row.result.as_str(),
+            row.duration_ms,
+            row.id
+        )),
+        Ok(None) => {}
+        Err(e) => {
+            say(format!("{e}; this call is not in the history"));
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+/// The outside line an incoming call came in on (`%OutLineNumber%`), empty
+/// for internal calls.
+fn outside_line(facts: &crate::phone::IncomingFacts, own_extension: &str) -> String {
+    let sip = bb_cti::SipFacts {
+        from_user: facts.from_user.clone().unwrap_or_default(),
+        pai_user: facts.pai_user.clone(),
+        p_called_party_user: facts.called_party_user.clone(),
+        to_user: facts.to_user.clone().unwrap_or_default(),
+        request_uri_user: facts.request_uri_user.clone().unwrap_or_default(),
+        own_extension: own_extension.to_string(),
+        call_id: facts.call_id.clone(),
+    };
+    bb_cti::CallValues::from_sip(&sip, &bb_cti::OperatorLogin::default()).outline_number
+}
+
+/// The terminal line for an `operator` event.
+fn operator_line(ev: &Event) -> String {
+    let safe = bb_cti::redact::log_safe;
+    match &ev.event {
+        EventKind::Operator {
+            state,
+            login_id,
+            reason,
+        } => {
+            let id = safe(login_id.as_deref().unwrap_or("?"));
+            match state {
+                bb_verbs::wire::OperatorState::LoggedIn => format!("operator {id} logged in"),
+                bb_verbs::wire::OperatorState::LoggedOut => format!("operator {id} logged out"),
+                bb_verbs::wire::OperatorState::LoginFailed => format!(
+                    "operator login failed: {}",
+                    safe(reason.as_deref().unwrap_or("no reason given"))
+                ),
+            }
+        }
+        _ => String::new(),
+    }
+}
+
+/// One line of media figures.
+fn media_line(s: &MediaStats) -> String {
+    format!(
+        "{}, {} packets sent, {} received, {} lost ({:.1} %), jitter {:.1} ms, {} concealed",
+        s.codec,
+        s.packets_sent,
+        s.packets_received,
+        s.lost,
+        s.loss_percent,
+        s.jitter_ms,
+        s.concealed
+    )
+}
+
+/// A call's media figures for `status`.
+fn media_json(s: &MediaStats) -> serde_json::Value {
+    serde_json::json!({
+        "codec": s.codec,
+        "sending": s.sending,
+        "receiving": s.receiving,
+        "remote": s.remote.map(|a| a.to_string()),
+        "packets_sent": s.packets_sent,
+        "packets_received": s.packets_received,
+        "packets_dropped": s.dropped(),
+        "lost": s.lost,
+        "loss_percent": s.loss_percent,
+        "jitter_ms": s.jitter_ms,
+        "playout_delay_ms": s.playout_delay_ms,
+        "concealed": s.concealed,
+        "late": s.late,
+        "dtmf_sent": s.dtmf_sent,
+        "dtmf_received": s.dtmf_received,
+    })
+}
+
+/// The `status` reply: extension, server, registration, operator, calls
+/// (with their Call-ID and media figures when their media runs).
+fn status(
+    phone: &Phone,
+    reg: &RegState,
+    settings: &Settings,
+    operator: &Session,
+    sip: &SipUa,
+) -> serde_json::Value {
+    let registration = match reg {
+        RegState::Unregistered => serde_json::json!({"state": "unregistered"}),
+        RegState::Registered { expires } => {
+            serde_json::json!({"state": "registered", "expires": expires})
+        }
+        RegState::Failed { reason, retry_in } => {
+            serde_json::json!({"state": "failed", "reason": reason, "retry_in": retry_in})
+        }
+    };
+    let media = sip.media_stats();
+    let calls: Vec<_> = phone
+        .describe()
+        .into_iter()
+        .map(|(key, number, state)| {
+            let mut c = serde_json::json!({"number": number, "state": state});
+            if let Some(id) = phone.call_id(key) {
+                c["call_id"] = id.into();
+            }
+            if let Some((_, m)) = media.iter().find(|(k, _)| *k == key) {
+                c["media"] = media_json(m);
+            }
+            c
+        })
+        .collect();
+    serde_json::json!({
+        "extension": settings.raw.account.user,
+        "server": settings.server.to_string(),
+        "registration": registration,
+        "operator": operator.status(),
+        "calls": calls,
+    })
 }
 
 fn wire_cause(cause: EndCause) -> HangupCause {
@@ -211,9 +608,10 @@ fn wire_cause(cause: EndCause) -> HangupCause {
     }
 }
 
-fn announce(ev: &PhoneEvent, events: &broadcast::Sender<Event>) {
+/// Says what happened on the terminal and returns the wire event.
+fn announce(ev: &PhoneEvent) -> Event {
     let safe = bb_cti::redact::log_safe;
-    let event = match ev {
+    match ev {
         PhoneEvent::Ringing { facts, .. } => {
             let from = facts.remote_number();
             say(format!(
@@ -296,14 +694,13 @@ fn announce(ev: &PhoneEvent, events: &broadcast::Sender<Event>) {
             })
             .with_call(call_id.clone())
         }
-    };
-    let _ = events.send(event);
+    }
 }
 
+/// The call verbs (and `details`); `status`, `login` and `logout` are the
+/// app loop's own.
 async fn command(
     phone: &mut Phone,
-    reg: &RegState,
-    settings: &Settings,
     hooks: &HookDriver,
     last_incoming: Option<&str>,
     body: RequestBody,
@@ -331,32 +728,8 @@ async fn command(
                 Err("no detail view is configured ([web.detail]), or the call is unknown".into())
             };
         }
-        Verb::Status => {
-            let registration = match reg {
-                RegState::Unregistered => serde_json::json!({"state": "unregistered"}),
-                RegState::Registered { expires } => {
-                    serde_json::json!({"state": "registered", "expires": expires})
-                }
-                RegState::Failed { reason, retry_in } => {
-                    serde_json::json!({"state": "failed", "reason": reason, "retry_in": retry_in})
-                }
-            };
-            let calls: Vec<_> = phone
-                .describe()
-                .into_iter()
-                .map(|(_, number, state)| serde_json::json!({"number": number, "state": state}))
-                .collect();
-            return Ok(Some(serde_json::json!({
-                "extension": settings.raw.account.user,
-                "server": settings.server.to_string(),
-                "registration": registration,
-                "calls": calls,
-            })));
-        }
-        Verb::Login { .. } | Verb::Logout => {
-            return Err(format!(
-                "'{word}' is not available in this version of bbclient yet"
-            ));
+        Verb::Status | Verb::Login { .. } | Verb::Logout => {
+            return Err(format!("'{word}' is handled elsewhere (internal error)"));
         }
     };
     phone
@@ -365,17 +738,119 @@ async fn command(
         .map_err(|e| e.to_string())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
+/// SIGTERM and SIGINT (Ctrl-C), caught from the moment they are
+/// installed: the default action (ending the process at once, without
+/// unregistering) no longer applies. Install them before starting the
+/// core, so that no window is left where a signal kills the softphone.
+pub struct ShutdownSignals {
+    term: Option<tokio::signal::unix::Signal>,
+    int: Option<tokio::signal::unix::Signal>,
+}
+
+impl ShutdownSignals {
+    /// Installs the handlers (inside a tokio runtime). One that cannot be
+    /// installed is logged; `recv` then falls back to `ctrl_c`.
+    pub fn install() -> ShutdownSignals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let one = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!(
+                    "cannot catch {name}: {e}; it will end bbclient without unregistering"
+                );
+                None
+            }
+        };
+        ShutdownSignals {
+            term: one(SignalKind::terminate(), "SIGTERM"),
+            int: one(SignalKind::interrupt(), "SIGINT"),
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    }
+
+    /// Resolves on the next SIGTERM or SIGINT.
+    pub async fn recv(&mut self) {
+        let term = async {
+            match self.term.as_mut() {
+                Some(t) => {
+                    t.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let int = async {
+            match self.int.as_mut() {
+                Some(i) => {
+                    i.recv().await;
+                }
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = term => {}
+            _ = int => {}
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM received after this is first polled
+/// (prefer [`ShutdownSignals::install`] before starting anything).
+pub async fn shutdown_signal() {
+    ShutdownSignals::install().recv().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_reasons_lose_trailing_space() {
+        // A server's empty reason phrase: "server answered 403 ".
+        let st = tidy_reg(RegState::Failed {
+            reason: "server answered 403 ".into(),
+            retry_in: 30,
+        });
+        assert_eq!(
+            st,
+            RegState::Failed {
+                reason: "server answered 403".into(),
+                retry_in: 30
+            }
+        );
+        assert_eq!(
+            tidy_reg(RegState::Registered { expires: 60 }),
+            RegState::Registered { expires: 60 }
+        );
+    }
+
+    #[test]
+    fn the_outside_line_is_the_called_party_or_the_to_user() {
+        let mut facts = crate::phone::IncomingFacts {
+            call_id: "c1".into(),
+            from_user: Some("09012345678".into()),
+            called_party_user: Some("0312345678".into()),
+            to_user: Some("1910".into()),
+            request_uri_user: Some("1910".into()),
+            ..Default::default()
+        };
+        assert_eq!(outside_line(&facts, "1910"), "0312345678");
+        facts.called_party_user = None;
+        assert_eq!(outside_line(&facts, "1910"), "", "an internal call");
+    }
+
+    #[test]
+    fn operator_lines_never_show_more_than_the_event() {
+        let ev = Event::new(EventKind::Operator {
+            state: bb_verbs::wire::OperatorState::LoginFailed,
+            login_id: Some("op1".into()),
+            reason: Some("HTTP 401: wrong\nsecond line".into()),
+        });
+        let line = operator_line(&ev);
+        assert!(
+            line.starts_with("operator login failed: HTTP 401"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "{line}");
     }
 }

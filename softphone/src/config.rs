@@ -30,6 +30,40 @@ pub struct RawSettings {
     /// Sound devices, codecs and test files.
     #[serde(default)]
     pub audio: Audio,
+    /// Where the call history is kept (CALL-3).
+    #[serde(default)]
+    pub history: HistorySection,
+}
+
+/// `[history]`: the call history (CALL-3), recorded by the running
+/// softphone, read by the window.
+///
+/// ```toml
+/// [history]
+/// enabled = true
+/// path = ""      # "" = $XDG_DATA_HOME/bbclient/history.sqlite3 (history-NAME.sqlite3 for --instance NAME)
+/// ```
+///
+/// `$BBCLIENT_HISTORY` overrides both the default and `path`. A relative
+/// `path` is taken from the settings file's directory.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HistorySection {
+    /// Record calls at all.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// The SQLite file; empty for the default in the user's data directory.
+    #[serde(default)]
+    pub path: String,
+}
+
+impl Default for HistorySection {
+    fn default() -> Self {
+        HistorySection {
+            enabled: true,
+            path: String::new(),
+        }
+    }
 }
 
 /// `[audio]`: where the call's sound comes from and goes to, and how it is
@@ -217,8 +251,16 @@ fn default_expires() -> u32 {
     300
 }
 
-/// `[operator]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+/// `[operator]`: the BlueBean operator login (ACD-1).
+///
+/// ```toml
+/// [operator]
+/// login_id = "op1910"                 # %OpId%, and the default for `bbclient login`
+/// password = "..."                    # %OpPW%, and the default for `bbclient login`
+/// api_url = "http://127.0.0.1:8080"   # the BlueBean operator API; no default (login is refused without it)
+/// timeout_ms = 5000                   # each API request gives up after this long
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Operator {
     /// Operator login ID (`%OpId%`).
@@ -227,6 +269,28 @@ pub struct Operator {
     /// Operator password (`%OpPW%`).
     #[serde(default)]
     pub password: String,
+    /// Base URL of the BlueBean operator API (`POST {api_url}/api/operators/login`).
+    /// Empty: operator login is not available.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api_url: String,
+    /// Time limit of one operator API request, ms.
+    #[serde(default = "default_operator_timeout")]
+    pub timeout_ms: u64,
+}
+
+impl Default for Operator {
+    fn default() -> Self {
+        Operator {
+            login_id: String::new(),
+            password: String::new(),
+            api_url: String::new(),
+            timeout_ms: default_operator_timeout(),
+        }
+    }
+}
+
+fn default_operator_timeout() -> u64 {
+    5000
 }
 
 /// `[web]`
@@ -375,6 +439,13 @@ pub struct Settings {
     pub outbound_proxy: Option<SocketAddr>,
     /// The validated `[audio]` section.
     pub audio: crate::media::AudioSettings,
+    /// The operator API's base URL (`[operator] api_url`), when configured.
+    pub operator_api: Option<reqwest::Url>,
+    /// The operator API's time limit per request.
+    pub operator_timeout: std::time::Duration,
+    /// `[history] path` resolved against the settings file's directory;
+    /// `None` for the default (see [`crate::history::path_for`]).
+    pub history_path: Option<PathBuf>,
 }
 
 impl Settings {
@@ -447,7 +518,32 @@ impl Settings {
             .map_err(|(key, message)| invalid(&key, message))?;
         let audio = crate::media::AudioSettings::from_raw(&raw.audio, path)
             .map_err(|(key, message)| invalid(&key, message))?;
+        let operator_api =
+            operator_api(&raw.operator.api_url).map_err(|m| invalid("operator.api_url", m))?;
+        if !(100..=60_000).contains(&raw.operator.timeout_ms) {
+            return Err(invalid(
+                "operator.timeout_ms",
+                format!(
+                    "{} is out of range (100 to 60000 ms; the default is 5000)",
+                    raw.operator.timeout_ms
+                ),
+            ));
+        }
+        let history_path = match raw.history.path.trim() {
+            "" => None,
+            p => {
+                let p = Path::new(p);
+                Some(if p.is_absolute() {
+                    p.to_path_buf()
+                } else {
+                    path.parent().unwrap_or(Path::new("")).join(p)
+                })
+            }
+        };
         Ok(Settings {
+            operator_api,
+            operator_timeout: std::time::Duration::from_millis(raw.operator.timeout_ms),
+            history_path,
             raw,
             path: path.to_path_buf(),
             server,
@@ -480,6 +576,39 @@ fn toml_message(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
+/// `[operator] api_url`: empty, or an `http://`/`https://` URL with a host
+/// and without query, fragment or credentials.
+fn operator_api(text: &str) -> Result<Option<reqwest::Url>, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    let example =
+        "(write the BlueBean server's API address, e.g. api_url = \"http://127.0.0.1:8080\")";
+    if !t.contains("://") {
+        return Err(format!("'{t}' is not an http:// or https:// URL {example}"));
+    }
+    let url = reqwest::Url::parse(t).map_err(|e| format!("'{t}' is not a URL: {e} {example}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("'{t}' is not an http:// or https:// URL {example}"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("'{t}' has no host {example}"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "'{t}' has a query or fragment; give the base address only {example}"
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!(
+            "'{}' carries credentials; the operator API takes none in the URL {example}",
+            url.host_str().unwrap_or("?")
+        ));
+    }
+    Ok(Some(url))
+}
+
 fn resolve(server: &str) -> Result<SocketAddr, String> {
     use std::net::ToSocketAddrs;
     let s = server.trim();
@@ -499,4 +628,63 @@ fn resolve(server: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("cannot resolve '{s}': {e}"))?
         .next()
         .ok_or_else(|| format!("'{s}' resolves to no address"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "[account]\nserver = \"127.0.0.1:5060\"\nuser = \"1910\"\n";
+
+    fn load(extra: &str) -> Result<Settings, ConfigError> {
+        Settings::from_toml(&format!("{BASE}{extra}"), Path::new("/etc/bb/s.toml"))
+    }
+
+    #[test]
+    fn operator_api_is_optional_and_checked() {
+        let s = load("").expect("valid");
+        assert_eq!(s.operator_api, None);
+        assert_eq!(s.operator_timeout, std::time::Duration::from_secs(5));
+        let s = load("[operator]\napi_url = \"http://127.0.0.1:8080\"\ntimeout_ms = 300\n")
+            .expect("valid");
+        assert_eq!(
+            s.operator_api.map(|u| u.to_string()).as_deref(),
+            Some("http://127.0.0.1:8080/")
+        );
+        assert_eq!(s.operator_timeout, std::time::Duration::from_millis(300));
+        for (url, what) in [
+            ("ftp://x", "is not an http:// or https:// URL"),
+            ("127.0.0.1:8080", "is not an http:// or https:// URL"),
+            ("http://", "is not a URL"),
+            ("http://h/?a=1", "has a query or fragment"),
+            ("http://u:secret@h/", "carries credentials"),
+        ] {
+            let e = load(&format!("[operator]\napi_url = \"{url}\"\n"))
+                .expect_err(url)
+                .to_string();
+            assert!(
+                e.starts_with("settings file '/etc/bb/s.toml': operator.api_url: "),
+                "{e}"
+            );
+            assert!(e.contains(what), "{url}: {e}");
+            assert!(!e.contains("secret"), "{e}");
+        }
+        let e = load("[operator]\ntimeout_ms = 5\n")
+            .expect_err("range")
+            .to_string();
+        assert!(e.contains("operator.timeout_ms: 5 is out of range"), "{e}");
+    }
+
+    #[test]
+    fn history_path_is_taken_from_the_settings_directory() {
+        let s = load("").expect("valid");
+        assert!(s.raw.history.enabled);
+        assert_eq!(s.history_path, None);
+        let s = load("[history]\npath = \"calls.sqlite3\"\n").expect("valid");
+        assert_eq!(s.history_path, Some(PathBuf::from("/etc/bb/calls.sqlite3")));
+        let s = load("[history]\npath = \"/var/h.sqlite3\"\nenabled = false\n").expect("valid");
+        assert_eq!(s.history_path, Some(PathBuf::from("/var/h.sqlite3")));
+        assert!(!s.raw.history.enabled);
+        assert!(load("[history]\nfile = \"x\"\n").is_err());
+    }
 }

@@ -9,24 +9,39 @@
 //! it returns; [`History::recent`] reads them back, newest first, for the
 //! window.
 //!
+//! # Who writes, who reads
+//!
+//! The running softphone's core ([`crate::app`]) records every call, with or
+//! without a window: it opens the file with [`History::open`] and stores a
+//! call's row before it publishes the call's `hung_up` event. The window
+//! opens the same file with [`History::open_viewer`], whose
+//! [`History::record`] stores nothing, and re-reads the rows when a call
+//! hangs up. The file is in WAL mode, so the reader never blocks the writer.
+//!
 //! # Where
 //!
+//! [`path_for`]: `$BBCLIENT_HISTORY` when set; else `[history] path`; else
 //! `$XDG_DATA_HOME/bbclient/history.sqlite3` (by default
-//! `~/.local/share/bbclient/`), see [`default_path`]; tests open a path of
-//! their own or [`History::open_in_memory`]. The directory is created 0700
-//! and the file made 0600: numbers are personal data.
+//! `~/.local/share/bbclient/`) for the instance `default` and
+//! `history-NAME.sqlite3` beside it for `--instance NAME`, so softphones run
+//! side by side keep separate histories. Tests open a path of their own or
+//! [`History::open_in_memory`]. The directory is created 0700 and the file
+//! made 0600: numbers are personal data.
 //!
 //! # Matching
 //!
-//! An outgoing call's `ringing` event has no Call-ID yet; the first
-//! `answered` or `hung_up` event whose Call-ID is unknown is given to the
-//! oldest such call (the same rule as the window's line model).
+//! Every event of a call carries its Call-ID, except — with a SIP driver
+//! that cannot tell it before the INVITE is sent — the `ringing` event of an
+//! outgoing call; then the first `answered` or `hung_up` event whose
+//! Call-ID is unknown is given to the oldest such call (the same rule as
+//! the window's line model).
 //!
 //! # What it won't do
 //!
 //! It never stores a password, and it does not know the outside line unless
 //! told: the wire `ringing` event does not carry it, so
-//! [`Tracker::note_outside_line`] is there for whoever knows it.
+//! [`Tracker::note_outside_line`] is there for whoever knows it (the core
+//! passes the called outside line of incoming calls, `%OutLineNumber%`).
 
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -259,11 +274,38 @@ pub fn default_path() -> Result<PathBuf, HistoryError> {
         .ok_or(HistoryError::NoDataDir)
 }
 
+/// The environment variable that overrides where the history is kept.
+pub const PATH_ENV: &str = "BBCLIENT_HISTORY";
+
+/// Where the history of `instance` is kept: `$BBCLIENT_HISTORY` (read
+/// through `env`) when set and not empty, else `configured` (`[history]
+/// path`), else [`default_path`] for the instance `default` and
+/// `history-NAME.sqlite3` in the same directory for any other.
+pub fn path_for(
+    instance: &str,
+    configured: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<PathBuf, HistoryError> {
+    if let Some(p) = env(PATH_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    if let Some(p) = configured {
+        return Ok(p.to_path_buf());
+    }
+    let default = default_path()?;
+    if instance == "default" {
+        return Ok(default);
+    }
+    Ok(default.with_file_name(format!("history-{instance}.sqlite3")))
+}
+
 /// The call history store.
 pub struct History {
     conn: Connection,
     path: PathBuf,
     tracker: Tracker,
+    /// Opened by [`History::open_viewer`]: `record` stores nothing.
+    viewer: bool,
 }
 
 impl std::fmt::Debug for History {
@@ -313,6 +355,20 @@ impl History {
         History::with_connection(conn, path.to_path_buf())
     }
 
+    /// Opens (creating) the history at `path` for reading only what the
+    /// core records: [`History::record`] stores nothing and returns
+    /// `Ok(None)` (see the module documentation).
+    pub fn open_viewer(path: &Path) -> Result<History, HistoryError> {
+        let mut h = History::open(path)?;
+        h.viewer = true;
+        Ok(h)
+    }
+
+    /// Whether this history was opened with [`History::open_viewer`].
+    pub fn is_viewer(&self) -> bool {
+        self.viewer
+    }
+
     /// A history in memory (tests, or when no file can be opened).
     pub fn open_in_memory() -> Result<History, HistoryError> {
         let conn = Connection::open_in_memory().map_err(|source| HistoryError::Sql {
@@ -323,15 +379,25 @@ impl History {
     }
 
     fn with_connection(conn: Connection, path: PathBuf) -> Result<History, HistoryError> {
-        conn.execute_batch(SCHEMA)
-            .map_err(|source| HistoryError::Sql {
-                path: path.clone(),
-                source,
-            })?;
+        let sql = |source| HistoryError::Sql {
+            path: path.clone(),
+            source,
+        };
+        // The core writes while the window reads: wait for a lock rather
+        // than fail, and keep writers and readers apart with WAL (in memory
+        // the journal mode stays "memory").
+        conn.busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(sql)?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+            .map_err(sql)?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL;")
+            .map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
         Ok(History {
             conn,
             path,
             tracker: Tracker::new(),
+            viewer: false,
         })
     }
 
@@ -353,12 +419,15 @@ impl History {
     }
 
     /// Takes one event at `now`; stores and returns the row of a call that
-    /// ended.
+    /// ended. A viewer stores nothing.
     pub fn record(
         &mut self,
         event: &Event,
         now: SystemTime,
     ) -> Result<Option<HistoryRow>, HistoryError> {
+        if self.viewer {
+            return Ok(None);
+        }
         let now_ms = now
             .duration_since(UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -590,6 +659,48 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn the_core_writes_and_a_viewer_reads_the_same_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("h.sqlite3");
+        let mut core = History::open(&path).expect("open");
+        let mut viewer = History::open_viewer(&path).expect("viewer");
+        assert!(viewer.is_viewer() && !core.is_viewer());
+        let t0 = SystemTime::now();
+        for e in [
+            ring(Direction::Incoming, "0312345678", Some("c1")),
+            end(HangupCause::Cancelled, 0, Some("c1")),
+        ] {
+            // The viewer stores nothing, whatever it is shown.
+            assert_eq!(viewer.record(&e, t0).expect("viewer record"), None);
+            core.record(&e, t0).expect("core record");
+        }
+        let rows = viewer.recent(10).expect("rows");
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].result, CallResult::Missed);
+        assert_eq!(core.recent(10).expect("rows").len(), 1);
+    }
+
+    #[test]
+    fn where_the_history_is() {
+        let none = |_: &str| None;
+        let base = default_path().expect("a data dir in tests");
+        assert_eq!(path_for("default", None, &none).expect("path"), base);
+        assert_eq!(
+            path_for("desk2", None, &none).expect("path"),
+            base.with_file_name("history-desk2.sqlite3")
+        );
+        let cfg = Path::new("/srv/h.sqlite3");
+        assert_eq!(path_for("desk2", Some(cfg), &none).expect("path"), cfg);
+        let env = |name: &str| (name == PATH_ENV).then(|| std::ffi::OsString::from("/tmp/e.db"));
+        assert_eq!(
+            path_for("desk2", Some(cfg), &env).expect("path"),
+            Path::new("/tmp/e.db")
+        );
+        let empty = |_: &str| Some(std::ffi::OsString::new());
+        assert_eq!(path_for("default", Some(cfg), &empty).expect("path"), cfg);
     }
 
     #[test]

@@ -197,6 +197,18 @@ impl HookDriver {
         let _ = self.tx.send(Msg::Call(event));
     }
 
+    /// Sets the operator behind `%OpId%` and `%OpPW%` for calls that ring
+    /// from now on (the logged-in operator; the configured one after
+    /// logout).
+    pub fn set_operator(&mut self, operator: OperatorLogin) {
+        self.operator = operator;
+    }
+
+    /// The operator behind `%OpId%` and `%OpPW%` now.
+    pub fn operator(&self) -> &OperatorLogin {
+        &self.operator
+    }
+
     /// Opens the detail view for a call (the popup's Details action); false if
     /// no detail view is configured or the call is unknown.
     pub async fn details(&self, call_id: &str) -> bool {

@@ -5,8 +5,9 @@
 //! Principal parts: [`config`] (settings, validated once), [`phone`] (the call
 //! model, a sans-IO state machine), [`sip_ua`] (the SIP driver over
 //! rsipstack), [`hooks`] (the driver that runs the CTI engine's HTTP requests
-//! and commands), [`control`] (the per-user socket) and [`app`] (the loop
-//! that routes between them).
+//! and commands), [`operator`] (the BlueBean operator login), [`history`]
+//! (the call history), [`control`] (the per-user socket) and [`app`] (the
+//! loop that routes between them).
 //!
 //! Key decision: decisions live in state machines that take `now` as an
 //! argument (`phone` here, the hook engine in `bb-cti`); drivers do I/O only.
@@ -20,6 +21,7 @@ pub mod control;
 pub mod handlers;
 pub mod hooks;
 pub mod media;
+pub mod operator;
 pub mod phone;
 pub mod sip_ua;
 // The operator's window and what it keeps (call history, atomic settings save).

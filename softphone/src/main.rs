@@ -209,10 +209,14 @@ fn run(instance: String, config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(exit::USAGE, e),
     };
-    let settings = match softphone::config::Settings::load(&path) {
+    let mut settings = match softphone::config::Settings::load(&path) {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),
     };
+    // Without a window nobody listens at the desk: devices left at the
+    // system default become the null device (named devices and WAV files
+    // are kept), see `softphone::media::AudioSettings::headless`.
+    settings.audio.headless = args.headless;
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -248,6 +252,12 @@ fn run_windowed(
         settings,
         instance: instance.clone(),
     };
+    // Caught before the core starts: no moment where SIGTERM ends the
+    // process without unregistering.
+    let mut signals = {
+        let _entered = runtime.enter();
+        softphone::app::ShutdownSignals::install()
+    };
     let core = match runtime.block_on(softphone::app::start(opts)) {
         Ok(core) => core,
         Err(e) => return fail(exit::REFUSED, format!("{e:#}")),
@@ -271,7 +281,7 @@ fn run_windowed(
         let ended = ended.clone();
         async move {
             tokio::select! {
-                _ = softphone::app::shutdown_signal() => {}
+                _ = signals.recv() => {}
                 _ = ended.cancelled() => return,
             }
             cancel.cancel();
@@ -279,9 +289,13 @@ fn run_windowed(
             std::process::exit(0);
         }
     });
-    let history = softphone::history::default_path()
-        .and_then(|p| softphone::history::History::open(&p))
-        .map_err(|e| e.to_string());
+    // The core records the history; the window only reads it.
+    let history = match &core.history_path {
+        Some(p) => softphone::history::History::open_viewer(p).map_err(|e| e.to_string()),
+        None => {
+            Err("the call history is off or could not be opened (see the terminal)".to_string())
+        }
+    };
     let link = softphone::ui::UiLink {
         commands: core.commands,
         events: core.events.subscribe(),
@@ -294,6 +308,8 @@ fn run_windowed(
     };
     let shown = softphone::ui::run(link);
     if let Err(e) = &shown {
+        // No display (or no GPU): the core keeps running as a headless
+        // softphone would; the audio devices stay as configured.
         eprintln!("bbclient: {e:#}; running headless (Ctrl-C to stop)");
         runtime.block_on(cancel.cancelled());
     }
@@ -451,13 +467,18 @@ fn print_data(cmd: &CliCommand, data: &serde_json::Value) {
         println!("{data}");
         return;
     }
-    match (&cmd.verb, status_lines(data)) {
-        (Verb::Status, Some(lines)) => {
+    let lines = match &cmd.verb {
+        Verb::Status => status_lines(data),
+        Verb::Login { .. } | Verb::Logout => operator_line(data).map(|l| vec![l]),
+        _ => None,
+    };
+    match lines {
+        Some(lines) => {
             for l in lines {
                 println!("{l}");
             }
         }
-        _ => println!(
+        None => println!(
             "{}",
             serde_json::to_string_pretty(data).unwrap_or_else(|_| data.to_string())
         ),
@@ -488,18 +509,59 @@ fn status_lines(data: &serde_json::Value) -> Option<Vec<String>> {
         _ => String::new(),
     };
     let mut lines = vec![format!("extension {ext} at {server}: {state}{detail}")];
+    if let Some(l) = operator_line(&data["operator"]) {
+        lines.push(l);
+    }
     let calls = data["calls"].as_array()?;
     if calls.is_empty() {
         lines.push("no calls".into());
     }
     for c in calls {
-        lines.push(format!(
+        let mut line = format!(
             "call with {}: {}",
             c["number"].as_str().unwrap_or("?"),
             c["state"].as_str().unwrap_or("?")
-        ));
+        );
+        let m = &c["media"];
+        if let Some(codec) = m["codec"].as_str() {
+            line.push_str(&format!(
+                " ({codec}, {} packets sent, {} received, {} lost, jitter {:.1} ms)",
+                m["packets_sent"].as_u64().unwrap_or(0),
+                m["packets_received"].as_u64().unwrap_or(0),
+                m["lost"].as_i64().unwrap_or(0),
+                m["jitter_ms"].as_f64().unwrap_or(0.0)
+            ));
+        }
+        lines.push(line);
     }
     Some(lines)
+}
+
+/// The operator session for people, from `status`'s `operator` part (also
+/// the data of `login` and `logout` replies): `operator op1910: logged in
+/// (available at 1910)`. `None` when absent.
+fn operator_line(op: &serde_json::Value) -> Option<String> {
+    let state = op["state"].as_str()?;
+    if op["api"] == serde_json::Value::Bool(false) {
+        return Some("operator: login off (no [operator] api_url)".into());
+    }
+    let who = op["login_id"]
+        .as_str()
+        .map(|id| format!("operator {id}"))
+        .unwrap_or_else(|| "operator".into());
+    let server = match (op["server_state"].as_str(), op["extension"].as_str()) {
+        (Some(s), Some(e)) if state == "logged_in" => format!(" ({s} at {e})"),
+        (Some(s), _) if state == "logged_in" => format!(" ({s})"),
+        _ => String::new(),
+    };
+    Some(match state {
+        "logged_in" => format!("{who}: logged in{server}"),
+        "login_failed" => format!(
+            "{who}: login failed: {}",
+            op["reason"].as_str().unwrap_or("no reason given")
+        ),
+        _ => format!("{who}: logged out"),
+    })
 }
 
 #[cfg(test)]
@@ -552,5 +614,36 @@ mod tests {
             ])
         );
         assert_eq!(status_lines(&serde_json::json!({"other": 1})), None);
+    }
+
+    #[test]
+    fn operator_state_is_printed_for_people() {
+        let data = serde_json::json!({
+            "extension": "1910", "server": "s",
+            "registration": {"state": "registered", "expires": 300},
+            "operator": {"state": "logged_in", "api": true, "login_id": "op1910",
+                         "server_state": "available", "extension": "1910"},
+            "calls": [{"number": "1330", "state": "talking", "call_id": "c1",
+                       "media": {"codec": "PCMU/8000", "packets_sent": 50,
+                                 "packets_received": 49, "lost": 1, "jitter_ms": 0.5}}],
+        });
+        assert_eq!(
+            status_lines(&data),
+            Some(vec![
+                "extension 1910 at s: registered (expires in 300 s)".to_string(),
+                "operator op1910: logged in (available at 1910)".to_string(),
+                "call with 1330: talking (PCMU/8000, 50 packets sent, 49 received, 1 lost, jitter 0.5 ms)".to_string(),
+            ])
+        );
+        assert_eq!(
+            operator_line(&serde_json::json!({"state": "login_failed", "api": true,
+                "login_id": "op1", "reason": "refused"})),
+            Some("operator op1: login failed: refused".to_string())
+        );
+        assert_eq!(
+            operator_line(&serde_json::json!({"state": "logged_out", "api": false})),
+            Some("operator: login off (no [operator] api_url)".to_string())
+        );
+        assert_eq!(operator_line(&serde_json::Value::Null), None);
     }
 }

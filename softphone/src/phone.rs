@@ -492,6 +492,15 @@ impl Phone {
             .collect()
     }
 
+    /// The SIP Call-ID of call `key`, once known (an outgoing call learns
+    /// it when answered).
+    pub fn call_id(&self, key: CallKey) -> Option<&str> {
+        self.calls
+            .get(&key)
+            .map(|c| c.call_id.as_str())
+            .filter(|id| !id.is_empty())
+    }
+
     fn emit(&mut self, ev: PhoneEvent) {
         self.actions.push_back(Action::Event(ev));
     }

@@ -26,8 +26,8 @@
 //! | `call`, `transfer`, `blindtransfer` | `number`: a string, normalised on receipt like a pasted number (`"03-1234-5678"` is fine) |
 //! | `hold`, `unhold`, `transfer_complete`, `hangup`, `answer`, `details`, `logout` | none |
 //! | `dtmf` | `digits`: `0-9*#A-D`, 1 to 32 |
-//! | `status` | none; the reply's `data` holds the state |
-//! | `login` | optional `login_id`, optional `password`; each missing one is taken from the settings |
+//! | `status` | none; the reply's `data` holds the state (registration, operator session, calls with their media figures) |
+//! | `login` | optional `login_id`, optional `password`; each missing one is taken from the settings; answered once the operator API has (`data`: the operator session) |
 //! | `subscribe` | none; after the reply, the connection also receives events |
 //!
 //! Unknown fields are ignored; an unknown `cmd`, a missing field or a bad
@@ -65,7 +65,7 @@
 //! | `hung_up` | `cause`: `local`, `remote`, `busy`, `no_answer`, `rejected`, `cancelled`, `transferred`, `failed`; `duration_ms` (0 if never answered) |
 //! | `hook` | `kind`: `popup`, `details`, `command_ring`, `command_answer`, `command_hangup`; `outcome`: `ok`, `failed`, `timed_out`, `skipped`; optional `detail` |
 //! | `popup` | `text`: what the CRM returned for the popup window |
-//! | `dtmf` | `digits`, `direction` (`incoming`: received) |
+//! | `dtmf` | `digits`, `direction` (`incoming`: received, one event per digit; `outgoing`: sent) |
 //! | `operator` | `state`: `logged_in`, `logged_out`, `login_failed`; optional `login_id`, `reason` |
 //!
 //! Clients must ignore event kinds and fields they do not know; new ones

@@ -45,8 +45,10 @@
 //! * **Popups**: one window, one tab per call, at most
 //!   [`popup::MAX_POPUPS`]; Details only on the latest incoming call (the
 //!   `details` verb has no Call-ID).
-//! * **History**: clicking a number dials it when the line is free, else
-//!   fills the field.
+//! * **History**: the core records the calls (headless or not); the window
+//!   opens the same file read-only ([`crate::history::History::open_viewer`])
+//!   and re-reads it when a call hangs up. Clicking a number dials it when
+//!   the line is free, else fills the field.
 //! * **Other tab**: audio devices and codecs are the core's `[audio]`
 //!   settings; the language and autostart are the window's `ui.toml`.
 //!   Without a CJK font the window starts in English.

@@ -372,7 +372,14 @@ impl OperatorWindow {
                 ],
             ));
         }
-        if let Some(h) = self.history.as_mut() {
+        if self.history.as_ref().is_some_and(History::is_viewer) {
+            // The core records the call (before it publishes `hung_up`);
+            // the window reads the rows back.
+            if matches!(ev.event, EventKind::HungUp { .. }) {
+                self.refresh_history();
+            }
+        } else if let Some(h) = self.history.as_mut() {
+            // A history of the window's own (tests, or no core-side file).
             match h.record(ev, SystemTime::now()) {
                 Ok(Some(row)) => {
                     let local = h.local_time(row.started_at_ms);
@@ -542,6 +549,11 @@ impl OperatorWindow {
 
     fn open_history(&mut self) {
         self.history_open = true;
+        self.refresh_history();
+    }
+
+    /// Re-reads the latest rows from the history file.
+    fn refresh_history(&mut self) {
         if let Some(h) = &self.history {
             match h.recent(HISTORY_ROWS) {
                 Ok(rows) => {
