@@ -43,6 +43,10 @@ pub struct BbWorld {
     pub last_call: Option<u64>,
     /// HTTP client for the API and the mock CRM.
     pub http: reqwest::Client,
+    /// The operator's window and its in-process core, when a scenario opened
+    /// one (`tests/steps/ui.rs` owns the type; the library does not depend
+    /// on the window).
+    pub ui: Option<Box<dyn std::any::Any>>,
 }
 
 impl Drop for BbWorld {
@@ -63,6 +67,7 @@ impl BbWorld {
             crm: None,
             phones: BTreeMap::new(),
             last_call: None,
+            ui: None,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(35))
                 .build()
@@ -326,6 +331,39 @@ impl BbWorld {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         ))
+    }
+
+    /// Starts a headless softphone for `ext` from an existing settings
+    /// file (e.g. one the window saved) and waits until it registered.
+    pub async fn start_phone_from(
+        &mut self,
+        ext: &str,
+        config: &std::path::Path,
+    ) -> Result<(), String> {
+        self.spawn_phone_from(ext, config).await?;
+        self.contact_of(ext).await.map(|_| ())
+    }
+
+    /// Starts a headless softphone for `ext` from a settings file and does
+    /// not wait for anything.
+    pub async fn spawn_phone_from(
+        &mut self,
+        ext: &str,
+        config: &std::path::Path,
+    ) -> Result<(), String> {
+        let instance = format!("ext{ext}");
+        let mut cmd = self.bbclient_cmd(&instance)?;
+        cmd.args(["run", "--headless", "--config"]).arg(config);
+        let (proc, _) = Proc::start(&format!("bbclient {ext}"), cmd, None).await?;
+        self.phones.insert(
+            ext.to_string(),
+            Phone {
+                proc,
+                instance,
+                config: config.to_path_buf(),
+            },
+        );
+        Ok(())
     }
 
     /// Stops the softphone of `ext` (SIGTERM) and forgets it.

@@ -6,6 +6,9 @@ pub mod calls;
 pub mod control;
 pub mod cti;
 pub mod web;
+// The operator's window over a real core, and two-way audio (CALL-1).
+pub mod audio;
+pub mod ui;
 
 /// The doc string of a step, without surrounding blank lines.
 pub fn docstring(step: &Step) -> Result<String, String> {

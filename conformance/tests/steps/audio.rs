@@ -1,0 +1,238 @@
+//! Steps about registration and two-way audio (CALL-1), with headless
+//! `bbclient` processes: the softphone plays a tone from a WAV file as its
+//! voice and records what it hears to another (its `[audio] input_wav` and
+//! `output_wav`); the simulator's outside parties play their own tone and
+//! report the tone they hear (`GET /api/calls/{id}/media`). Each direction
+//! is asserted by tone detection (Goertzel) on what actually arrived.
+
+use std::path::PathBuf;
+
+use conformance::world::BbWorld;
+use cucumber::{given, then, when};
+use serde_json::{Value, json};
+
+/// Writes one second of a `hz` sine (8 kHz, 16-bit mono, whole cycles, so
+/// it loops without a click) and returns its path.
+fn tone_wav(w: &BbWorld, hz: u32) -> Result<PathBuf, String> {
+    let path = w.dir.join(format!("tone-{hz}.wav"));
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut out = hound::WavWriter::create(&path, spec)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    for i in 0..8000u32 {
+        let t = f64::from(i) / 8000.0;
+        let s = (std::f64::consts::TAU * f64::from(hz) * t).sin() * 0.3 * 32767.0;
+        out.write_sample(s as i16)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    out.finalize()
+        .map_err(|e| format!("cannot finish {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+fn heard_path(w: &BbWorld, ext: &str) -> PathBuf {
+    w.dir.join(format!("heard-{ext}.wav"))
+}
+
+#[given(
+    expr = "a softphone for extension {word} is running that speaks a {int} Hz tone and records what it hears"
+)]
+async fn phone_with_tone(w: &mut BbWorld, ext: String, hz: u32) -> Result<(), String> {
+    let tone = tone_wav(w, hz)?;
+    let heard = heard_path(w, &ext);
+    let extra = format!(
+        "[audio]\ninput_wav = \"{}\"\noutput_wav = \"{}\"\n",
+        tone.display(),
+        heard.display()
+    );
+    w.start_phone(&ext, &extra).await
+}
+
+#[given(expr = "the simulator's number {word} answers speaking a {int} Hz tone")]
+async fn party_tone(w: &mut BbWorld, number: String, hz: u32) -> Result<(), String> {
+    let (status, v) = w
+        .api_call(
+            "POST",
+            "/api/parties",
+            Some(json!({"number": number, "answer_after_ms": 300, "play": format!("tone:{hz}")})),
+        )
+        .await?;
+    if status != 201 {
+        return Err(format!(
+            "the simulator refused the party rule ({status}): {v}"
+        ));
+    }
+    Ok(())
+}
+
+#[when(expr = "an outside caller {word} speaking a {int} Hz tone calls the outside line {word}")]
+async fn caller_tone(w: &mut BbWorld, from: String, hz: u32, to: String) -> Result<(), String> {
+    let (status, v) = w
+        .api_call(
+            "POST",
+            "/api/calls",
+            Some(json!({"from": from, "to": to, "script": {"play": format!("tone:{hz}")}})),
+        )
+        .await?;
+    if status != 201 {
+        return Err(format!("the simulator refused the call ({status}): {v}"));
+    }
+    w.last_call = v["id"].as_u64();
+    Ok(())
+}
+
+/// The simulator's id of the call: the last outside call placed, else the
+/// newest call from `ext`.
+async fn call_of(w: &BbWorld, ext: &str) -> Result<u64, String> {
+    if let Some(id) = w.last_call {
+        return Ok(id);
+    }
+    w.wait_for(&format!("a call from extension {ext}"), 10, || async {
+        let (_, calls) = w.api_call("GET", "/api/calls", None).await.ok()?;
+        calls
+            .as_array()?
+            .iter()
+            .rev()
+            .find(|c| c["from"] == ext)
+            .and_then(|c| c["id"].as_u64())
+    })
+    .await
+}
+
+#[then(expr = "the outside party hears a {int} Hz tone from extension {word}")]
+async fn party_hears(w: &mut BbWorld, hz: u32, ext: String) -> Result<(), String> {
+    let id = call_of(w, &ext).await?;
+    let last = std::sync::Mutex::new(Value::Null);
+    let found = w
+        .wait_for(
+            &format!("the outside party of call {id} to hear {hz} Hz"),
+            15,
+            || async {
+                let (_, media) = w
+                    .api_call("GET", &format!("/api/calls/{id}/media"), None)
+                    .await
+                    .ok()?;
+                if let Ok(mut l) = last.lock() {
+                    *l = media.clone();
+                }
+                media.as_array()?.iter().find_map(|p| {
+                    let f = p["tone_hz"].as_f64()?;
+                    let share = p["tone_share"].as_f64()?;
+                    ((f - f64::from(hz)).abs() <= 15.0 && share > 0.5).then_some(share)
+                })
+            },
+        )
+        .await;
+    match found {
+        Ok(share) => {
+            println!("CALL-1: the outside party heard {hz} Hz (share {share:.2} of the energy)");
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "{e}\nthe simulator's media report: {}",
+            last.lock().map(|l| l.to_string()).unwrap_or_default()
+        )),
+    }
+}
+
+/// The last second of what the softphone recorded, and its rate.
+fn last_second(path: &std::path::Path) -> Option<(Vec<i16>, u32)> {
+    let reader = hound::WavReader::open(path).ok()?;
+    let rate = reader.spec().sample_rate;
+    let samples: Vec<i16> = reader.into_samples::<i16>().map_while(Result::ok).collect();
+    let n = rate as usize;
+    (samples.len() >= n).then(|| (samples[samples.len() - n..].to_vec(), rate))
+}
+
+#[then(expr = "the softphone of extension {word} hears a {int} Hz tone")]
+async fn phone_hears(w: &mut BbWorld, ext: String, hz: u32) -> Result<(), String> {
+    let path = heard_path(w, &ext);
+    let last = std::sync::Mutex::new(String::from("nothing recorded yet"));
+    let found = w
+        .wait_for(
+            &format!("extension {ext} to hear {hz} Hz in {}", path.display()),
+            15,
+            || async {
+                let (x, rate) = last_second(&path)?;
+                let r = bb_media::tone::detect(&x, rate, f64::from(hz));
+                if let Ok(mut l) = last.lock() {
+                    *l = format!("{hz} Hz share {:.3} at {:.1} dBFS", r.ratio, r.level_dbfs);
+                }
+                (r.ratio > 0.5).then_some(r)
+            },
+        )
+        .await;
+    match found {
+        Ok(r) => {
+            println!(
+                "CALL-1: extension {ext} heard {hz} Hz (share {:.2}, {:.1} dBFS)",
+                r.ratio, r.level_dbfs
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "{e}\nlast measurement: {}",
+            last.lock().map(|l| l.clone()).unwrap_or_default()
+        )),
+    }
+}
+
+#[given(expr = "a softphone for extension {word} is started with a wrong SIP password")]
+async fn phone_wrong_password(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let config = w.dir.join(format!("bbclient-{ext}-wrong.toml"));
+    let text = format!(
+        "[account]\nserver = \"{}\"\nuser = \"{ext}\"\npassword = \"not-the-password\"\n",
+        w.sip()?
+    );
+    std::fs::write(&config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    w.spawn_phone_from(&ext, &config).await
+}
+
+#[then(expr = "the simulator refuses the registration of extension {word} for wrong credentials")]
+async fn registration_refused(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    w.wait_for(
+        &format!("the simulator to refuse the registration of {ext}"),
+        15,
+        || async {
+            let (_, evs) = w
+                .api_call("GET", "/api/events?since=0&kind=register_failed", None)
+                .await
+                .ok()?;
+            evs.as_array()?
+                .iter()
+                .any(|e| {
+                    e["detail"]["extension"] == ext.as_str()
+                        && e["detail"]["reason"]
+                            .as_str()
+                            .is_some_and(|r| r.contains("wrong credentials"))
+                })
+                .then_some(())
+        },
+    )
+    .await
+}
+
+#[then(expr = "the simulator lists no registration for extension {word}")]
+async fn no_registration(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let (_, regs) = w.api_call("GET", "/api/registrations", None).await?;
+    let listed = regs.as_array().is_some_and(|a| {
+        a.iter().any(|r| {
+            r["extension"] == ext.as_str()
+                && r["contacts"].as_array().is_some_and(|c| !c.is_empty())
+        })
+    });
+    if listed {
+        Err(format!("extension {ext} is registered: {regs}"))
+    } else {
+        Ok(())
+    }
+}
+
+#[then(expr = "the simulator lists extension {word} as registered")]
+async fn registered(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    w.contact_of(&ext).await.map(|_| ())
+}
