@@ -158,6 +158,8 @@ impl BbWorld {
     fn bbclient_cmd(&self, instance: &str) -> Result<Command, String> {
         let mut cmd = Command::new(bin_dir()?.join("bbclient"));
         cmd.env("XDG_RUNTIME_DIR", self.dir.join("run"))
+            // Call history and other per-user data stay in the scenario.
+            .env("XDG_DATA_HOME", self.dir.join("data"))
             .env("BBCLIENT_LOG", "info,rsipstack=warn")
             .args(["--instance", instance]);
         Ok(cmd)

@@ -105,6 +105,14 @@ struct Operator {
     login_id: String,
     #[serde(default)]
     password: String,
+    /// Read so that a file with it is accepted; bbconform sends no login.
+    #[serde(default)]
+    #[allow(dead_code)]
+    api_url: String,
+    /// As `api_url`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    timeout_ms: Option<u64>,
 }
 
 /// `[web]`, as in `softphone/src/config.rs`.

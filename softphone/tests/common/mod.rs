@@ -181,6 +181,8 @@ impl Phone {
             &format!("bbclient {instance}"),
             Command::new(env!("CARGO_BIN_EXE_bbclient"))
                 .env("XDG_RUNTIME_DIR", dir.join("run"))
+                // The call history stays in the test's directory.
+                .env("XDG_DATA_HOME", dir.join("data"))
                 .env("BBCLIENT_LOG", "info,rsipstack=warn")
                 .args(["--instance", instance, "run", "--headless", "--config"])
                 .arg(&cfg),
@@ -262,6 +264,7 @@ pub fn bbclient_in(runtime: &Path) -> Command {
     c.env("XDG_RUNTIME_DIR", runtime)
         .env_remove("BBCLIENT_CONFIG")
         .env("XDG_CONFIG_HOME", runtime.join("no-config"))
+        .env("XDG_DATA_HOME", runtime.join("data"))
         .env("BBCLIENT_LOG", "info,rsipstack=warn")
         .stdin(Stdio::null());
     c
