@@ -30,10 +30,23 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// True when the bench binary was started with `--test` (criterion's
-/// quick check mode, used by CI): run everything once, briefly.
+/// True in criterion's test mode: run everything once, briefly. That is
+/// `cargo bench -- --test`, and also `cargo test --benches` (and so
+/// `cargo test --workspace --all-targets`), which starts bench binaries
+/// without the `--bench` flag `cargo bench` passes; criterion itself
+/// decides the same way.
 pub fn quick_mode() -> bool {
-    std::env::args().any(|a| a == "--test")
+    quick_mode_for(std::env::args().skip(1))
+}
+
+/// [`quick_mode`] for explicit arguments.
+pub fn quick_mode_for(args: impl IntoIterator<Item = String>) -> bool {
+    let (mut bench, mut test) = (false, false);
+    for a in args {
+        bench |= a == "--bench";
+        test |= a == "--test";
+    }
+    test || !bench
 }
 
 /// Times `ours` and `base` in alternating blocks of `iters` calls, `rounds`
@@ -126,5 +139,20 @@ mod tests {
             },
         );
         assert!(p.ratio < 0.5, "{p:?}");
+    }
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn quick_mode_follows_criterion() {
+        assert!(!quick_mode_for(args(&["--bench"])), "cargo bench");
+        assert!(
+            quick_mode_for(args(&["--bench", "--test"])),
+            "cargo bench -- --test"
+        );
+        assert!(quick_mode_for(args(&[])), "cargo test --benches");
+        assert!(!quick_mode_for(args(&["--bench", "--seeds", "10"])));
     }
 }

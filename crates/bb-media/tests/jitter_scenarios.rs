@@ -152,10 +152,17 @@ fn repeated_bursts_raise_the_delay() {
             "seed {seed}: {:?}",
             o.fixed_delay
         );
-        assert!(a.expands >= 5, "seed {seed}: {a:?}");
-        assert!(a.late_loss <= 0.015, "seed {seed}: {a:?}");
+        // Far above what the 2 ms jitter between holds needs.
         assert!(
-            (0.8..=1.3).contains(&o.ratio()),
+            a.mean_added_delay > Duration::from_millis(80),
+            "seed {seed}: {a:?}"
+        );
+        assert!(a.late_loss <= 0.01, "seed {seed}: {a:?}");
+        // Held stalls are bridged and shed again by dropping frames: late
+        // plus dropped stays near the oracle's late loss.
+        assert!(a.late_loss + a.dropped <= 0.015, "seed {seed}: {a:?}");
+        assert!(
+            (0.8..=1.15).contains(&o.ratio()),
             "seed {seed}: ratio {:.2}",
             o.ratio()
         );

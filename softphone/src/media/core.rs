@@ -843,12 +843,16 @@ impl MediaCore {
         if !self.p.recv {
             return;
         }
+        // A buffer the jitter buffer hands back after playout: no
+        // allocation per packet once the call is running.
+        let mut buf = self.jitter.take_buffer();
+        buf.extend_from_slice(accepted.payload);
         let payload = RtpPayload {
             ssrc: h.ssrc,
             seq: h.seq,
             ts: h.ts,
             marker: h.marker,
-            payload: accepted.payload.to_vec(),
+            payload: buf,
         };
         // Rejections (late, duplicate, overflow) are counted by the buffer.
         let _ = self.jitter.insert(payload, now);
@@ -1039,33 +1043,36 @@ impl MediaCore {
         let pulled = self.jitter.pull(tick);
         let mut failure = None;
         match pulled {
-            Pulled::Frame(f) => match &mut self.decoder {
-                Decoder::G711 { alaw, plc } => {
-                    let n = f.payload.len().min(self.dec_buf.len());
-                    if *alaw {
-                        g711::decode_alaw(&f.payload[..n], &mut self.dec_buf[..n]);
-                    } else {
-                        g711::decode_ulaw(&f.payload[..n], &mut self.dec_buf[..n]);
-                    }
-                    let m = n.min(self.play_frame.len());
-                    self.play_frame[..m].copy_from_slice(&self.dec_buf[..m]);
-                    self.play_frame[m..].fill(0);
-                    plc.good_frame(&mut self.play_frame);
-                }
-                Decoder::Opus(dec) => match dec.decode(&f.payload, &mut self.dec_buf) {
-                    Ok(n) => {
+            Pulled::Frame(f) => {
+                match &mut self.decoder {
+                    Decoder::G711 { alaw, plc } => {
+                        let n = f.payload.len().min(self.dec_buf.len());
+                        if *alaw {
+                            g711::decode_alaw(&f.payload[..n], &mut self.dec_buf[..n]);
+                        } else {
+                            g711::decode_ulaw(&f.payload[..n], &mut self.dec_buf[..n]);
+                        }
                         let m = n.min(self.play_frame.len());
                         self.play_frame[..m].copy_from_slice(&self.dec_buf[..m]);
                         self.play_frame[m..].fill(0);
+                        plc.good_frame(&mut self.play_frame);
                     }
-                    Err(e) => {
-                        failure = Some(format!("opus decode: {e}"));
-                        if dec.decode_lost(&mut self.play_frame).is_err() {
-                            self.play_frame.fill(0);
+                    Decoder::Opus(dec) => match dec.decode(&f.payload, &mut self.dec_buf) {
+                        Ok(n) => {
+                            let m = n.min(self.play_frame.len());
+                            self.play_frame[..m].copy_from_slice(&self.dec_buf[..m]);
+                            self.play_frame[m..].fill(0);
                         }
-                    }
-                },
-            },
+                        Err(e) => {
+                            failure = Some(format!("opus decode: {e}"));
+                            if dec.decode_lost(&mut self.play_frame).is_err() {
+                                self.play_frame.fill(0);
+                            }
+                        }
+                    },
+                }
+                self.jitter.recycle(f.payload);
+            }
             Pulled::Conceal(c) => match &mut self.decoder {
                 Decoder::G711 { plc, .. } => plc.conceal(&mut self.play_frame),
                 Decoder::Opus(dec) => {
@@ -1509,6 +1516,55 @@ mod tests {
             .filter(|e| matches!(e, MediaEvent::FirstDrop { .. }))
             .count();
         assert_eq!(firsts, 4, "one event per kind: {ev:?}");
+    }
+
+    #[test]
+    fn absurd_timestamps_are_counted_and_dropped_without_stalling() {
+        let mut rig = Rig::new(
+            params(Codec::Pcmu, B),
+            params(Codec::Pcmu, A),
+            1000.0,
+            700.0,
+        );
+        rig.run_until(Time::from_millis(1000));
+        let before = rig.a.core.stats();
+        let b = addr(B);
+        for i in 0..20u32 {
+            // The packet B has in flight to A, copied as its successor with
+            // a timestamp half the clock away (or wild in other ways).
+            let Some(h) = rig
+                .link
+                .iter()
+                .filter(|p| p.to_a && p.socket == Socket::Rtp)
+                .find_map(|p| rtp::parse(&p.data).ok().map(|pkt| pkt.header))
+            else {
+                panic!("B has a packet in flight to A");
+            };
+            let ts = match i % 3 {
+                0 => h.ts ^ 0x8000_0000,
+                1 => h.ts.wrapping_sub(8000 * 3600),
+                _ => h.ts.wrapping_add(0x4000_0000 + i * 7919),
+            };
+            let forged = rtp::RtpHeaderInfo {
+                pt: h.pt,
+                seq: h.seq.wrapping_add(1),
+                ts,
+                ssrc: h.ssrc,
+                marker: false,
+            };
+            let mut out = Vec::new();
+            rtp::write(&forged, &[0xFF; 160], &mut out).expect("valid");
+            rig.inject(true, b, out);
+            rig.run_until(rig.now + Duration::from_millis(50));
+        }
+        rig.run_until(Time::from_millis(3000));
+        let s = rig.a.core.stats();
+        assert_eq!(s.dropped_other - before.dropped_other, 20, "{s:?}");
+        assert_eq!(s.ssrc_changes, 0, "{s:?}");
+        assert_eq!(rig.a.core.jitter.stats().resyncs, 0, "timeline kept");
+        assert_eq!(s.concealed, before.concealed, "nothing lost: {s:?}");
+        assert!(tone_ratio(&rig.a.sink, 700.0, 1.0) > 0.95);
+        assert_eq!(rig.a.sink.0.len(), 8000 * 3 + 160, "playout never stalled");
     }
 
     #[test]
