@@ -1,10 +1,9 @@
-# The hostile caller-ID corpus (Q-3, CMD-6, WEB-3). Each caller ID is placed
-# as the user part of From and P-Asserted-Identity (and, up to 256 bytes, as
-# the display name) of an INVITE to the real bbclient, correctly escaped as
-# RFC 3261 requires: user parts percent-escaped, display names quoted. The
-# simulator cannot place these yet (it rejects caller IDs over 256 bytes and
-# writes P-Asserted-Identity unescaped), so the test's own SIP user agent
-# sends them.
+# The hostile caller-ID corpus (Q-3, CMD-6, WEB-3). The simulator places
+# each call (POST /api/calls with a raw "identity", see docs/simulator.md):
+# the caller ID is the user part of From and P-Asserted-Identity,
+# percent-escaped as RFC 3261 requires, and, up to 256 bytes, the From
+# display name, a quoted string (" and \ escaped, control characters other
+# than TAB sent as spaces, which a quoted string cannot hold).
 #
 # Table cells: Gherkin turns \n into a line break, \| into | and \\ into \;
 # <CR>, <TAB>, <NUL> are those characters, <1KB:X> is X repeated to 1024

@@ -93,7 +93,22 @@ pub enum AcdError {
     /// The operator is on a call or being offered one.
     #[error("operator '{0}' is on a call; the state changes when the call ends")]
     OnCall(String),
+    /// Too many wrong passwords for this login ID lately.
+    #[error(
+        "too many failed logins for '{0}'; logins for it are refused for {secs} s",
+        secs = LOGIN_PENALTY_MS / 1000
+    )]
+    RateLimited(String),
 }
+
+/// Wrong passwords for one login ID before its logins are refused for a
+/// while (the registrar's limit for REGISTER, applied to operator logins).
+pub const MAX_LOGIN_FAILURES: u32 = crate::registrar::MAX_FAILURES;
+/// How long logins for a rate-limited login ID are refused (even with the
+/// right password), counted from the last failure.
+pub const LOGIN_PENALTY_MS: Millis = crate::registrar::PENALTY_MS;
+/// Most login IDs whose failures are remembered (unknown IDs count too).
+const MAX_FAILURE_ENTRIES: usize = 10_000;
 
 /// What the ACD asks of the rest of the simulator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,6 +252,8 @@ pub struct QueueView {
 #[derive(Debug)]
 pub struct Acd {
     agents: BTreeMap<String, Agent>,
+    /// Failed logins per login ID: (count, time of the last).
+    login_failures: BTreeMap<String, (u32, Millis)>,
     queues: BTreeMap<String, QueueState>,
     extensions: Vec<String>,
     out: VecDeque<AcdOutput>,
@@ -246,6 +263,7 @@ impl Acd {
     /// An ACD for the tenant's operators and queues; everybody logged out.
     pub fn new(tenant: &Tenant) -> Acd {
         Acd {
+            login_failures: BTreeMap::new(),
             agents: tenant
                 .operators
                 .iter()
@@ -323,7 +341,33 @@ impl Acd {
         extension: &str,
         now: Millis,
     ) -> Result<(), AcdError> {
-        self.check_password(id, password)?;
+        let recent =
+            |(n, at): &(u32, Millis)| now.saturating_sub(*at) <= LOGIN_PENALTY_MS && *n > 0;
+        if self
+            .login_failures
+            .get(id)
+            .is_some_and(|f| recent(f) && f.0 >= MAX_LOGIN_FAILURES)
+        {
+            return Err(AcdError::RateLimited(id.to_string()));
+        }
+        if let Err(e) = self.check_password(id, password) {
+            if self.login_failures.len() >= MAX_FAILURE_ENTRIES {
+                self.login_failures.retain(|_, f| recent(f));
+            }
+            if self.login_failures.len() < MAX_FAILURE_ENTRIES {
+                let f = self
+                    .login_failures
+                    .entry(id.to_string())
+                    .or_insert((0, now));
+                if !recent(f) {
+                    *f = (0, now);
+                }
+                f.0 += 1;
+                f.1 = now;
+            }
+            return Err(e);
+        }
+        self.login_failures.remove(id);
         if !self.extensions.iter().any(|e| e == extension) {
             return Err(AcdError::UnknownExtension(extension.to_string()));
         }
@@ -878,6 +922,41 @@ mod tests {
             acd.set_state("a", Requested::Available, 2),
             Err(AcdError::NotLoggedIn("a".into()))
         );
+    }
+
+    #[test]
+    fn repeated_wrong_passwords_rate_limit_the_login_id() {
+        let mut acd = Acd::new(&tenant(QueueStrategy::LongestIdle));
+        for i in 0..MAX_LOGIN_FAILURES {
+            assert_eq!(
+                acd.login("a", "bad", "1910", u64::from(i) * 100),
+                Err(AcdError::BadPassword("a".into()))
+            );
+        }
+        // Now even the right password is refused for a while.
+        let last = u64::from(MAX_LOGIN_FAILURES - 1) * 100;
+        assert_eq!(
+            acd.login("a", "pw", "1910", last + 1),
+            Err(AcdError::RateLimited("a".into()))
+        );
+        // Other login IDs are not affected.
+        acd.login("b", "pw", "1911", last + 1).expect("b logs in");
+        // After the penalty the right password works, and resets the count.
+        acd.login("a", "pw", "1910", last + LOGIN_PENALTY_MS + 1)
+            .expect("a logs in after the penalty");
+        assert_eq!(
+            acd.login("a", "bad", "1910", last + LOGIN_PENALTY_MS + 2),
+            Err(AcdError::BadPassword("a".into()))
+        );
+        // Failures spread out wider than the penalty never add up.
+        let mut acd = Acd::new(&tenant(QueueStrategy::LongestIdle));
+        for i in 0..(MAX_LOGIN_FAILURES * 2) {
+            let at = u64::from(i) * (LOGIN_PENALTY_MS + 1);
+            assert_eq!(
+                acd.login("c", "bad", "1912", at),
+                Err(AcdError::BadPassword("c".into()))
+            );
+        }
     }
 
     #[test]

@@ -70,6 +70,9 @@ struct PlaceCall {
     to: String,
     #[serde(default)]
     script: Option<PartyScript>,
+    /// Raw From/P-Asserted-Identity to present instead of `from`.
+    #[serde(default)]
+    identity: Option<crate::pbx::CallerIdentity>,
 }
 
 #[derive(Deserialize)]
@@ -224,7 +227,15 @@ async fn place_call(State(api): State<Api>, b: Result<Json<PlaceCall>, JsonRejec
     {
         return error(StatusCode::BAD_REQUEST, format!("script.{e}"));
     }
-    match api.parties.place(&api, &req.from, &req.to, req.script) {
+    if let Some(id) = &req.identity
+        && let Err(e) = id.check()
+    {
+        return error(StatusCode::BAD_REQUEST, e);
+    }
+    match api
+        .parties
+        .place_as(&api, &req.from, &req.to, req.script, req.identity)
+    {
         Ok(view) => (StatusCode::CREATED, Json(with_rtp(&api, view))).into_response(),
         Err(PlaceOrRtp::Place(e @ PlaceError::UnknownLine(_))) => {
             error(StatusCode::NOT_FOUND, e.to_string())
@@ -463,6 +474,7 @@ fn acd_error(e: AcdError) -> Response {
         AcdError::ExtensionTaken { .. } | AcdError::NotLoggedIn(_) | AcdError::OnCall(_) => {
             StatusCode::CONFLICT
         }
+        AcdError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
     };
     // Login failures do not say whether the ID or the password was wrong.
     let msg = match e {

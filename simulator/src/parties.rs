@@ -188,6 +188,19 @@ impl Parties {
         to: &str,
         script: Option<PartyScript>,
     ) -> Result<CallView, PlaceOrRtp> {
+        self.place_as(sim, from, to, script, None)
+    }
+
+    /// Like [`Parties::place`], the caller presenting `identity` (raw
+    /// From/P-Asserted-Identity) to the extensions it rings.
+    pub fn place_as(
+        &self,
+        sim: &Arc<SimState>,
+        from: &str,
+        to: &str,
+        script: Option<PartyScript>,
+        identity: Option<crate::pbx::CallerIdentity>,
+    ) -> Result<CallView, PlaceOrRtp> {
         let script = script.unwrap_or_else(|| self.script_for(sim, from));
         let ip = sim
             .sip()
@@ -205,7 +218,7 @@ impl Parties {
             1,
         );
         let (placed, actions) =
-            sim.with_deferred(|p, now| p.place_call(from, to, Some(offer), now));
+            sim.with_deferred(|p, now| p.place_call_as(from, to, Some(offer), identity, now));
         let (call, leg) = placed.map_err(PlaceOrRtp::Place)?;
         self.spawn(sim, leg, sock, rtp, script, "caller", from, to, None, None);
         sim.execute(actions);

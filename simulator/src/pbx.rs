@@ -337,6 +337,53 @@ pub enum InviteDecision {
     },
 }
 
+/// How a simulated outside caller presents itself to the extensions it
+/// rings, instead of its number: raw text, placed in `From` and
+/// `P-Asserted-Identity` as given (the SIP driver escapes it: user parts
+/// percent-encoded, the display name a quoted string). For hostile
+/// caller-ID tests.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerIdentity {
+    /// The user part of `From`.
+    pub from_user: String,
+    /// The display name of `From` (none: no display name).
+    #[serde(default)]
+    pub from_display: Option<String>,
+    /// The user part of `P-Asserted-Identity` (none: no such header).
+    #[serde(default)]
+    pub pai_user: Option<String>,
+}
+
+impl CallerIdentity {
+    /// The longest value accepted, in bytes of UTF-8.
+    pub const MAX_LEN: usize = 2048;
+
+    /// Checks the lengths; names the field at fault.
+    pub fn check(&self) -> Result<(), String> {
+        let fields = [
+            ("from_user", Some(&self.from_user)),
+            ("from_display", self.from_display.as_ref()),
+            ("pai_user", self.pai_user.as_ref()),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value
+                && v.len() > Self::MAX_LEN
+            {
+                return Err(format!(
+                    "identity.{name}: {} bytes; at most {} are accepted",
+                    v.len(),
+                    Self::MAX_LEN
+                ));
+            }
+        }
+        if self.from_user.is_empty() {
+            return Err("identity.from_user: empty; give the caller ID to send".into());
+        }
+        Ok(())
+    }
+}
+
 /// Why a simulated outside call could not be placed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlaceError {
@@ -417,6 +464,9 @@ struct Leg {
     /// re-INVITE it with the transferee's once connected.
     needs_reoffer: bool,
     presented: Option<Presented>,
+    /// How this (outside caller's) leg presents itself instead of its number
+    /// (the API's `identity`: raw, possibly hostile caller IDs).
+    identity: Option<CallerIdentity>,
     end_reason: Option<String>,
     created_at: Millis,
     answered_at: Option<Millis>,
@@ -744,6 +794,7 @@ impl Pbx {
                 transferring: false,
                 needs_reoffer: false,
                 presented: None,
+                identity: None,
                 end_reason: None,
                 created_at: now,
                 answered_at: None,
@@ -852,6 +903,15 @@ impl Pbx {
                 let mut headers = Vec::new();
                 if let Some((campaign, _)) = call.and_then(|c| c.campaign.as_ref()) {
                     headers.push(("X-BlueBean-Campaign".to_string(), campaign.clone()));
+                }
+                if let Some(id) = &l.identity {
+                    return Presented {
+                        from_user: id.from_user.clone(),
+                        from_name: id.from_display.clone(),
+                        pai: id.pai_user.clone(),
+                        called_party: call.and_then(|c| c.outside_line.clone()),
+                        headers,
+                    };
                 }
                 Presented {
                     from_user: n.clone(),
@@ -1070,6 +1130,20 @@ impl Pbx {
         body: Option<Vec<u8>>,
         now: Millis,
     ) -> Result<(CallId, LegId), PlaceError> {
+        self.place_call_as(from, to, body, None, now)
+    }
+
+    /// Like [`Pbx::place_call`], the caller presenting itself to the
+    /// extensions it rings as `identity` (raw From/P-Asserted-Identity)
+    /// instead of its number `from`, when given.
+    pub fn place_call_as(
+        &mut self,
+        from: &str,
+        to: &str,
+        body: Option<Vec<u8>>,
+        identity: Option<CallerIdentity>,
+        now: Millis,
+    ) -> Result<(CallId, LegId), PlaceError> {
         if !caller_ok(from) {
             return Err(PlaceError::BadCaller(from.chars().take(40).collect()));
         }
@@ -1097,6 +1171,7 @@ impl Pbx {
         );
         if let Some(l) = self.legs.get_mut(&leg) {
             l.remote_sdp = body;
+            l.identity = identity;
         }
         self.event(
             "call_placed",

@@ -130,6 +130,51 @@ fn sdp_header() -> Header {
     Header::ContentType("application/sdp".into())
 }
 
+/// Percent-escapes a SIP URI user part for a header we write ourselves:
+/// ASCII letters, digits and `- _ . ! ~ * ' ( ) +` stay, every other byte of
+/// the UTF-8 becomes `%XX` (RFC 3261 allows more unescaped; escaping more is
+/// always valid, and `;`, `?`, `&` stay unambiguous for every parser).
+pub fn escape_user(user: &str) -> String {
+    let mut out = String::with_capacity(user.len());
+    for b in user.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()+".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A user part that needs no escaping at all (numbers, extensions).
+fn plain_user(user: &str) -> bool {
+    !user.is_empty()
+        && user
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()+#".contains(&b))
+}
+
+/// What goes between the quotes of a display name (rsipstack adds the
+/// quotes and escapes nothing): `"` and `\` become quoted pairs; control
+/// characters other than TAB, which a quoted-string cannot hold (RFC 3261
+/// 25.1: CR, LF, NUL, …), become spaces. Non-ASCII text stays (UTF-8 is
+/// allowed in a quoted-string).
+pub fn display_content(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\t' => out.push(c),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The display name of a name-addr (`"Taro" <sip:…>` → `Taro`).
 fn display_name(value: &str) -> Option<String> {
     let v = value.trim();
@@ -358,7 +403,10 @@ impl SipDriver {
         let host = self.local;
         let mut headers = Vec::new();
         if let Some(pai) = &presented.pai {
-            headers.push(make("P-Asserted-Identity", format!("<sip:{pai}@{host}>")));
+            headers.push(make(
+                "P-Asserted-Identity",
+                format!("<sip:{}@{host}>", escape_user(pai)),
+            ));
         }
         if let Some(line) = &presented.called_party {
             headers.push(make("P-Called-Party-ID", format!("<sip:{line}@{host}>")));
@@ -366,14 +414,20 @@ impl SipDriver {
         for (name, value) in &presented.headers {
             headers.push(make(name, value.clone()));
         }
+        // A raw caller ID in the Contact would only make the INVITE longer.
+        let contact_user = if plain_user(&presented.from_user) {
+            presented.from_user.as_str()
+        } else {
+            "caller"
+        };
         let opt = InviteOption {
-            caller_display_name: presented.from_name.clone(),
+            caller_display_name: presented.from_name.as_deref().map(display_content),
             caller: sip_uri(&presented.from_user, host),
             callee,
             destination: Some(destination),
             content_type: body.as_ref().map(|_| "application/sdp".to_string()),
             offer: body,
-            contact: sip_uri(&presented.from_user, host),
+            contact: sip_uri(contact_user, host),
             headers: Some(headers),
             ..Default::default()
         };
@@ -799,6 +853,21 @@ mod tests {
             ]
         );
         assert_eq!(split_contacts("*"), vec![("*".to_string(), None)]);
+    }
+
+    #[test]
+    fn hostile_caller_ids_are_escaped() {
+        assert_eq!(escape_user("0901234567"), "0901234567");
+        assert_eq!(escape_user("+81-3*1"), "+81-3*1");
+        assert_eq!(escape_user("09;a&b|c"), "09%3Ba%26b%7Cc");
+        assert_eq!(escape_user("a\r\n\0 b%"), "a%0D%0A%00%20b%25");
+        assert_eq!(escape_user("田"), "%E7%94%B0");
+        assert_eq!(display_content("say \"hi\" \\ x"), "say \\\"hi\\\" \\\\ x");
+        assert_eq!(display_content("a\r\nb\0c\td"), "a  b c\td");
+        assert_eq!(display_content("山田"), "山田");
+        assert!(plain_user("0901234567"));
+        assert!(!plain_user("09 01"));
+        assert!(!plain_user(""));
     }
 
     #[test]

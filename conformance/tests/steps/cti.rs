@@ -475,39 +475,67 @@ async fn hostile_call(
     ext: String,
     line: String,
 ) -> Result<(), String> {
+    // The simulator places the call (POST /api/calls with a raw
+    // `identity`): the caller ID is the user part of From and of
+    // P-Asserted-Identity, percent-escaped, and (up to 256 bytes) the From
+    // display name, a quoted string whose control characters the simulator
+    // turns into spaces. The call's own number is a plain one; the
+    // softphone sees only the identity.
     let id = decode_caller_id(w, &written);
     state(w).lock().await.caller_id = Some(id.clone());
-    let spec = InviteSpec {
-        request_user: ext.clone(),
-        // A long caller ID in the display name as well would push the
-        // INVITE past what fits in one UDP datagram.
-        from_display: Some(if id.len() <= 256 {
-            id.clone()
-        } else {
-            "Caller".into()
-        }),
-        from_user: id.clone(),
-        pai_user: Some(id),
-        to_user: ext.clone(),
-        called_party_user: Some(line),
-        ..InviteSpec::default()
+    w.contact_of(&ext).await?;
+    let display = if id.len() <= 256 {
+        id.clone()
+    } else {
+        "Caller".into()
     };
-    raw_call(w, &ext, spec).await
+    let body = json!({
+        "from": "0900000000",
+        "to": line,
+        "identity": {"from_user": id, "from_display": display, "pai_user": id},
+    });
+    let (status, v) = w.api_call("POST", "/api/calls", Some(body)).await?;
+    if status != 201 {
+        return Err(format!("the simulator refused the call ({status}): {v}"));
+    }
+    w.last_call = v["id"].as_u64();
+    let rang = w
+        .wait_for("the softphone to ring", 10, || async {
+            let c = w.last_call_state().await.ok()?;
+            (c["state"] == "ringing" && c["extension"] == ext.as_str()).then_some(())
+        })
+        .await;
+    rang.map_err(|e| format!("the softphone did not ring: {e}"))
 }
 
 #[when("the caller gives up")]
 async fn caller_gives_up(w: &mut BbWorld) -> Result<(), String> {
     let st = state(w);
     let mut st = st.lock().await;
-    let call = st
-        .call
-        .as_mut()
-        .ok_or("no call from the test's user agent")?;
-    let code = call.cancel(Duration::from_secs(10)).await?;
-    if code != 487 {
-        return Err(format!("the INVITE ended with {code}, not 487"));
+    if let Some(call) = st.call.as_mut() {
+        // The test's own user agent called: CANCEL.
+        let code = call.cancel(Duration::from_secs(10)).await?;
+        if code != 487 {
+            return Err(format!("the INVITE ended with {code}, not 487"));
+        }
+        return Ok(());
     }
-    Ok(())
+    drop(st);
+    // The simulator's outside caller hangs up while it rings: the
+    // simulator CANCELs the INVITE to the softphone.
+    let id = w.last_call.ok_or("no call to give up")?;
+    let (status, v) = w
+        .api_call("POST", &format!("/api/calls/{id}/hangup"), Some(json!({})))
+        .await?;
+    if status != 200 {
+        return Err(format!("the simulator refused the hang-up ({status}): {v}"));
+    }
+    w.wait_for("the call to end", 10, || async {
+        let c = w.last_call_state().await.ok()?;
+        (c["state"] == "ended").then_some(())
+    })
+    .await
+    .map(|_| ())
 }
 
 #[then("the caller is answered")]

@@ -2,6 +2,7 @@
 
 use cucumber::gherkin::Step;
 
+pub mod acd;
 pub mod calls;
 pub mod control;
 pub mod cti;

@@ -125,6 +125,13 @@ pub enum PhoneEvent {
         pai: Option<String>,
         called_party: Option<String>,
     },
+    /// The raw From and P-Asserted-Identity of an INVITE that arrived
+    /// (sent just before its `Incoming`).
+    InviteHeaders {
+        call_id: String,
+        from: String,
+        pai: Option<String>,
+    },
     /// A call (either direction) is up.
     Up { call_id: String },
     /// A re-INVITE arrived with this SDP.
@@ -589,6 +596,11 @@ async fn on_request(
             if let Some(r) = remote_of(&t.original.body) {
                 *remote.lock().expect("lock") = Some(r);
             }
+            let _ = tx.send(PhoneEvent::InviteHeaders {
+                call_id: call_id.clone(),
+                from: header(&t.original, "From").unwrap_or_default(),
+                pai: header(&t.original, "P-Asserted-Identity"),
+            });
             let _ = tx.send(PhoneEvent::Incoming {
                 call_id: call_id.clone(),
                 from: header(&t.original, "From")
