@@ -1,6 +1,8 @@
 //! A minimal SIP user agent over raw UDP, for sending the softphone INVITEs
-//! that the simulator cannot place yet (hostile caller IDs, extension-to-
-//! extension calls) and for timing the softphone (`cti-latency`).
+//! byte for byte as a step writes them (the internal-call features' calls
+//! from a peer that is not registered) and for timing the softphone
+//! (`cti-latency`). Hostile caller IDs go through the simulator instead
+//! (`POST /api/calls` with an `identity`), as a real PBX would deliver them.
 //!
 //! It writes every byte of its requests itself, so a test controls exactly
 //! what the softphone receives: user parts are percent-escaped
