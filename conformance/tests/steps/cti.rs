@@ -31,6 +31,7 @@ use cucumber::{given, then, when};
 use serde_json::{Value, json};
 
 use super::docstring;
+use super::web::{exactly_one_request, render};
 
 /// How long a wrong extra action is given to show up after a barrier.
 const GRACE: Duration = Duration::from_millis(500);
@@ -215,24 +216,6 @@ async fn events(w: &BbWorld, ext: &str) -> Result<Vec<Value>, String> {
         .get(ext)
         .ok_or_else(|| format!("nobody subscribed to the events of extension {ext}"))?;
     Ok(list.lock().map(|l| l.clone()).unwrap_or_default())
-}
-
-/// Renders a request the mock CRM recorded, as feature files write it.
-fn render(r: &Value) -> String {
-    let method = r["method"].as_str().unwrap_or("?");
-    let path = r["path"].as_str().unwrap_or("?");
-    let mut s = match r["query"].as_str() {
-        Some(q) => format!("{method} {path}?{q}"),
-        None => format!("{method} {path}"),
-    };
-    let body = r["body"].as_str().unwrap_or("");
-    if !body.is_empty() {
-        if let Some(ct) = r["content_type"].as_str() {
-            s.push_str(&format!("\nContent-Type: {ct}"));
-        }
-        s.push_str(&format!("\n\n{body}"));
-    }
-    s
 }
 
 /// Waits for the CRM's first request, gives a wrong second one [`GRACE`],
@@ -602,20 +585,7 @@ async fn crm_cleared(w: &mut BbWorld) -> Result<(), String> {
 async fn crm_receives_for_call(w: &mut BbWorld, step: &Step) -> Result<(), String> {
     let want = docstring(step)?.replace("{call_id}", &encode(&call_id(w).await?));
     let got = crm_requests_settled(w).await?;
-    if got.len() != 1 {
-        return Err(format!(
-            "the CRM received {} requests, expected 1:\n{}",
-            got.len(),
-            got.iter().map(render).collect::<Vec<_>>().join("\n---\n")
-        ));
-    }
-    let got = render(&got[0]);
-    if got != want {
-        return Err(format!(
-            "the CRM received\n{got}\nbut the expected request is\n{want}"
-        ));
-    }
-    Ok(())
+    exactly_one_request(&got, &want)
 }
 
 #[then(expr = "the CRM's request matches the snapshot {string}")]

@@ -28,7 +28,7 @@ async fn phone_with_popup(
 }
 
 /// Renders a recorded request the way the feature files write it.
-fn render(r: &Value) -> String {
+pub fn render(r: &Value) -> String {
     let method = r["method"].as_str().unwrap_or("?");
     let path = r["path"].as_str().unwrap_or("?");
     let mut s = match r["query"].as_str() {
@@ -56,6 +56,11 @@ async fn crm_receives(w: &mut BbWorld, step: &Step) -> Result<(), String> {
     // Give a wrongly repeated request a moment to show up.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let got = w.crm_requests().await.unwrap_or(got);
+    exactly_one_request(&got, &want)
+}
+
+/// Checks that the CRM received one request, rendered exactly as `want`.
+pub fn exactly_one_request(got: &[Value], want: &str) -> Result<(), String> {
     if got.len() != 1 {
         return Err(format!(
             "the CRM received {} requests, expected 1:\n{}",
