@@ -1640,32 +1640,40 @@ impl OperatorWindow {
         if !self.popups.is_open() {
             return;
         }
+        let id = ViewportId::from_hash_of("bb-popup");
         let builder = beside_main(ctx, ViewportBuilder::default())
             .with_title(self.tr.t("popup-title"))
             .with_inner_size([440.0, 320.0]);
-        ctx.show_viewport_immediate(
-            ViewportId::from_hash_of("bb-popup"),
-            builder,
-            |ui, class| {
-                if ui.input(|i| i.viewport().close_requested()) {
-                    let ids: Vec<String> = self
-                        .popups
-                        .entries()
-                        .iter()
-                        .map(|e| e.call_id.clone())
-                        .collect();
-                    for id in ids {
-                        self.popups.dismiss(&id);
-                    }
-                    return;
+        if ctx.embed_viewports() {
+            // No separate OS window (kittest, backends without viewports):
+            // egui would place the embedded window over the call buttons,
+            // so that Call (answer) would hit the popup instead. Place it
+            // right of the main window and its dial pad.
+            egui::Window::from_viewport(id, builder)
+                .default_pos(egui::pos2(window_width(true) + 8.0, 8.0))
+                .collapsible(false)
+                .show(ctx, |ui| self.popup_ui(ui));
+            return;
+        }
+        ctx.show_viewport_immediate(id, builder, |ui, class| {
+            if ui.input(|i| i.viewport().close_requested()) {
+                let ids: Vec<String> = self
+                    .popups
+                    .entries()
+                    .iter()
+                    .map(|e| e.call_id.clone())
+                    .collect();
+                for id in ids {
+                    self.popups.dismiss(&id);
                 }
-                if class == ViewportClass::EmbeddedWindow {
-                    self.popup_ui(ui);
-                } else {
-                    egui::CentralPanel::default().show(ui, |ui| self.popup_ui(ui));
-                }
-            },
-        );
+                return;
+            }
+            if class == ViewportClass::EmbeddedWindow {
+                self.popup_ui(ui);
+            } else {
+                egui::CentralPanel::default().show(ui, |ui| self.popup_ui(ui));
+            }
+        });
     }
 
     /// The popup window's content (public for screenshots).
