@@ -3,7 +3,9 @@
 //!
 //! `cargo bench -p bb-benches --bench jitter_quality` prints one row per
 //! trace kind (and per seed with `-- --seeds N`; trace length with
-//! `-- --duration SECS`, default 60). "Added delay" is playout time
+//! `-- --duration SECS`, default 60; chunked playout, the delay moving in
+//! steps of MS instead of whole frames, with `-- --chunk MS`, e.g. 5 for
+//! G.711's sub-frame accelerate and expand). "Added delay" is playout time
 //! minus (send time + the trace's minimum one-way delay), averaged over
 //! played frames, identical for both buffers; "late" is the share of
 //! delivered packets that arrived after their slot; "drop" the share the
@@ -18,7 +20,10 @@
 use std::time::Duration;
 
 use bb_media::jitter::JitterConfig;
-use bb_media::netem::{QualityReport, Trace, TraceConfig, TraceKind, best_fixed, replay_adaptive};
+use bb_media::netem::{
+    QualityReport, Trace, TraceConfig, TraceKind, best_fixed, replay_adaptive,
+    replay_adaptive_chunked,
+};
 
 const MAX_LATE: f64 = 0.01;
 const TARGET_RATIO: f64 = 1.15;
@@ -42,7 +47,7 @@ struct Row {
     fixed: QualityReport,
 }
 
-fn run(kind: TraceKind, seed: u64, duration: Duration) -> Row {
+fn run(kind: TraceKind, seed: u64, duration: Duration, chunk: Option<Duration>) -> Row {
     let tc = TraceConfig {
         duration,
         ..TraceConfig::new(kind, seed)
@@ -50,9 +55,13 @@ fn run(kind: TraceKind, seed: u64, duration: Duration) -> Row {
     let trace = Trace::generate(tc);
     // Pull-grid phase: seeded, so it is not aligned with the send grid.
     let phase = Duration::from_micros(3_000 + (seed * 7_919) % 14_000);
-    let adaptive = match replay_adaptive(&trace, JitterConfig::default(), phase) {
+    let replayed = match chunk {
+        None => replay_adaptive(&trace, JitterConfig::default(), phase),
+        Some(c) => replay_adaptive_chunked(&trace, JitterConfig::default(), c, phase),
+    };
+    let adaptive = match replayed {
         Ok(r) => r,
-        Err(e) => panic!("default jitter config rejected: {e}"),
+        Err(e) => panic!("default jitter config or chunk {chunk:?} rejected: {e}"),
     };
     let (fixed_delay, fixed) = best_fixed(&trace, phase, MAX_LATE);
     Row {
@@ -77,9 +86,18 @@ fn main() {
     let quick = bb_benches::quick_mode();
     let seeds = flag("--seeds", 1);
     let duration = Duration::from_secs(flag("--duration", if quick { 10 } else { 60 }));
+    let chunk_us = flag("--chunk-us", flag("--chunk", 0) * 1000);
+    let chunk = (chunk_us > 0).then(|| Duration::from_micros(chunk_us));
     println!(
-        "jitter buffer quality: adaptive vs best fixed delay in hindsight (late ≤ 1 %), {} s traces",
-        duration.as_secs()
+        "jitter buffer quality: adaptive vs best fixed delay in hindsight (late ≤ 1 %), {} s traces, {}",
+        duration.as_secs(),
+        match chunk {
+            Some(c) => format!(
+                "chunked playout ({} ms chunks)",
+                c.as_micros() as f64 / 1000.0
+            ),
+            None => "whole-frame playout".to_owned(),
+        }
     );
     println!(
         "{:<13} {:>4} | {:>8} {:>7} {:>6} {:>7} {:>4} {:>4} | {:>7} {:>8} {:>7} {:>7} | {:>5} verdict",
@@ -102,7 +120,7 @@ fn main() {
     let mut per_kind: KindRows = TraceKind::ALL.iter().map(|&k| (k, Vec::new())).collect();
     for seed in 1..=seeds {
         for kind in TraceKind::ALL {
-            let r = run(kind, seed, duration);
+            let r = run(kind, seed, duration, chunk);
             let ratio = ms(r.adaptive.mean_added_delay) / ms(r.fixed.mean_added_delay).max(0.001);
             let ok = ratio <= TARGET_RATIO && r.adaptive.late_loss <= MAX_LATE;
             if !ok {

@@ -13,7 +13,9 @@
 //! through an idealised fixed-delay buffer on the same grid, and
 //! [`best_fixed`] finds the smallest fixed delay whose late loss is within a
 //! bound: the best fixed delay *in hindsight*, the yardstick for the
-//! adaptive buffer.
+//! adaptive buffer. [`replay_adaptive_chunked`] plays it through the
+//! buffer's chunked playout (sub-frame accelerate and expand, ticking
+//! every chunk on the same phase) against the same frame-grid yardstick.
 //!
 //! "Added delay" of a played frame is `pull time − (send time + the trace's
 //! minimum one-way delay)`: what the buffer adds on top of the fastest path,
@@ -23,7 +25,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::Time;
-use crate::jitter::{JitterBuffer, JitterConfig, JitterConfigError, Pulled, Rejected, RtpPayload};
+use crate::jitter::{
+    ChunkPulled, JitterBuffer, JitterConfig, JitterConfigError, Pulled, Rejected, RtpPayload,
+};
 
 /// A small, fast, seeded PRNG (SplitMix64). Not cryptographic.
 #[derive(Clone, Debug)]
@@ -389,13 +393,19 @@ fn rate(a: u64, b: u64) -> f64 {
     if b == 0 { 0.0 } else { a as f64 / b as f64 }
 }
 
-/// Pull instants covering the trace.
-fn pull_grid(trace: &Trace, phase: Duration) -> impl Iterator<Item = Time> + use<> {
+/// Instants `phase + k * period` covering the trace (`phase` taken modulo
+/// the frame, so a chunk grid contains the frame grid).
+fn tick_grid(
+    trace: &Trace,
+    phase: Duration,
+    period: Duration,
+) -> impl Iterator<Item = Time> + use<> {
     let frame = trace.config.frame.as_micros() as u64;
+    let period = (period.as_micros() as u64).max(1);
     let end = trace.deliveries.last().map_or(0, |d| d.arrival.as_micros()) + 2_000_000;
     let phase = phase.as_micros() as u64 % frame.max(1);
     (0..)
-        .map(move |k| Time::from_micros(phase + k * frame))
+        .map(move |k| Time::from_micros(phase + k * period))
         .take_while(move |t| t.as_micros() <= end)
 }
 
@@ -407,6 +417,33 @@ pub fn replay_adaptive(
     phase: Duration,
 ) -> Result<QualityReport, JitterConfigError> {
     let mut jb = JitterBuffer::new(cfg)?;
+    replay(trace, &mut jb, phase)
+}
+
+/// Plays `trace` through a [`JitterBuffer`] with `cfg` in chunked playout
+/// ([`JitterBuffer::set_chunk`]), ticking [`JitterBuffer::pull_chunk`] on
+/// the grid `phase + k * chunk`. A frame's added delay is measured at the
+/// tick it starts on; [`ChunkPulled::Stretch`] chunks count as expands,
+/// cut frames as accelerates.
+pub fn replay_adaptive_chunked(
+    trace: &Trace,
+    cfg: JitterConfig,
+    chunk: Duration,
+    phase: Duration,
+) -> Result<QualityReport, JitterConfigError> {
+    let mut jb = JitterBuffer::new(cfg)?;
+    jb.set_chunk(chunk)?;
+    replay(trace, &mut jb, phase)
+}
+
+/// The replay loop: [`JitterBuffer::pull`] on the frame grid, or
+/// [`JitterBuffer::pull_chunk`] on the chunk grid once chunks are set.
+fn replay(
+    trace: &Trace,
+    jb: &mut JitterBuffer,
+    phase: Duration,
+) -> Result<QualityReport, JitterConfigError> {
+    let chunk = jb.chunk();
     let floor = trace.min_delay().as_micros() as i64;
     let n = trace.packets.len();
     let mut played = vec![false; n];
@@ -418,7 +455,8 @@ pub fn replay_adaptive(
     let mut pending_conceal = 0u64;
     let mut counted_frames = 0u64;
     let mut di = 0;
-    for now in pull_grid(trace, phase) {
+    let period = chunk.unwrap_or(trace.config.frame);
+    for now in tick_grid(trace, phase, period) {
         while let Some(d) = trace.deliveries.get(di).filter(|d| d.arrival <= now) {
             let p = trace.packets[d.packet];
             delivered[d.packet] = true;
@@ -434,7 +472,18 @@ pub fn replay_adaptive(
             }
             di += 1;
         }
-        match jb.pull(now) {
+        let pulled = match chunk {
+            None => jb.pull(now),
+            Some(_) => match jb.pull_chunk(now) {
+                ChunkPulled::Frame(f) => Pulled::Frame(f),
+                ChunkPulled::Conceal(c) => Pulled::Conceal(c),
+                ChunkPulled::NotStarted
+                | ChunkPulled::Stretch { .. }
+                | ChunkPulled::Continue
+                | ChunkPulled::Empty => Pulled::NotStarted,
+            },
+        };
+        match pulled {
             Pulled::Frame(f) => {
                 let idx = match f.payload.as_slice() {
                     [a, b, c, d] => u32::from_le_bytes([*a, *b, *c, *d]) as usize,
@@ -471,8 +520,8 @@ pub fn replay_adaptive(
         late_loss: rate(late_n, delivered_n),
         dropped: rate(dropped_n, delivered_n),
         concealment: rate(concealed, concealed + frames),
-        expands: stats.expands,
-        accelerates: stats.accelerates,
+        expands: stats.expands + stats.chunk_expands,
+        accelerates: stats.accelerates + stats.chunk_drops,
         resyncs: stats.resyncs,
         peaks_ignored: stats.peaks_ignored,
         drift_ppm: stats.drift_ppm,
