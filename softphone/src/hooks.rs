@@ -274,6 +274,8 @@ impl Task {
                 let tx = self.tx.clone();
                 let limit = deadline.saturating_duration_since(Instant::now());
                 let handle = tokio::spawn(async move {
+                    // Let the signalling the same event woke (the 180) go first.
+                    tokio::task::yield_now().await;
                     let outcome = http_request(&http, request, max_body, limit).await;
                     let _ = tx.send(Msg::Done(id, outcome));
                 });
@@ -283,6 +285,7 @@ impl Task {
                 self.kinds.insert(id, kind);
                 let tx = self.tx.clone();
                 let handle = tokio::spawn(async move {
+                    tokio::task::yield_now().await;
                     let outcome = run_command(argv).await;
                     let _ = tx.send(Msg::Done(id, outcome));
                 });
@@ -468,15 +471,34 @@ fn describe(e: reqwest::Error) -> String {
     s
 }
 
+/// How many hook commands may be starting at once. Starting a program costs
+/// 1.5–2 ms of CPU (fork, exec, the dynamic loader); a burst of 100 ringing
+/// calls starting 100 `on_ring` commands at once took the CPU from the SIP
+/// path for 100–150 ms on two cores (docs/BENCHMARKS.md, CTI latency). Queued
+/// starts keep their order (the semaphore is fair).
+static COMMAND_STARTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// How long a started command keeps its start slot at most: long enough to
+/// cover exec and loading, short enough that a hung command never holds up
+/// the next one for more than this.
+const START_SLOT: Duration = Duration::from_millis(50);
+
 async fn run_command(argv: bb_cti::Argv) -> HookOutcome {
-    let mut child = match tokio::process::Command::new(&argv.program)
-        .args(&argv.args)
+    // A closed semaphore cannot happen (it is never closed); run unthrottled then.
+    let permit = COMMAND_STARTS.acquire().await.ok();
+    let mut cmd = tokio::process::Command::new(&argv.program);
+    cmd.args(&argv.args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-    {
+        .kill_on_drop(true);
+    // fork/exec blocks the calling thread until the exec: do it on the
+    // blocking pool, not on a worker that the SIP path needs.
+    let spawned = match tokio::task::spawn_blocking(move || cmd.spawn()).await {
+        Ok(r) => r,
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    };
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             return HookOutcome::Failed {
@@ -503,7 +525,20 @@ async fn run_command(argv: bb_cti::Argv) -> HookOutcome {
         }
         buf
     };
-    let (stdout, stderr, status) = tokio::join!(read(out), read_err(err), child.wait());
+    let waiting = async {
+        let status = child.wait();
+        tokio::pin!(status);
+        let early = tokio::select! {
+            s = &mut status => Some(s),
+            _ = tokio::time::sleep(START_SLOT) => None,
+        };
+        drop(permit);
+        match early {
+            Some(s) => s,
+            None => status.await,
+        }
+    };
+    let (stdout, stderr, status) = tokio::join!(read(out), read_err(err), waiting);
     for (name, bytes) in [("stdout", stdout), ("stderr", stderr)] {
         let text = String::from_utf8_lossy(&bytes);
         let text = text.trim();

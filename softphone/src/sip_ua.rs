@@ -8,14 +8,15 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use bb_media::codec::{Negotiated, Role};
 use bb_sip::headers::{addr_user, first_value, make, uri_user};
 use bb_sip::sdp::{AudioSdp, Direction, Format};
+use bb_sip::session_timer::{self, SessionExpires, UasAnswer};
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
@@ -129,13 +130,111 @@ impl LegMedia {
     }
 }
 
+/// The session timer agreed for a call (RFC 4028), when the peer offered one.
+#[derive(Debug, Clone, Copy)]
+struct SessionPlan {
+    /// The interval and refresher, as sent in our 2xx or read from the peer's.
+    se: SessionExpires,
+    /// We send the refreshes (else we expect them).
+    we_refresh: bool,
+    /// Our 2xx says `Require: timer` (the peer supports timers).
+    require_timer: bool,
+    /// Refresh with UPDATE (the peer allows it), else with re-INVITE.
+    use_update: bool,
+}
+
+impl SessionPlan {
+    /// The headers of a 2xx or a refresh that state the session timer.
+    fn headers(&self) -> Vec<rsipstack::sip::Header> {
+        let mut h = vec![make("Session-Expires", self.se.to_string())];
+        if self.require_timer {
+            h.push(make("Require", "timer"));
+        }
+        h
+    }
+}
+
+/// Whether any `Supported` header lists `timer`.
+fn supports_timer(headers: &rsipstack::sip::Headers) -> bool {
+    headers
+        .iter()
+        .filter(|h| h.name().eq_ignore_ascii_case("Supported"))
+        .any(|h| session_timer::lists_timer(h.value()))
+}
+
+/// Whether the `Allow` header lists UPDATE.
+fn allows_update(headers: &rsipstack::sip::Headers) -> bool {
+    headers
+        .iter()
+        .filter(|h| h.name().eq_ignore_ascii_case("Allow"))
+        .any(|h| {
+            h.value()
+                .split(',')
+                .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"))
+        })
+}
+
 struct Leg {
     dialog: InviteDialog,
     media: LegMedia,
+    /// The session timer, once agreed.
+    session: Option<SessionPlan>,
+    /// When the session was last refreshed (answered, or a re-INVITE or
+    /// UPDATE either way).
+    refreshed: Arc<Mutex<Instant>>,
     /// The initial SDP answer (incoming legs).
     answer: Option<Vec<u8>>,
     /// We hold the peer (our last offer was sendonly).
     holding: bool,
+}
+
+/// What the inbound guard did with datagrams the stack never saw whole.
+#[derive(Debug, Default)]
+pub struct InboundCounts {
+    /// Requests answered by us (400, 501, 505, …).
+    pub answered: AtomicU64,
+    /// Datagrams handed to the stack repaired.
+    pub repaired: AtomicU64,
+    /// Datagrams dropped without an answer.
+    pub dropped: AtomicU64,
+}
+
+impl InboundCounts {
+    fn observer(self: Arc<Self>) -> bb_sip::inbound::VerdictObserver {
+        Arc::new(move |from, verdict| {
+            use bb_sip::inbound::Verdict;
+            match verdict {
+                Verdict::Pass => {}
+                Verdict::Rewrite(r) => {
+                    let n = self.repaired.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::debug!(%from, repaired = n, "sip: repaired a datagram: {}", r.why);
+                }
+                Verdict::Reply(r) => {
+                    let n = self.answered.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::info!(
+                        %from,
+                        answered = n,
+                        "sip: answered a malformed request {}: {}",
+                        r.status,
+                        r.defect
+                    );
+                }
+                Verdict::Drop(why) => {
+                    let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                    tracing::info!(%from, dropped = n, "sip: dropped a datagram: {why}");
+                }
+            }
+        })
+    }
+
+    /// (answered, repaired, dropped) so far.
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        (
+            self.answered.load(Ordering::Relaxed),
+            self.repaired.load(Ordering::Relaxed),
+            self.dropped.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// The running SIP side of the softphone.
@@ -160,7 +259,13 @@ pub struct SipUa {
     notices: broadcast::Sender<MediaNotice>,
     /// The softphone's shutdown; media sessions stop with it.
     cancel: CancellationToken,
+    /// What the inbound guard answered or dropped.
+    inbound: Arc<InboundCounts>,
 }
+
+/// How long the REGISTER with Expires: 0 at exit may take (the app loop
+/// waits 3 s for the driver's `Unregistered`).
+const UNREGISTER_LIMIT: Duration = Duration::from_secs(2);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -271,8 +376,40 @@ impl SipUa {
                 0,
             ),
         };
-        let transport_layer = TransportLayer::new(cancel.child_token());
-        let conn = UdpConnection::create_connection(bind, None, Some(cancel.child_token()))
+        // The stack (endpoint and transports) has its own token, cancelled
+        // only after the registration loop has unregistered: cancelling it
+        // with the softphone would close the socket before the REGISTER with
+        // Expires: 0 (and its digest challenge) could be answered.
+        let stack = CancellationToken::new();
+        {
+            let (cancel, stack) = (cancel.clone(), stack.clone());
+            tokio::spawn(async move {
+                cancel.cancelled().await;
+                // A backstop: the registration loop's unregister is bounded
+                // by UNREGISTER_LIMIT and cancels the stack itself.
+                tokio::time::sleep(UNREGISTER_LIMIT + Duration::from_secs(1)).await;
+                stack.cancel();
+            });
+        }
+        let transport_layer = TransportLayer::new(stack.child_token());
+        // Every datagram goes through our inbound guard before rsipstack
+        // reads it: malformed requests whose Via, From, To, Call-ID and CSeq
+        // are readable get our 400 (or 501/505/416/420/415/406), the rest are
+        // dropped and counted (rsipstack alone would drop them all silently).
+        let (std_sock, granted) = bb_sip::inbound::bind_udp(bind, bb_sip::inbound::RECV_BUFFER)
+            .with_context(|| format!("cannot bind the SIP socket on {bind}"))?;
+        if granted < bb_sip::inbound::RECV_BUFFER {
+            tracing::debug!(
+                granted,
+                "the SIP socket's receive buffer is smaller than asked for (net.core.rmem_max)"
+            );
+        }
+        let sock = tokio::net::UdpSocket::from_std(std_sock)
+            .with_context(|| format!("cannot use the SIP socket on {bind}"))?;
+        let inbound = Arc::new(InboundCounts::default());
+        let guarded = bb_sip::inbound::GuardedUdpSocket::new(Arc::new(sock))
+            .with_observer(inbound.clone().observer());
+        let conn = UdpConnection::from_socket(Arc::new(guarded), None, Some(stack.child_token()))
             .await
             .with_context(|| format!("cannot bind the SIP socket on {bind}"))?;
         let mut local = conn
@@ -294,7 +431,7 @@ impl SipUa {
         }
         let t1 = settings.raw.sip.t1_ms;
         let endpoint = EndpointBuilder::new()
-            .with_cancel_token(cancel.clone())
+            .with_cancel_token(stack.clone())
             .with_transport_layer(transport_layer)
             .with_user_agent(concat!("bbclient/", env!("CARGO_PKG_VERSION")))
             .with_option(EndpointOption {
@@ -331,6 +468,7 @@ impl SipUa {
             audio: Arc::new(audio),
             notices: broadcast::channel(64).0,
             cancel: cancel.clone(),
+            inbound,
         };
         let me = ua.clone();
         tokio::spawn(async move {
@@ -344,6 +482,7 @@ impl SipUa {
             credential,
             settings.raw.account.expires,
             cancel,
+            stack,
         ));
         Ok(ua)
     }
@@ -351,6 +490,11 @@ impl SipUa {
     /// The bound SIP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// What the inbound guard answered, repaired or dropped so far.
+    pub fn inbound_counts(&self) -> &InboundCounts {
+        &self.inbound
     }
 
     /// DTMF digits received on any call, and each call's media figures when
@@ -448,6 +592,7 @@ impl SipUa {
         credential: Credential,
         expires: u32,
         cancel: CancellationToken,
+        stack: CancellationToken,
     ) {
         let server_uri = self.uri_on_transport(None, server);
         let new_registration = || {
@@ -466,10 +611,12 @@ impl SipUa {
         };
         let mut reg = new_registration();
         let mut failures = 0u32;
+        let mut registered = false;
         loop {
             let wait = match reg.register(server_uri.clone(), Some(expires)).await {
                 Ok(resp) if resp.status_code == StatusCode::OK => {
                     failures = 0;
+                    registered = true;
                     let granted = reg.expires();
                     let _ = self
                         .events
@@ -504,9 +651,25 @@ impl SipUa {
                 _ = cancel.cancelled() => break,
             }
         }
-        // Unregister on exit; bounded so that shutdown never hangs.
-        let _ =
-            tokio::time::timeout(Duration::from_secs(2), reg.register(server_uri, Some(0))).await;
+        // Unregister on exit if we ever registered (a server that never
+        // answered would only make shutdown wait); bounded so that shutdown
+        // never hangs. The stack stops afterwards.
+        if registered {
+            match tokio::time::timeout(UNREGISTER_LIMIT, reg.register(server_uri, Some(0))).await {
+                Ok(Ok(resp)) if resp.status_code == StatusCode::OK => {}
+                Ok(Ok(resp)) => tracing::warn!(
+                    "unregistering at exit: server answered {} {}",
+                    u16::from(resp.status_code.clone()),
+                    resp.reason_phrase().unwrap_or_default()
+                ),
+                Ok(Err(e)) => tracing::warn!("unregistering at exit failed: {e}"),
+                Err(_) => tracing::warn!(
+                    "unregistering at exit: no answer from {server} within {} s",
+                    UNREGISTER_LIMIT.as_secs()
+                ),
+            }
+        }
+        stack.cancel();
         let _ = self
             .events
             .send(SipEvent::Registration(RegState::Unregistered));
@@ -581,6 +744,49 @@ impl SipUa {
     }
 
     async fn incoming_invite(&self, mut tx: Transaction) {
+        // RFC 4028: answer a session timer the caller offers.
+        let session = match first_value(&tx.original.headers, "Session-Expires")
+            .and_then(SessionExpires::parse)
+        {
+            None => None,
+            Some(offered) => {
+                let headers = &tx.original.headers;
+                match session_timer::answer_as_uas(
+                    offered,
+                    supports_timer(headers),
+                    session_timer::MIN_SE,
+                ) {
+                    UasAnswer::TooSmall { min_se } => {
+                        let _ = tx
+                            .reply_with(
+                                StatusCode::SessionIntervalTooSmall,
+                                vec![make("Min-SE", min_se.to_string())],
+                                None,
+                            )
+                            .await;
+                        return;
+                    }
+                    answer @ UasAnswer::Accept {
+                        session_expires,
+                        require_timer,
+                    } => Some(SessionPlan {
+                        se: session_expires,
+                        we_refresh: answer.we_refresh(),
+                        require_timer,
+                        use_update: allows_update(headers),
+                    }),
+                }
+            }
+        };
+        // An RFC 2543 client may omit Contact (RFC 4475 inv2543); its From
+        // URI is then the remote target. rsipstack refuses a dialog without one.
+        if first_value(&tx.original.headers, "Contact").is_none()
+            && let Some(target) = first_value(&tx.original.headers, "From")
+                .and_then(bb_sip::headers::addr_uri)
+                .map(|u| format!("<{u}>"))
+        {
+            tx.original.headers.push(make("Contact", target));
+        }
         let req = &tx.original;
         let offer = match AudioSdp::parse(&req.body) {
             Ok(o) => o,
@@ -656,6 +862,8 @@ impl SipUa {
             Leg {
                 dialog: dialog.clone(),
                 media,
+                session,
+                refreshed: Arc::new(Mutex::new(Instant::now())),
                 answer: Some(answer),
                 holding: false,
             },
@@ -707,6 +915,21 @@ impl SipUa {
                     } else {
                         if let Ok(sdp) = AudioSdp::parse(&resp.body) {
                             self.set_remote(key, sdp, true);
+                        }
+                        if let Some(se) = first_value(&resp.headers, "Session-Expires")
+                            .and_then(SessionExpires::parse)
+                        {
+                            let plan = SessionPlan {
+                                se,
+                                we_refresh: session_timer::uac_refreshes(se),
+                                require_timer: false,
+                                use_update: allows_update(&resp.headers),
+                            };
+                            if let Some(leg) = lock(&self.legs).get_mut(&key) {
+                                leg.session = Some(plan);
+                                *lock(&leg.refreshed) = Instant::now();
+                            }
+                            self.start_session_timer(key, plan);
                         }
                         self.send(Input::Answered {
                             key,
@@ -827,10 +1050,15 @@ impl SipUa {
         let Some(leg) = legs.get_mut(&key) else {
             return (StatusCode::CallTransactionDoesNotExist, None, None);
         };
-        let ct = Some(vec![make("Content-Type", "application/sdp")]);
+        // Any re-INVITE or UPDATE refreshes the session (RFC 4028 section 10).
+        *lock(&leg.refreshed) = Instant::now();
+        let timer = leg.session.map(|p| p.headers()).unwrap_or_default();
+        let mut ct = vec![make("Content-Type", "application/sdp")];
+        ct.extend(timer.iter().cloned());
+        let ct = Some(ct);
         if req.body.is_empty() {
             if req.method == Method::Update {
-                return (StatusCode::OK, None, None);
+                return (StatusCode::OK, (!timer.is_empty()).then_some(timer), None);
             }
             let dir = if leg.holding {
                 Direction::SendOnly
@@ -852,7 +1080,9 @@ impl SipUa {
                 return (StatusCode::NotAcceptableHere, None, None);
             }
         };
-        let held = !offer.direction.sends() || offer.addr.is_unspecified();
+        // RFC 3264 section 8.4: a peer that holds us offers sendonly (music
+        // on hold) or inactive; either way it no longer receives.
+        let held = !offer.direction.receives() || offer.addr.is_unspecified();
         let mut dir = offer.direction.answer_to();
         if leg.holding && dir == Direction::SendRecv {
             dir = Direction::SendOnly;
@@ -883,10 +1113,17 @@ impl SipUa {
     /// Sends 200 OK with the SDP answer, and starts the call's media.
     pub fn accept(&self, key: CallKey) {
         if let Some(leg) = lock(&self.legs).get_mut(&key) {
-            let headers = vec![make("Content-Type", "application/sdp")];
+            let mut headers = vec![make("Content-Type", "application/sdp")];
+            if let Some(plan) = &leg.session {
+                headers.extend(plan.headers());
+            }
             if let Err(e) = leg.dialog.accept(Some(headers), leg.answer.clone()) {
                 tracing::warn!(error = %e, "cannot send 200");
                 return;
+            }
+            *lock(&leg.refreshed) = Instant::now();
+            if let Some(plan) = leg.session {
+                self.start_session_timer(key, plan);
             }
             self.media_changed(key, leg);
         }
@@ -946,7 +1183,8 @@ impl SipUa {
             .map_err(|e| format!("no RTP port: {e}"))?;
         let mut media = LegMedia::new(pair, rtp_addr, media::sdp::offer_formats(&self.audio));
         let offer = media.sdp(Direction::SendRecv, self.ptime());
-        let mut headers = Vec::new();
+        // We answer session timers (RFC 4028) but do not ask for them.
+        let mut headers = vec![make("Supported", "timer")];
         if let Some(r) = replaces {
             headers.push(make("Replaces", r));
         }
@@ -958,7 +1196,7 @@ impl SipUa {
             offer: Some(offer),
             contact: self.uri_on_transport(Some(&self.user), self.local),
             credential: Some(self.credential.clone()),
-            headers: (!headers.is_empty()).then_some(headers),
+            headers: Some(headers),
             ..Default::default()
         };
         let (sender, receiver) = self.dialog_layer.new_dialog_state_channel();
@@ -971,6 +1209,8 @@ impl SipUa {
             Leg {
                 dialog,
                 media,
+                session: None,
+                refreshed: Arc::new(Mutex::new(Instant::now())),
                 answer: None,
                 holding: false,
             },
@@ -997,6 +1237,94 @@ impl SipUa {
             }
         });
         Ok(())
+    }
+
+    fn start_session_timer(&self, key: CallKey, plan: SessionPlan) {
+        tokio::spawn(self.clone().session_timer(key, plan));
+    }
+
+    /// Refreshes the session at half the interval when we are the
+    /// refresher; ends the call when we are not and no refresh came in time
+    /// (RFC 4028 section 10). Stops when the leg is gone.
+    async fn session_timer(self, key: CallKey, plan: SessionPlan) {
+        let wait = if plan.we_refresh {
+            session_timer::refresh_after(plan.se.interval)
+        } else {
+            session_timer::expire_after(plan.se.interval)
+        };
+        loop {
+            let Some(refreshed) = lock(&self.legs).get(&key).map(|l| l.refreshed.clone()) else {
+                return;
+            };
+            let due = *lock(&refreshed) + wait;
+            tokio::select! {
+                _ = tokio::time::sleep_until(tokio::time::Instant::from_std(due)) => {}
+                _ = self.cancel.cancelled() => return,
+            }
+            if *lock(&refreshed) + wait > Instant::now() {
+                continue; // refreshed meanwhile
+            }
+            let prepared = {
+                let mut legs = lock(&self.legs);
+                let Some(leg) = legs.get_mut(&key) else {
+                    return;
+                };
+                let sdp = (!plan.use_update && plan.we_refresh).then(|| {
+                    let dir = leg.media.local_dir;
+                    leg.media.sdp(dir, self.ptime())
+                });
+                (leg.dialog.clone(), sdp)
+            };
+            if !plan.we_refresh {
+                tracing::warn!(
+                    "no session refresh from the peer within {} s: ending the call (RFC 4028)",
+                    wait.as_secs()
+                );
+                self.send(Input::Ended {
+                    key,
+                    cause: EndCause::Failed,
+                });
+                self.bye(key);
+                return;
+            }
+            let (dialog, sdp) = prepared;
+            let mut headers = vec![
+                make("Session-Expires", plan.se.to_string()),
+                make("Supported", "timer"),
+            ];
+            let result = match sdp {
+                None => dialog.update(Some(headers), None).await,
+                Some(sdp) => {
+                    headers.push(make("Content-Type", "application/sdp"));
+                    dialog.reinvite(Some(headers), Some(sdp)).await
+                }
+            };
+            let code = match result {
+                Ok(Some(resp)) => u16::from(resp.status_code.clone()),
+                Ok(None) => 481,
+                Err(e) => {
+                    tracing::warn!(error = %e, "session refresh failed");
+                    408
+                }
+            };
+            if (200..300).contains(&code) {
+                *lock(&refreshed) = Instant::now();
+            } else if code == 408 || code == 481 {
+                // RFC 4028 section 10: the session is gone.
+                tracing::warn!("session refresh answered {code}: ending the call");
+                self.send(Input::Ended {
+                    key,
+                    cause: EndCause::Failed,
+                });
+                self.bye(key);
+                return;
+            } else {
+                // Other failures leave the session as it was; try again at
+                // the next half interval.
+                tracing::warn!("session refresh answered {code}; retrying later");
+                *lock(&refreshed) = Instant::now();
+            }
+        }
     }
 
     /// Sends a hold (`sendonly`) or resume (`sendrecv`) re-INVITE.

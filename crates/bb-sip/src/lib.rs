@@ -14,6 +14,9 @@
 //!   socket wrapper that hooks it in front of rsipstack's UDP receive loop.
 //! - [`sdp`]: the audio-only SDP offer/answer model both sides speak, parsed and
 //!   written with the `sdp` crate.
+//! - [`session_timer`]: RFC 4028 session timers as the softphone answers them
+//!   (reading `Session-Expires`, choosing the refresher, refresh and expiry
+//!   times).
 //!
 //! Key decision: everything here is plain functions on strings and rsipstack
 //! message types; nothing opens a socket, spawns a task or reads the clock, so
@@ -27,5 +30,6 @@ pub mod digest;
 pub mod headers;
 pub mod inbound;
 pub mod sdp;
+pub mod session_timer;
 
 pub use rsipstack;

@@ -32,6 +32,33 @@ use rsipstack::platform::net::UdpSocket;
 
 use super::{Policy, Verdict, check_datagram_with};
 
+/// The receive buffer [`bind_udp`] asks for: 4 MiB, room for a few thousand
+/// INVITEs, so a burst of simultaneous calls is queued by the kernel instead of
+/// being dropped while the receive loop is busy (the Linux default of about
+/// 200 KiB holds a few hundred).
+pub const RECV_BUFFER: usize = 4 << 20;
+
+/// Binds a non-blocking UDP socket on `addr` with a receive buffer of
+/// `recv_buffer` octets (the kernel may grant less: Linux caps it at
+/// `net.core.rmem_max` unless the process may override it). Returns the
+/// socket, ready for `tokio::net::UdpSocket::from_std`, and the size the
+/// kernel reports.
+///
+/// A refused buffer size is not an error (the socket works, only with the
+/// default buffer); a failed bind is.
+pub fn bind_udp(
+    addr: SocketAddr,
+    recv_buffer: usize,
+) -> std::io::Result<(std::net::UdpSocket, usize)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    let _ = socket.set_recv_buffer_size(recv_buffer);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    let granted = socket.recv_buffer_size().unwrap_or(0);
+    Ok((socket.into(), granted))
+}
+
 /// Called with the source address and the verdict for every datagram that is
 /// not [`Verdict::Pass`], so the driver can log it its own way.
 pub type VerdictObserver = Arc<dyn Fn(SocketAddr, &Verdict) + Send + Sync>;
