@@ -340,7 +340,11 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                     key,
                     number,
                     replaces,
-                } => sip.invite(key, number, replaces),
+                } => {
+                    let call_id = crate::sip_ua::new_call_id(sip.local_addr());
+                    phone.set_call_id(key, call_id.clone());
+                    sip.invite(key, number, replaces, call_id);
+                }
                 Action::Hold { key, hold } => sip.hold(key, hold),
                 Action::Refer {
                     key,
@@ -360,7 +364,12 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                     let _ = events_tx.send(ev);
                 }
                 Action::Event(ev) => {
-                    let event = announce(&ev);
+                    let mut event = announce(&ev);
+                    if let PhoneEvent::Dialing { key, .. } = &ev
+                        && let Some(call_id) = phone.call_id(*key)
+                    {
+                        event = event.with_call(call_id.to_string());
+                    }
                     if let Some(h) = history.as_mut() {
                         record(h, &event);
                         if let PhoneEvent::Ringing { facts, .. } = &ev {

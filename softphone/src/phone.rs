@@ -492,13 +492,24 @@ impl Phone {
             .collect()
     }
 
-    /// The SIP Call-ID of call `key`, once known (an outgoing call learns
-    /// it when answered).
+    /// The SIP Call-ID of call `key`, once known (an outgoing call's is set
+    /// by [`Phone::set_call_id`] before its INVITE goes out).
     pub fn call_id(&self, key: CallKey) -> Option<&str> {
         self.calls
             .get(&key)
             .map(|c| c.call_id.as_str())
             .filter(|id| !id.is_empty())
+    }
+
+    /// Gives an outgoing call the Call-ID its INVITE will carry (the driver
+    /// chooses it, so that the call model stays free of randomness); the
+    /// events of the call carry it from then on.
+    pub fn set_call_id(&mut self, key: CallKey, call_id: String) {
+        if let Some(call) = self.calls.get_mut(&key)
+            && call.call_id.is_empty()
+        {
+            call.call_id = call_id;
+        }
     }
 
     fn emit(&mut self, ev: PhoneEvent) {

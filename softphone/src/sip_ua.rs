@@ -1161,10 +1161,11 @@ impl SipUa {
     }
 
     /// Sends an INVITE for a call the phone placed.
-    pub fn invite(&self, key: CallKey, number: String, replaces: Option<String>) {
+    /// Places a call to `number` with `call_id` as its INVITE's Call-ID.
+    pub fn invite(&self, key: CallKey, number: String, replaces: Option<String>, call_id: String) {
         let me = self.clone();
         tokio::spawn(async move {
-            if let Err(reason) = me.try_invite(key, &number, replaces).await {
+            if let Err(reason) = me.try_invite(key, &number, replaces, call_id).await {
                 tracing::warn!(%reason, "cannot place the call");
                 me.send(Input::Failed { key, code: 0 });
             }
@@ -1176,6 +1177,7 @@ impl SipUa {
         key: CallKey,
         number: &str,
         replaces: Option<String>,
+        call_id: String,
     ) -> Result<(), String> {
         let (pair, rtp_addr) = self
             .rtp_socket()
@@ -1197,6 +1199,7 @@ impl SipUa {
             contact: self.uri_on_transport(Some(&self.user), self.local),
             credential: Some(self.credential.clone()),
             headers: Some(headers),
+            call_id: Some(call_id),
             ..Default::default()
         };
         let (sender, receiver) = self.dialog_layer.new_dialog_state_channel();
@@ -1457,6 +1460,12 @@ impl SipUa {
             }
         });
     }
+}
+
+/// A fresh Call-ID for an outgoing INVITE: 128 random bits, and the host
+/// part of the address the phone sends from (RFC 3261 8.1.1.4).
+pub fn new_call_id(local: std::net::SocketAddr) -> String {
+    format!("{:032x}@{}", rand::random::<u128>(), local.ip())
 }
 
 #[cfg(test)]

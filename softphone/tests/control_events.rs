@@ -124,6 +124,8 @@ fn a_script_sees_the_events_of_a_call_with_its_call_id() {
         .filter(|c| !c.is_empty())
         .unwrap_or_else(|| panic!("answered carries the Call-ID: {answered}"))
         .to_string();
+    // The outgoing ringing event already carried the INVITE's Call-ID.
+    assert_eq!(ringing["call_id"], call_id.as_str(), "{ringing}");
 
     // A refusal is a reply, not an event, and says why.
     s.send(json!({"id": 3, "cmd": "transfer_complete"}));
