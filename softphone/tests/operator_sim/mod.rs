@@ -66,8 +66,14 @@ impl Sim {
     /// Starts `bluebean-sim --sip 127.0.0.1:0 --api 127.0.0.1:0` and waits
     /// for its ready line.
     pub fn start() -> Sim {
+        Sim::start_with(&[])
+    }
+
+    /// As [`Sim::start`], with more arguments (e.g. `--config TENANT`).
+    pub fn start_with(args: &[&std::ffi::OsStr]) -> Sim {
         let mut child = Command::new(sim_bin())
             .args(["--sip", "127.0.0.1:0", "--api", "127.0.0.1:0"])
+            .args(args)
             .env("BLUEBEAN_SIM_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

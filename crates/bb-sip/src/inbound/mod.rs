@@ -80,6 +80,7 @@
 //! datagram's source address, as RFC 3581 `rport` would. It handles datagrams,
 //! not streams: over TCP a short body means "wait for more", not 400.
 
+pub mod digest_spelling;
 mod repair;
 mod reply;
 mod rules;

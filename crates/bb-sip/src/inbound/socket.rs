@@ -28,6 +28,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use super::digest_spelling::{Way, respell};
+
 use rsipstack::platform::net::UdpSocket;
 
 use super::{Policy, Verdict, check_datagram_with};
@@ -70,8 +72,9 @@ pub type VerdictObserver = Arc<dyn Fn(SocketAddr, &Verdict) + Send + Sync>;
 /// [`Verdict::Rewrite`] (the repaired bytes, when they fit the stack's buffer;
 /// otherwise the datagram is dropped). For [`Verdict::Reply`] it sends the
 /// response to the source address through the inner socket and reads on; for
-/// [`Verdict::Drop`] it just reads on. `send_to` and `local_addr` go straight
-/// to the inner socket.
+/// [`Verdict::Drop`] it just reads on. Both ways it respells the SHA-256
+/// digest token between RFC 7616 and rsipstack ([`super::digest_spelling`]);
+/// otherwise `send_to` and `local_addr` go straight to the inner socket.
 pub struct GuardedUdpSocket {
     inner: Arc<dyn UdpSocket>,
     policy: Policy,
@@ -112,7 +115,19 @@ impl UdpSocket for GuardedUdpSocket {
                 observe(from, &verdict);
             }
             match verdict {
-                Verdict::Pass => return Ok((len, from)),
+                Verdict::Pass => {
+                    let respelled = buf
+                        .get(..len)
+                        .and_then(|d| respell(d, Way::ToStack))
+                        .filter(|b| b.len() <= buf.len());
+                    if let Some(bytes) = respelled
+                        && let Some(dest) = buf.get_mut(..bytes.len())
+                    {
+                        dest.copy_from_slice(&bytes);
+                        return Ok((bytes.len(), from));
+                    }
+                    return Ok((len, from));
+                }
                 Verdict::Rewrite(rewrite) => {
                     if let Some(dest) = buf.get_mut(..rewrite.bytes.len()) {
                         dest.copy_from_slice(&rewrite.bytes);
@@ -130,7 +145,11 @@ impl UdpSocket for GuardedUdpSocket {
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
-        self.inner.send_to(buf, addr).await
+        match respell(buf, Way::ToWire) {
+            // The stack is told its own bytes went out.
+            Some(bytes) => self.inner.send_to(&bytes, addr).await.map(|_| buf.len()),
+            None => self.inner.send_to(buf, addr).await,
+        }
     }
 
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {
