@@ -225,7 +225,9 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
     } = parts;
     let started = Instant::now();
     let now = || started.elapsed().as_millis() as u64;
-    let mut phone = Phone::new(PhoneConfig::default());
+    let mut phone = Phone::new(PhoneConfig {
+        ring_second_call: settings.raw.sip.second_call == crate::config::SecondCall::Ring,
+    });
     let mut reg = RegState::Unregistered;
     let mut last_incoming: Option<String> = None;
     let (op_tx, mut op_rx) = mpsc::unbounded_channel::<OpMsg>();

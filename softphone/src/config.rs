@@ -194,13 +194,36 @@ pub struct Sip {
     /// after 64×T1. Lower it only on fast networks (tests use 20).
     #[serde(default = "default_t1")]
     pub t1_ms: u64,
+    /// A second incoming call while one is connected: `"ring"` it as a
+    /// second line (the operator can hold the first and answer it) or
+    /// answer `"busy"` (486 Busy Here).
+    #[serde(default, skip_serializing_if = "SecondCall::is_default")]
+    pub second_call: SecondCall,
 }
 
 impl Default for Sip {
     fn default() -> Self {
         Sip {
             t1_ms: default_t1(),
+            second_call: SecondCall::default(),
         }
+    }
+}
+
+/// `[sip] second_call`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SecondCall {
+    /// Ring as a second line.
+    #[default]
+    Ring,
+    /// Answer 486 Busy Here.
+    Busy,
+}
+
+impl SecondCall {
+    fn is_default(&self) -> bool {
+        *self == SecondCall::Ring
     }
 }
 
@@ -638,6 +661,20 @@ mod tests {
 
     fn load(extra: &str) -> Result<Settings, ConfigError> {
         Settings::from_toml(&format!("{BASE}{extra}"), Path::new("/etc/bb/s.toml"))
+    }
+
+    #[test]
+    fn a_second_call_rings_unless_busy_is_asked_for() {
+        assert_eq!(
+            load("").expect("valid").raw.sip.second_call,
+            SecondCall::Ring
+        );
+        let s = load("[sip]\nsecond_call = \"busy\"\n").expect("valid");
+        assert_eq!(s.raw.sip.second_call, SecondCall::Busy);
+        let e = load("[sip]\nsecond_call = \"queue\"\n")
+            .expect_err("unknown value")
+            .to_string();
+        assert!(e.contains("queue") && e.contains("ring"), "{e}");
     }
 
     #[test]
