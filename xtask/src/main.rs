@@ -42,9 +42,16 @@ fn main() -> ExitCode {
 pub fn run(cmd: &mut Command) -> Result<(), String> {
     let shown = format!("{cmd:?}");
     eprintln!("xtask: running {shown}");
+    let started = std::time::Instant::now();
     let status = cmd
         .status()
         .map_err(|e| format!("cannot start {shown}: {e}"))?;
+    // Where the time of a CI run goes, step by step.
+    eprintln!(
+        "xtask: {} after {:.0} s: {shown}",
+        if status.success() { "done" } else { "failed" },
+        started.elapsed().as_secs_f64()
+    );
     if status.success() {
         Ok(())
     } else {
