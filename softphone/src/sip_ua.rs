@@ -897,8 +897,11 @@ impl SipUa {
             match state {
                 DialogState::Early(_, resp) => {
                     if !incoming.load(Ordering::Relaxed) {
+                        // Early media: a 183 (or 180) with SDP starts the
+                        // media, so the network's announcement or ringback
+                        // is heard before the answer.
                         if let Ok(sdp) = AudioSdp::parse(&resp.body) {
-                            self.set_remote(key, sdp, false);
+                            self.set_remote(key, sdp, true);
                         }
                         self.send(Input::Progress {
                             key,

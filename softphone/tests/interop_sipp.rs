@@ -100,6 +100,25 @@ fn outgoing_call_hold_resume_hangup_against_sipp() {
 }
 
 #[test]
+fn early_media_plays_before_the_answer_against_sipp() {
+    let dir = scratch("sipp-early");
+    let port = free_udp_port();
+    let mut sipp = sipp_server("registrar_uas_early_media.xml", port, 2, &dir);
+    let mut phone = Phone::start(&dir, "sipp-early", &settings(port));
+    phone.proc.expect_line("registered as 1910", 15);
+    phone.verb(&["call", "1330"]);
+    // The 183's SDP starts the media (the network's announcement or
+    // ringback is heard); the 200 comes 1.5 s later. Lines are read in
+    // order, so an answer before the media start fails here.
+    phone.proc.expect_line("media started", 10);
+    phone.proc.expect_line("answered", 10);
+    phone.verb(&["hangup"]);
+    phone.proc.expect_line("hung up: local_hangup", 10);
+    assert_sipp_done(&mut sipp, &dir);
+    phone.proc.stop();
+}
+
+#[test]
 fn incoming_call_held_by_the_peer_against_sipp() {
     let dir = scratch("sipp-incoming");
     // No registrar: incoming calls reach the softphone all the same.
