@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufReader, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
@@ -67,30 +67,7 @@ impl Baresip {
         };
         let (tx, events) = channel();
         let mut reader = BufReader::new(ctrl.try_clone().expect("socket clone"));
-        std::thread::spawn(move || {
-            // Netstrings: LEN ':' JSON ','.
-            loop {
-                let mut len = Vec::new();
-                if reader.read_until(b':', &mut len).map_or(true, |n| n == 0) {
-                    return;
-                }
-                let Some(n) = std::str::from_utf8(len.get(..len.len() - 1).unwrap_or_default())
-                    .ok()
-                    .and_then(|s| s.trim().parse::<usize>().ok())
-                else {
-                    return;
-                };
-                let mut body = vec![0u8; n + 1];
-                if reader.read_exact(&mut body).is_err() {
-                    return;
-                }
-                if let Ok(v) = serde_json::from_slice(&body[..n])
-                    && tx.send(v).is_err()
-                {
-                    return;
-                }
-            }
-        });
+        std::thread::spawn(move || common::forward_netstrings(&mut reader, &tx));
         Baresip {
             proc,
             ctrl,

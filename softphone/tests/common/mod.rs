@@ -3,7 +3,7 @@
 
 pub mod audio;
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
@@ -331,5 +331,34 @@ pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
             "timed out after {secs} s waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads baresip's `ctrl_tcp` stream (netstrings: `LEN ':' JSON ','`) and
+/// sends each JSON message to `tx`, until the stream or the receiver ends.
+pub fn forward_netstrings(
+    reader: &mut impl BufRead,
+    tx: &std::sync::mpsc::Sender<serde_json::Value>,
+) {
+    loop {
+        let mut len = Vec::new();
+        if reader.read_until(b':', &mut len).map_or(true, |n| n == 0) {
+            return;
+        }
+        let Some(n) = std::str::from_utf8(len.get(..len.len() - 1).unwrap_or_default())
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+        else {
+            return;
+        };
+        let mut body = vec![0u8; n + 1];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        if let Ok(v) = serde_json::from_slice(&body[..n])
+            && tx.send(v).is_err()
+        {
+            return;
+        }
     }
 }
