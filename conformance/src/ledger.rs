@@ -194,6 +194,52 @@ pub fn junit_outcomes(xml: &str) -> BTreeMap<(String, usize), Outcome> {
     out
 }
 
+/// The failed scenarios of a JUnit report: the test-case name and the
+/// failure message, XML entities decoded. Printed again at the end of a run
+/// so a failure is the last thing a CI log shows, not lost mid-stream.
+pub fn junit_failures(xml: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for case in xml.split("<testcase ").skip(1) {
+        let body = case.split("</testcase>").next().unwrap_or(case);
+        let Some(failure) = body
+            .split_once("<failure")
+            .or_else(|| body.split_once("<error"))
+            .map(|(_, f)| f)
+        else {
+            continue;
+        };
+        let attr = |text: &str, key: &str| {
+            text.split(&format!("{key}=\""))
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .map(unescape)
+                .unwrap_or_default()
+        };
+        let name = attr(case, "name");
+        let mut message = attr(failure, "message");
+        if message.is_empty() {
+            // The message may be the element's text instead of an attribute.
+            message = failure
+                .split_once('>')
+                .and_then(|(_, rest)| rest.split("</").next())
+                .map(|t| unescape(t.trim_start_matches("<![CDATA[").trim_end_matches("]]>")))
+                .unwrap_or_default();
+        }
+        out.push((name, message));
+    }
+    out
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&apos;", "'")
+        .replace("&#10;", "\n")
+        .replace("&#xA;", "\n")
+        .replace("&amp;", "&")
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -287,6 +333,19 @@ ul {{ margin: 0; padding-left: 1.2em; }}
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn junit_failures_names_the_failed_case_and_its_message() {
+        let xml = r#"<testsuites><testsuite><testcase name="Scenario: fine: a.feature:3:3" time="1"><system-out>ok</system-out></testcase><testcase name="Scenario: broken &amp; late: b.feature:9:3" time="2"><failure type="Step Panicked" message="no call within 10 s&#10;last event: &quot;ringing&quot;"/><system-out>x</system-out></testcase></testsuite></testsuites>"#;
+        let failures = junit_failures(xml);
+        assert_eq!(
+            failures,
+            vec![(
+                "Scenario: broken & late: b.feature:9:3".to_string(),
+                "no call within 10 s\nlast event: \"ringing\"".to_string()
+            )]
+        );
+    }
     use super::*;
 
     #[test]

@@ -50,6 +50,21 @@ async fn main() {
         Err(e) => eprintln!("conformance: no HTML report: {e}"),
     }
     if writer.execution_has_failed() {
+        // Say again, last, which scenarios failed and why: a CI log that shows
+        // only its head and tail must still name them.
+        match std::fs::read_to_string(&junit_path) {
+            Ok(xml) => {
+                let failures = conformance::ledger::junit_failures(&xml);
+                eprintln!("conformance: {} scenario(s) failed:", failures.len());
+                for (name, message) in failures {
+                    eprintln!("  FAILED {name}");
+                    for line in message.lines().take(12) {
+                        eprintln!("      {line}");
+                    }
+                }
+            }
+            Err(e) => eprintln!("conformance: cannot read {}: {e}", junit_path.display()),
+        }
         std::process::exit(1);
     }
 }
