@@ -208,6 +208,22 @@ fn transcript_lines(w: &BbWorld, ext: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The softphone's output once some line satisfies `wanted`, waiting up to
+/// 10 s: its stdout is read by another thread than its events, so a line
+/// printed for an event already seen may still be in the pipe.
+async fn transcript_once(
+    w: &BbWorld,
+    ext: &str,
+    what: &str,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, String> {
+    w.wait_for(what, 10, || async {
+        let lines = transcript_lines(w, ext);
+        lines.iter().any(|l| wanted(l)).then_some(lines)
+    })
+    .await
+}
+
 async fn events(w: &BbWorld, ext: &str) -> Result<Vec<Value>, String> {
     let st = state(w);
     let st = st.lock().await;
@@ -646,17 +662,11 @@ async fn popup_shows(w: &mut BbWorld, text: String) -> Result<(), String> {
         return Err(format!("the popup shows '{shown}', not '{text}'"));
     }
     // The headless softphone prints it too.
-    let lines = transcript_lines(w, &ext);
-    if !lines
-        .iter()
-        .any(|l| l.starts_with("bbclient: popup for call") && l.contains("(CRM answered 200)"))
-    {
-        return Err(format!(
-            "the softphone printed no popup line:\n{}",
-            lines.join("\n")
-        ));
-    }
-    Ok(())
+    transcript_once(w, &ext, "the softphone to print the popup line", |l| {
+        l.starts_with("bbclient: popup for call") && l.contains("(CRM answered 200)")
+    })
+    .await
+    .map(|_| ())
 }
 
 #[then(expr = "the popup text is exactly {string}")]
@@ -961,16 +971,14 @@ async fn hooks_in_order(w: &mut BbWorld, step: &Step) -> Result<(), String> {
 #[then(expr = "the {string} hook was still running when the call ended")]
 async fn still_running(w: &mut BbWorld, kind: String) -> Result<(), String> {
     let ext = first_ext(w)?;
-    let lines = transcript_lines(w, &ext);
+    let lines = transcript_once(w, &ext, "the softphone to say the call ended", |l| {
+        l.starts_with("bbclient: hung up:")
+    })
+    .await?;
     let hung_up = lines
         .iter()
         .position(|l| l.starts_with("bbclient: hung up:"))
-        .ok_or_else(|| {
-            format!(
-                "the softphone never said the call ended:\n{}",
-                lines.join("\n")
-            )
-        })?;
+        .ok_or("the softphone never said the call ended")?;
     started_at(&lines, &kind)
         .filter(|s| *s < hung_up)
         .ok_or_else(|| format!("the {kind} did not start before the call ended"))?;
@@ -1098,12 +1106,19 @@ async fn popup_given_up(w: &mut BbWorld, secs: u64, limit: u64) -> Result<(), St
     if !at_limit {
         return Err(format!("the popup request ended otherwise: {ev}"));
     }
-    let lines = transcript_lines(w, &ext);
-    let logged = lines.iter().find(|l| {
+    let gives_up = |l: &str| {
         l.starts_with("bbclient: hook:")
             && l.contains(": popup request #")
             && (l.contains(" timed out after ") || l.contains(" failed in "))
-    });
+    };
+    let lines = transcript_once(
+        w,
+        &ext,
+        "the log line that gives up the popup request",
+        gives_up,
+    )
+    .await?;
+    let logged = lines.iter().find(|l| gives_up(l));
     let elapsed: Option<u64> = logged.and_then(|l| {
         let rest = l
             .split(" timed out after ")
