@@ -190,6 +190,10 @@ pub enum Notice {
 pub struct LineModel {
     calls: Vec<LiveCall>,
     registration: Registration,
+    /// A registration event was applied (since the last lost events): the
+    /// events then say the latest state, and a `status` reply, a snapshot
+    /// that may be older than them, no longer decides it.
+    registration_heard: bool,
     operator: Operator,
     extension: String,
     notices: Vec<Notice>,
@@ -201,6 +205,7 @@ impl LineModel {
         LineModel {
             calls: Vec::new(),
             registration: Registration::Unknown,
+            registration_heard: false,
             operator: Operator::LoggedOut,
             extension: extension.into(),
             notices: Vec::new(),
@@ -232,6 +237,12 @@ impl LineModel {
         std::mem::take(&mut self.notices)
     }
 
+    /// Some events were lost (the window fell behind): the next `status`
+    /// reply decides the registration again.
+    pub fn events_lost(&mut self) {
+        self.registration_heard = false;
+    }
+
     /// Reads the `data` of a `status` reply: the extension and the
     /// registration (its calls carry no Call-ID and are left to events).
     pub fn apply_status(&mut self, data: &serde_json::Value) {
@@ -239,6 +250,11 @@ impl LineModel {
             && !ext.is_empty()
         {
             self.extension = ext.to_owned();
+        }
+        if self.registration_heard {
+            // Every change since the window subscribed came as an event;
+            // the snapshot only fills in what happened before.
+            return;
         }
         let reg = data.get("registration");
         match reg.and_then(|r| r.get("state")).and_then(|s| s.as_str()) {
@@ -261,6 +277,7 @@ impl LineModel {
         let id = event.call_id.as_deref().filter(|s| !s.is_empty());
         match &event.event {
             EventKind::Registration { state, reason } => {
+                self.registration_heard = true;
                 self.registration = match state {
                     RegistrationState::Registered => Registration::Registered,
                     RegistrationState::Unregistered => Registration::Unregistered,
@@ -684,6 +701,33 @@ mod tests {
         }));
         assert_eq!(m.extension(), "1910");
         assert_eq!(m.registration(), &Registration::Failed("timeout".into()));
+    }
+
+    #[test]
+    fn a_status_reply_older_than_a_registration_event_does_not_undo_it() {
+        // The window asks for the status when it opens; the core answers
+        // "unregistered", registers, and says so. The window reads the
+        // event and then the older reply in the same frame.
+        let mut m = LineModel::new("1910");
+        m.apply(
+            &ev(
+                EventKind::Registration {
+                    state: RegistrationState::Registered,
+                    reason: None,
+                },
+                None,
+            ),
+            0,
+        );
+        m.apply_status(&serde_json::json!({
+            "extension": "1910",
+            "registration": {"state": "unregistered"},
+        }));
+        assert_eq!(m.registration(), &Registration::Registered);
+        // After lost events the snapshot decides again.
+        m.events_lost();
+        m.apply_status(&serde_json::json!({"registration": {"state": "unregistered"}}));
+        assert_eq!(m.registration(), &Registration::Unregistered);
     }
 
     #[test]

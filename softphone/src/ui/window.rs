@@ -322,6 +322,7 @@ impl OperatorWindow {
                 Ok(ev) => self.on_event(&ev),
                 Err(broadcast::error::TryRecvError::Lagged(n)) => {
                     tracing::warn!("ui: {n} events were dropped; the window may be behind");
+                    self.line.events_lost();
                     self.ask(Asked::Status, RequestBody::Status);
                 }
                 Err(_) => break,
