@@ -43,7 +43,8 @@ Feature: Incoming calls go to logged-in, available operators
   Scenario: an operator on a call gets no second call
     Given operator op1 is logged in on extension 1001
     When an outside caller 09012345678 calls the outside line 0312345678
-    And the operator at extension 1001 runs "bbclient answer"
+    Then extension 1001 rings with a call from 09012345678
+    When the operator at extension 1001 runs "bbclient answer"
     Then the outside caller is talking to extension 1001
     When an outside caller 09087654321 calls the outside line 0312345678
     Then the call waits in the queue support
