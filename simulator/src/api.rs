@@ -160,6 +160,10 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/api/parties",
             get(party_rules).post(add_party).delete(clear_parties),
         )
+        .route(
+            "/api/session_timer",
+            get(get_session_timer).post(set_session_timer),
+        )
         .route("/api/scenarios", post(start_scenario).get(list_scenarios))
         .route("/api/scenarios/{id}", get(get_scenario))
         .fallback(|| async {
@@ -627,6 +631,29 @@ async fn add_party(
         Json(json!({"api_rules": api.parties.rules()})),
     )
         .into_response()
+}
+
+async fn get_session_timer(State(api): State<Api>) -> Response {
+    Json(api.read(|p, _| p.session_timer())).into_response()
+}
+
+/// Session timers (RFC 4028) from now on: `{"session_expires": 90,
+/// "refresher": "extension"|"simulator", "refresh": "normal"|"never"}`.
+async fn set_session_timer(
+    State(api): State<Api>,
+    b: Result<Json<crate::tenant::SessionTimerSettings>, JsonRejection>,
+) -> Response {
+    let st = match body(
+        b,
+        r#"{"session_expires": 90, "refresher": "extension", "refresh": "normal"}"#,
+    ) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    match api.with(|p, now| p.set_session_timer(st, now)) {
+        Ok(()) => Json(st).into_response(),
+        Err(e) => error(StatusCode::BAD_REQUEST, e),
+    }
 }
 
 async fn clear_parties(State(api): State<Api>) -> Response {

@@ -322,6 +322,18 @@ impl MediaEngine {
         }
     }
 
+    /// Changes what the party plays from the next packet on (early media
+    /// → the answered script, or → silence), keeping the RTP stream.
+    pub fn set_play(&mut self, play: Play, wav: Vec<i16>) {
+        self.phase = match &play {
+            Play::Tone(f) => vec![0.0; f.len()],
+            _ => Vec::new(),
+        };
+        self.play = play;
+        self.wav = wav;
+        self.wav_pos = 0;
+    }
+
     /// Sets (or changes, on re-INVITE) where to send.
     pub fn set_remote(&mut self, remote: Option<Remote>) {
         self.stats.remote = remote.as_ref().map(|r| r.addr.to_string());
@@ -642,6 +654,36 @@ mod tests {
         assert_eq!(&wav[..4], b"RIFF");
         assert_eq!(wav.len(), 44 + 60 * FRAME * 2);
         assert!(engine(Play::Silence).heard_tone().is_none());
+    }
+
+    #[test]
+    fn switching_the_play_keeps_one_stream_and_changes_the_tone() {
+        let mut tx = engine(Play::Tone(vec![620.0]));
+        let mut rx = engine(Play::Silence);
+        for _ in 0..60 {
+            for p in tx.tick() {
+                rx.receive(&p);
+            }
+        }
+        let (f, _) = rx.heard_tone().expect("the early tone");
+        assert!((f - 620.0).abs() <= 1.0, "{f}");
+        let seq_before = tx.seq;
+        tx.set_play(Play::Tone(vec![440.0]), Vec::new());
+        for _ in 0..60 {
+            for p in tx.tick() {
+                rx.receive(&p);
+            }
+        }
+        assert_eq!(tx.seq, seq_before.wrapping_add(60), "one RTP stream");
+        let (f, _) = rx.heard_tone().expect("the answered tone");
+        assert!((f - 440.0).abs() <= 1.0, "{f}");
+        tx.set_play(Play::Silence, Vec::new());
+        for _ in 0..60 {
+            for p in tx.tick() {
+                rx.receive(&p);
+            }
+        }
+        assert!(rx.heard_tone().is_none());
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub struct PartyView {
     pub dialled: String,
     /// The caller ID it was shown (called parties).
     pub caller_id_received: Option<String>,
-    /// `calling`, `ringing`, `answered` or `ended`.
+    /// `calling`, `ringing`, `early_media` (183 sent, early media playing),
+    /// `answered` or `ended`.
     pub state: String,
     /// Why it ended.
     pub end_reason: Option<String>,
@@ -106,7 +107,13 @@ fn bind_rtp(ip: std::net::IpAddr) -> Result<UdpSocket, String> {
 }
 
 fn wav_samples(script: &PartyScript) -> (Play, Vec<i16>, Option<String>) {
-    match script.play() {
+    play_samples(script.play())
+}
+
+/// What a parsed `play` (or `early_play`) sends: the WAV file read, or
+/// silence and the problem when it cannot be.
+fn play_samples(play: Result<Play, String>) -> (Play, Vec<i16>, Option<String>) {
+    match play {
         Ok(Play::Wav(path)) => match read_wav(&path) {
             Ok(s) => (Play::Wav(path), s, None),
             Err(e) => (Play::Silence, Vec::new(), Some(e)),
@@ -321,7 +328,7 @@ impl Parties {
             Action::Ring { leg, .. } => {
                 self.send(leg, Cmd::Ringing);
             }
-            Action::Answer { leg, body } => {
+            Action::Answer { leg, body, .. } => {
                 self.send(leg, Cmd::Answered(body));
             }
             Action::Reject { leg, code } => {
@@ -341,7 +348,10 @@ impl Parties {
                     });
                 }
             }
-            Action::Invite { .. } | Action::Respond { .. } | Action::Notify { .. } => {}
+            Action::Invite { .. }
+            | Action::Respond { .. }
+            | Action::Notify { .. }
+            | Action::Refresh { .. } => {}
         }
     }
 
@@ -449,6 +459,40 @@ fn answer_sdp(info: &mut PartyInfo, offer: Option<&[u8]>, version: u64) -> Vec<u
     party_sdp(info.rtp, &info.script.codec, dir, 7, version)
 }
 
+/// A called party's early media: what it plays before the answer, what it
+/// plays after, and the SDP answer its 183 carried (the 200 repeats it).
+struct Early {
+    play: Play,
+    wav: Vec<i16>,
+    main: Play,
+    main_wav: Vec<i16>,
+    sdp: Option<Vec<u8>>,
+}
+
+/// The party answers now: the SDP of its 183 when it sent one (RFC 3264:
+/// an answer once given does not change), else a fresh answer; the early
+/// media gives way to the script's `play`.
+fn answer_now(
+    info: &Arc<Mutex<PartyInfo>>,
+    early: &mut Early,
+    offer: Option<&[u8]>,
+    version: &mut u64,
+) -> Vec<u8> {
+    let mut i = lock(info);
+    i.state = "answered".into();
+    match early.sdp.take() {
+        Some(sdp) => {
+            i.engine
+                .set_play(early.main.clone(), std::mem::take(&mut early.main_wav));
+            sdp
+        }
+        None => {
+            *version += 1;
+            answer_sdp(&mut i, offer, *version)
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     sim: Arc<SimState>,
@@ -460,6 +504,17 @@ async fn run(
     called: bool,
     offer: Option<Vec<u8>>,
 ) {
+    let mut early = {
+        let (play, wav, _) = play_samples(script.early_play());
+        let (main, main_wav, _) = wav_samples(&script);
+        Early {
+            play,
+            wav,
+            main,
+            main_wav,
+            sdp: None,
+        }
+    };
     let mut plan = PartyPlan::new(script);
     let mut buf = vec![0u8; 2048];
     let mut tick = tokio::time::interval(Duration::from_millis(20));
@@ -483,18 +538,34 @@ async fn run(
                     lock(&info).state = "ringing".into();
                     sim.with(|p, now| p.leg_ringing(leg, None, now));
                 }
+                PartyAction::EarlyMedia => {
+                    if answered || early.sdp.is_some() {
+                        continue;
+                    }
+                    media_on = true;
+                    let sdp = {
+                        let mut i = lock(&info);
+                        i.state = "early_media".into();
+                        version += 1;
+                        let sdp = answer_sdp(&mut i, offer.as_deref(), version);
+                        i.engine.set_play(early.play.clone(), early.wav.clone());
+                        sdp
+                    };
+                    early.sdp = Some(sdp.clone());
+                    sim.with(|p, now| p.leg_ringing(leg, Some(sdp), now));
+                }
+                PartyAction::EarlyMediaEnd => {
+                    if !answered {
+                        lock(&info).engine.set_play(Play::Silence, Vec::new());
+                    }
+                }
                 PartyAction::Answer => {
                     if answered {
                         continue;
                     }
                     answered = true;
                     media_on = true;
-                    let sdp = {
-                        let mut i = lock(&info);
-                        i.state = "answered".into();
-                        version += 1;
-                        answer_sdp(&mut i, offer.as_deref(), version)
-                    };
+                    let sdp = answer_now(&info, &mut early, offer.as_deref(), &mut version);
                     plan.answered(sim.now());
                     sim.with(|p, now| p.leg_answered(leg, Some(sdp), now));
                 }
@@ -571,12 +642,8 @@ async fn run(
                         if called && !answered {
                             answered = true;
                             media_on = true;
-                            let sdp = {
-                                let mut i = lock(&info);
-                                i.state = "answered".into();
-                                version += 1;
-                                answer_sdp(&mut i, offer.as_deref(), version)
-                            };
+                            let sdp =
+                                answer_now(&info, &mut early, offer.as_deref(), &mut version);
                             plan.answered(sim.now());
                             sim.with(|p, now| p.leg_answered(leg, Some(sdp), now));
                         }

@@ -1,9 +1,9 @@
 //! Scripts of simulated outside parties: the people on the public network
 //! that extensions call, that the dialler calls, and that call in.
 //!
-//! A [`PartyScript`] says what a party does (ring, answer after N ms, busy,
-//! reject with a code, never answer, hang up after N ms, play a tone or a WAV
-//! file, send DTMF, record). [`PartyPlan`] turns a script into a timeline: a
+//! A [`PartyScript`] says what a party does (ring, early media, answer after
+//! N ms, busy, reject with a code, never answer, hang up after N ms, play a
+//! tone or a WAV file, send DTMF, record). [`PartyPlan`] turns a script into a timeline: a
 //! sans-IO machine with `start(now)`, `answered(now)`, `poll(now)` and
 //! `poll_timeout()`, so the driver only sleeps and the timeline is tested
 //! without a clock. The media itself is in [`crate::media`].
@@ -52,6 +52,18 @@ pub struct PartyScript {
     /// Preferred codec: `PCMU` or `PCMA`.
     #[serde(default = "default_codec")]
     pub codec: String,
+    /// Early media (called parties): answer the INVITE at once with 183
+    /// Session Progress carrying the SDP answer and play `early_play` on it
+    /// for this long; then answer with 200 (the same SDP, RFC 3264) at
+    /// `answer_after_ms`, or at the end of the early media when that is
+    /// absent (or refuse with `reject` at `reject_after_ms`). Early media
+    /// that ends before the answer is followed by silence. Replaces the 180.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_media_ms: Option<u64>,
+    /// What the party plays during early media (the values of `play`);
+    /// absent: what `play` says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_play: Option<String>,
 }
 
 fn yes() -> bool {
@@ -81,6 +93,8 @@ impl Default for PartyScript {
             dtmf_after_ms: default_dtmf_ms(),
             record: true,
             codec: default_codec(),
+            early_media_ms: None,
+            early_play: None,
         }
     }
 }
@@ -99,6 +113,9 @@ pub enum Play {
 }
 
 impl PartyScript {
+    /// The longest early media accepted (10 minutes).
+    pub const MAX_EARLY_MEDIA_MS: u64 = 600_000;
+
     /// The party that answers after 500 ms and plays 440 Hz: used for numbers
     /// that no rule matches.
     pub fn default_answering() -> PartyScript {
@@ -128,6 +145,12 @@ impl PartyScript {
                 ..PartyScript::default()
             },
             PartyScript {
+                number: Some("0120183*".into()),
+                early_media_ms: Some(3000),
+                early_play: Some("tone:620".into()),
+                ..PartyScript::default()
+            },
+            PartyScript {
                 number: Some("08001*".into()),
                 answer_after_ms: Some(1000),
                 hangup_after_ms: Some(8000),
@@ -139,36 +162,21 @@ impl PartyScript {
 
     /// The parsed `play` value.
     pub fn play(&self) -> Result<Play, String> {
-        let p = self.play.trim();
-        if p == "silence" {
-            return Ok(Play::Silence);
+        parse_play(&self.play)
+    }
+
+    /// The parsed `early_play` value (`play` when absent).
+    pub fn early_play(&self) -> Result<Play, String> {
+        match &self.early_play {
+            Some(p) => parse_play(p).map_err(|e| format!("early_{e}")),
+            None => self.play(),
         }
-        if p == "echo" {
-            return Ok(Play::Echo);
-        }
-        if let Some(freqs) = p.strip_prefix("tone:") {
-            let mut v = Vec::new();
-            for f in freqs.split('+') {
-                let hz: f32 = f.trim().parse().map_err(|_| {
-                    format!(
-                        "play: '{p}': '{f}' is not a frequency (write tone:440 or tone:350+440)"
-                    )
-                })?;
-                if !(20.0..=3900.0).contains(&hz) {
-                    return Err(format!(
-                        "play: '{p}': {hz} Hz is outside 20..3900 Hz (8 kHz sampling)"
-                    ));
-                }
-                v.push(hz);
-            }
-            return Ok(Play::Tone(v));
-        }
-        if let Some(path) = p.strip_prefix("wav:") {
-            return Ok(Play::Wav(path.into()));
-        }
-        Err(format!(
-            "play: '{p}' is not one of tone:HZ[+HZ], silence, echo, wav:PATH"
-        ))
+    }
+
+    /// When the party answers, after the call arrives: `answer_after_ms`,
+    /// else the end of its early media, else never.
+    pub fn answer_at(&self) -> Option<u64> {
+        self.answer_after_ms.or(self.early_media_ms)
     }
 
     /// Checks the script; the error starts with the field name.
@@ -179,6 +187,22 @@ impl PartyScript {
             return Err(format!(
                 "play: WAV file '{}' does not exist or is not a file",
                 path.display()
+            ));
+        }
+        if let Play::Wav(path) = self.early_play()?
+            && !path.is_file()
+        {
+            return Err(format!(
+                "early_play: WAV file '{}' does not exist or is not a file",
+                path.display()
+            ));
+        }
+        if let Some(ms) = self.early_media_ms
+            && !(1..=Self::MAX_EARLY_MEDIA_MS).contains(&ms)
+        {
+            return Err(format!(
+                "early_media_ms: {ms} is not 1..{} (ms of early media before the answer)",
+                Self::MAX_EARLY_MEDIA_MS
             ));
         }
         if let Some(code) = self.reject
@@ -203,6 +227,38 @@ impl PartyScript {
         }
         Ok(())
     }
+}
+
+/// Parses a `play` value: `tone:HZ[+HZ]`, `silence`, `echo`, `wav:PATH`.
+pub fn parse_play(p: &str) -> Result<Play, String> {
+    let p = p.trim();
+    if p == "silence" {
+        return Ok(Play::Silence);
+    }
+    if p == "echo" {
+        return Ok(Play::Echo);
+    }
+    if let Some(freqs) = p.strip_prefix("tone:") {
+        let mut v = Vec::new();
+        for f in freqs.split('+') {
+            let hz: f32 = f.trim().parse().map_err(|_| {
+                format!("play: '{p}': '{f}' is not a frequency (write tone:440 or tone:350+440)")
+            })?;
+            if !(20.0..=3900.0).contains(&hz) {
+                return Err(format!(
+                    "play: '{p}': {hz} Hz is outside 20..3900 Hz (8 kHz sampling)"
+                ));
+            }
+            v.push(hz);
+        }
+        return Ok(Play::Tone(v));
+    }
+    if let Some(path) = p.strip_prefix("wav:") {
+        return Ok(Play::Wav(path.into()));
+    }
+    Err(format!(
+        "play: '{p}' is not one of tone:HZ[+HZ], silence, echo, wav:PATH"
+    ))
 }
 
 /// The RFC 4733 event code of a DTMF digit.
@@ -260,6 +316,10 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 pub enum PartyAction {
     /// Send 180 (called parties).
     Ring,
+    /// Send 183 with the SDP answer and start the early media.
+    EarlyMedia,
+    /// The early media is over: send silence until the answer.
+    EarlyMediaEnd,
     /// Answer (called parties).
     Answer,
     /// Refuse with this status (called parties).
@@ -291,16 +351,26 @@ impl PartyPlan {
         }
     }
 
-    /// The party is being called (at `now`): schedules ring, then answer or reject.
+    /// The party is being called (at `now`): schedules ring (or early
+    /// media), then answer or reject.
     pub fn called(&mut self, now: Millis) {
-        if self.script.ring {
-            self.pending.push((now, PartyAction::Ring));
-        }
-        if let Some(code) = self.script.reject {
-            self.pending
-                .push((now + self.script.reject_after_ms, PartyAction::Reject(code)));
-        } else if let Some(after) = self.script.answer_after_ms {
+        let end = if let Some(code) = self.script.reject {
+            let at = now + self.script.reject_after_ms;
+            self.pending.push((at, PartyAction::Reject(code)));
+            Some(at)
+        } else if let Some(after) = self.script.answer_at() {
             self.pending.push((now + after, PartyAction::Answer));
+            Some(now + after)
+        } else {
+            None
+        };
+        if let Some(early) = self.script.early_media_ms {
+            self.pending.push((now, PartyAction::EarlyMedia));
+            if end.is_none_or(|end| now + early < end) {
+                self.pending.push((now + early, PartyAction::EarlyMediaEnd));
+            }
+        } else if self.script.ring {
+            self.pending.push((now, PartyAction::Ring));
         }
     }
 
@@ -311,8 +381,12 @@ impl PartyPlan {
             return;
         }
         self.answered = true;
-        self.pending
-            .retain(|(_, a)| !matches!(a, PartyAction::Answer | PartyAction::Reject(_)));
+        self.pending.retain(|(_, a)| {
+            !matches!(
+                a,
+                PartyAction::Answer | PartyAction::Reject(_) | PartyAction::EarlyMediaEnd
+            )
+        });
         if let Some(d) = &self.script.dtmf {
             self.pending.push((
                 now + self.script.dtmf_after_ms,
@@ -391,6 +465,108 @@ mod tests {
             vec![PartyAction::Dtmf("12#".into()), PartyAction::Hangup]
         );
         assert_eq!(p.poll_timeout(), None);
+    }
+
+    #[test]
+    fn early_media_then_answer_with_the_same_timeline() {
+        // 183 at once, early media for 3 s, then the answer (no 180).
+        let mut p = PartyPlan::new(PartyScript {
+            early_media_ms: Some(3000),
+            early_play: Some("tone:620".into()),
+            hangup_after_ms: Some(5000),
+            ..PartyScript::default()
+        });
+        p.called(100);
+        assert_eq!(drain(&mut p, 100), vec![PartyAction::EarlyMedia]);
+        assert_eq!(p.poll_timeout(), Some(3100));
+        assert_eq!(drain(&mut p, 3099), vec![]);
+        assert_eq!(drain(&mut p, 3100), vec![PartyAction::Answer]);
+        p.answered(3100);
+        assert_eq!(p.poll_timeout(), Some(8100));
+        assert_eq!(drain(&mut p, 8100), vec![PartyAction::Hangup]);
+    }
+
+    #[test]
+    fn early_media_shorter_than_the_answer_ends_in_silence() {
+        let mut p = PartyPlan::new(PartyScript {
+            early_media_ms: Some(1000),
+            answer_after_ms: Some(4000),
+            ..PartyScript::default()
+        });
+        p.called(0);
+        assert_eq!(drain(&mut p, 0), vec![PartyAction::EarlyMedia]);
+        assert_eq!(drain(&mut p, 1000), vec![PartyAction::EarlyMediaEnd]);
+        assert_eq!(drain(&mut p, 4000), vec![PartyAction::Answer]);
+        // Answered early (by the API) while the early media plays: the
+        // pending end of early media is dropped with the answer.
+        let mut q = PartyPlan::new(PartyScript {
+            early_media_ms: Some(1000),
+            answer_after_ms: Some(4000),
+            ..PartyScript::default()
+        });
+        q.called(0);
+        assert_eq!(drain(&mut q, 0), vec![PartyAction::EarlyMedia]);
+        q.answered(500);
+        assert_eq!(drain(&mut q, 10_000), vec![]);
+    }
+
+    #[test]
+    fn early_media_then_reject_and_never_answering() {
+        let mut p = PartyPlan::new(PartyScript {
+            early_media_ms: Some(2000),
+            reject: Some(404),
+            reject_after_ms: 2000,
+            ..PartyScript::default()
+        });
+        p.called(0);
+        assert_eq!(drain(&mut p, 0), vec![PartyAction::EarlyMedia]);
+        assert_eq!(drain(&mut p, 2000), vec![PartyAction::Reject(404)]);
+        // Early media with a reject much later: silence in between.
+        let mut q = PartyPlan::new(PartyScript {
+            early_media_ms: Some(500),
+            reject: Some(486),
+            reject_after_ms: 2000,
+            ..PartyScript::default()
+        });
+        q.called(0);
+        assert_eq!(
+            drain(&mut q, 5000),
+            vec![
+                PartyAction::EarlyMedia,
+                PartyAction::EarlyMediaEnd,
+                PartyAction::Reject(486)
+            ]
+        );
+    }
+
+    #[test]
+    fn early_media_values_are_checked() {
+        let s = |ms: Option<u64>, play: Option<&str>| PartyScript {
+            early_media_ms: ms,
+            early_play: play.map(str::to_string),
+            ..PartyScript::default()
+        };
+        assert!(s(Some(3000), Some("tone:620")).check().is_ok());
+        assert_eq!(
+            s(Some(3000), None).early_play(),
+            Ok(Play::Tone(vec![440.0]))
+        );
+        assert!(
+            s(Some(0), None)
+                .check()
+                .unwrap_err()
+                .starts_with("early_media_ms:")
+        );
+        assert!(
+            s(Some(3000), Some("tone:x"))
+                .check()
+                .unwrap_err()
+                .starts_with("early_play:")
+        );
+        assert_eq!(s(Some(3000), None).answer_at(), Some(3000));
+        let toml = "number = \"1*\"\nearly_media_ms = 3000\nearly_play = \"tone:620\"\n";
+        let parsed: PartyScript = toml::from_str(toml).expect("parses");
+        assert_eq!(parsed.early_media_ms, Some(3000));
     }
 
     #[test]

@@ -36,12 +36,24 @@
 //!   and ends the transferor's two legs.
 //! - Caller identity on each outbound leg is the identity of the party the
 //!   leg will talk to: outside callers keep their number across transfers.
+//! - Early media: a 183 with SDP from the callee is relayed to a caller that
+//!   has not been answered, and the 200 that follows repeats that SDP byte
+//!   for byte when the callee's answer did not change (RFC 3264: an answer,
+//!   once given, stands).
+//! - Session timers (RFC 4028, `[sip] session_expires`): the simulator
+//!   offers them to extensions and states them in its 2xx, answers
+//!   refreshes (any re-INVITE or UPDATE), refreshes itself when it is the
+//!   refresher (unless told never to), and ends the call when a refresh it
+//!   waits for does not come. Each SIP leg keeps its own agreement; the
+//!   `refresher` parameter always names the roles of the transaction it
+//!   travels in.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bb_sip::sdp::Direction;
+use bb_sip::session_timer::{self, Refresher, SessionExpires};
 use serde::Serialize;
 use serde_json::json;
 
@@ -50,7 +62,9 @@ use crate::dialler::{AttemptId, Dialler, DiallerError, DiallerOutput};
 use crate::registrar::{Millis, RegisterOutcome, RegisterRequest, Registrar};
 use crate::route::{self, Dest, NoRoute};
 use crate::sdp_util;
-use crate::tenant::{RingStrategy, Route, Target, Tenant};
+use crate::tenant::{
+    RingStrategy, Route, SessionRefresh, SessionRefresher, SessionTimerSettings, Target, Tenant,
+};
 
 /// The simulator's id of a call.
 pub type CallId = u64;
@@ -215,6 +229,8 @@ pub enum Action {
         presented: Presented,
         /// SDP offer.
         body: Option<Vec<u8>>,
+        /// Further headers (the session-timer offer), name and value.
+        headers: Vec<(String, String)>,
     },
     /// Call a simulated outside party on `leg`.
     CallParty {
@@ -240,6 +256,8 @@ pub enum Action {
         leg: LegId,
         /// SDP.
         body: Option<Vec<u8>>,
+        /// Further headers (the session timer agreed), name and value.
+        headers: Vec<(String, String)>,
     },
     /// A final failure response on an inbound leg.
     Reject {
@@ -277,6 +295,22 @@ pub enum Action {
         code: u16,
         /// SDP answer.
         body: Option<Vec<u8>>,
+        /// Further headers (`Session-Expires`, `Min-SE`, `Warning`).
+        headers: Vec<(String, String)>,
+    },
+    /// Refresh the session on `leg` (RFC 4028): UPDATE without a body, or a
+    /// re-INVITE with `body`; report the answer with [`Pbx::refresh_done`].
+    Refresh {
+        /// The leg.
+        leg: LegId,
+        /// Our id of the request.
+        req: ReqId,
+        /// UPDATE (else re-INVITE).
+        update: bool,
+        /// The SDP of a re-INVITE (our last offer again).
+        body: Option<Vec<u8>>,
+        /// `Session-Expires` and `Supported`, name and value.
+        headers: Vec<(String, String)>,
     },
     /// NOTIFY the transferor (`Event: refer`, `message/sipfrag`).
     Notify {
@@ -319,6 +353,113 @@ pub struct InboundInvite {
     pub body: Option<Vec<u8>>,
     /// The `Replaces` header, if any.
     pub replaces: Option<ReplacesRef>,
+    /// Its session-timer headers.
+    pub timer: TimerHeaders,
+}
+
+/// The session-timer headers (RFC 4028) of a request or response, as the
+/// driver read them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimerHeaders {
+    /// The raw `Session-Expires` value, if any (checked by the core).
+    pub session_expires: Option<String>,
+    /// `Supported` (or `Require`) lists `timer`.
+    pub supports_timer: bool,
+    /// `Allow` lists UPDATE.
+    pub allows_update: bool,
+}
+
+impl TimerHeaders {
+    /// Reads them from header (name, value) pairs.
+    pub fn from_headers<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> TimerHeaders {
+        let mut t = TimerHeaders::default();
+        for (name, value) in headers {
+            let name = name.trim();
+            if name.eq_ignore_ascii_case("Session-Expires") || name.eq_ignore_ascii_case("x") {
+                if t.session_expires.is_none() {
+                    t.session_expires = Some(value.trim().chars().take(200).collect());
+                }
+            } else if name.eq_ignore_ascii_case("Supported")
+                || name.eq_ignore_ascii_case("k")
+                || name.eq_ignore_ascii_case("Require")
+            {
+                t.supports_timer |= session_timer::lists_timer(value);
+            } else if name.eq_ignore_ascii_case("Allow") {
+                t.allows_update |= value
+                    .split(',')
+                    .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"));
+            }
+        }
+        t
+    }
+}
+
+/// An in-dialog re-INVITE or UPDATE, as the driver read it.
+#[derive(Debug, Clone, Default)]
+pub struct InDialogRequest {
+    /// UPDATE (else re-INVITE).
+    pub update: bool,
+    /// SDP offer, if any.
+    pub body: Option<Vec<u8>>,
+    /// Its session-timer headers.
+    pub timer: TimerHeaders,
+}
+
+/// The methods the simulator allows, stated with session timers so that the
+/// far end may refresh with UPDATE.
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO, UPDATE";
+
+/// One SIP leg's session timer (RFC 4028), once agreed.
+#[derive(Debug, Clone, PartialEq)]
+struct LegTimer {
+    /// The interval in seconds.
+    interval: u32,
+    /// The simulator sends the refreshes (else it expects them).
+    we_refresh: bool,
+    /// The far end supports timers (`Require: timer` goes in our answers).
+    peer_supports: bool,
+    /// The far end allows UPDATE (our refreshes use it; else re-INVITE).
+    peer_update: bool,
+    /// Refreshes the far end made (re-INVITEs and UPDATEs answered 2xx).
+    received: u32,
+    /// Refreshes the simulator made (answered 2xx).
+    sent: u32,
+    /// When we refresh next, or when the session expires.
+    deadline: Option<Millis>,
+    /// Our refresh waiting for its answer.
+    in_flight: Option<ReqId>,
+}
+
+impl LegTimer {
+    /// `Session-Expires` for a message of a transaction in which the
+    /// simulator is the UAC (`we_are_uac`) or the UAS.
+    fn value(&self, we_are_uac: bool) -> SessionExpires {
+        let refresher = if self.we_refresh == we_are_uac {
+            Refresher::Uac
+        } else {
+            Refresher::Uas
+        };
+        SessionExpires {
+            interval: self.interval,
+            refresher: Some(refresher),
+        }
+    }
+}
+
+/// A leg's session timer as the API shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SessionTimerView {
+    /// The interval agreed, in seconds.
+    pub interval_s: u32,
+    /// Who refreshes: `simulator` or `peer` (the far end of the leg).
+    pub refresher: &'static str,
+    /// Refreshes the far end made (re-INVITEs and UPDATEs answered 2xx).
+    pub refreshes_received: u32,
+    /// Refreshes the simulator made (answered 2xx).
+    pub refreshes_sent: u32,
+    /// When the simulator refreshes next or gives the session up (ms since
+    /// start); none while it never refreshes.
+    pub next_ms: Option<Millis>,
 }
 
 /// What to answer to an [`InboundInvite`].
@@ -334,6 +475,11 @@ pub enum InviteDecision {
         code: u16,
         /// Why (for the Warning header and the log).
         reason: String,
+    },
+    /// 422 Session Interval Too Small with `Min-SE` (RFC 4028).
+    TooSmall {
+        /// Our minimum interval, seconds.
+        min_se: u32,
     },
 }
 
@@ -467,6 +613,11 @@ struct Leg {
     /// How this (outside caller's) leg presents itself instead of its number
     /// (the API's `identity`: raw, possibly hostile caller IDs).
     identity: Option<CallerIdentity>,
+    /// The early SDP answer relayed to this (inbound, unanswered) leg in a
+    /// 183: the callee's SDP and what we sent for it.
+    early_answer: Option<(Vec<u8>, Vec<u8>)>,
+    /// The session timer of this SIP leg, once agreed.
+    timer: Option<LegTimer>,
     end_reason: Option<String>,
     created_at: Millis,
     answered_at: Option<Millis>,
@@ -549,6 +700,8 @@ pub struct LegView {
     pub held: bool,
     /// How the caller was presented (outbound legs).
     pub presented: Option<Presented>,
+    /// The session timer agreed on this SIP leg (RFC 4028).
+    pub session_timer: Option<SessionTimerView>,
     /// Why it ended.
     pub end_reason: Option<String>,
     /// When it was created (ms since start).
@@ -601,6 +754,11 @@ pub struct CallView {
     pub legs: Vec<LegView>,
     /// Every transfer.
     pub transfers: Vec<TransferView>,
+    /// Session refreshes (RFC 4028) the SIP endpoints of the call made:
+    /// re-INVITEs and UPDATEs answered 2xx on legs with a session timer.
+    pub session_refreshes: u32,
+    /// Session refreshes the simulator made on the call's legs.
+    pub session_refreshes_sent: u32,
     /// When it started (ms since the simulator started).
     pub created_ms: Millis,
     /// When it was answered.
@@ -638,6 +796,10 @@ pub struct Pbx {
     rings: BTreeSet<(Millis, CallId)>,
     keep_ended: usize,
     session_base: u64,
+    /// The session-timer settings in force.
+    session: SessionTimerSettings,
+    /// Session-timer deadlines of legs, earliest first.
+    timers: BTreeSet<(Millis, LegId)>,
 }
 
 fn reason_phrase(code: u16) -> &'static str {
@@ -650,6 +812,7 @@ fn reason_phrase(code: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         408 => "Request Timeout",
+        422 => "Session Interval Too Small",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
         484 => "Address Incomplete",
@@ -680,6 +843,7 @@ fn caller_ok(s: &str) -> bool {
 impl Pbx {
     /// A PBX for `tenant`; `session_base` seeds the SDP session ids.
     pub fn new(tenant: Arc<Tenant>, session_base: u64) -> Pbx {
+        let session = tenant.sip.session_timer();
         Pbx {
             registrar: Registrar::new(tenant.sip.algorithms()),
             acd: Acd::new(&tenant),
@@ -697,7 +861,50 @@ impl Pbx {
             rings: BTreeSet::new(),
             keep_ended: DEFAULT_KEEP_ENDED,
             session_base,
+            session,
+            timers: BTreeSet::new(),
         }
+    }
+
+    /// The session-timer settings in force (RFC 4028).
+    pub fn session_timer(&self) -> SessionTimerSettings {
+        self.session
+    }
+
+    /// Changes the session-timer settings: the interval and the refresher
+    /// apply to calls set up from now on, `refresh` at once (legs where the
+    /// simulator refreshes start or stop refreshing).
+    pub fn set_session_timer(
+        &mut self,
+        s: SessionTimerSettings,
+        now: Millis,
+    ) -> Result<(), String> {
+        s.check("session_expires")?;
+        self.session = s;
+        let ours: Vec<LegId> = self
+            .legs
+            .values()
+            .filter(|l| l.state == LegState::Up && l.timer.as_ref().is_some_and(|t| t.we_refresh))
+            .map(|l| l.id)
+            .collect();
+        for leg in ours {
+            let idle = self
+                .legs
+                .get(&leg)
+                .and_then(|l| l.timer.as_ref())
+                .is_some_and(|t| t.deadline.is_none());
+            match s.refresh {
+                SessionRefresh::Never => self.set_deadline(leg, None),
+                SessionRefresh::Normal if idle => self.arm_timer(leg, now),
+                SessionRefresh::Normal => {}
+            }
+        }
+        self.event(
+            "session_timer_settings",
+            None,
+            json!({"session_expires": s.session_expires, "refresher": s.refresher, "refresh": s.refresh}),
+        );
+        Ok(())
     }
 
     /// How many ended calls to keep for the API (older ones are forgotten).
@@ -728,6 +935,7 @@ impl Pbx {
             .first()
             .map(|(at, _)| *at)
             .into_iter()
+            .chain(self.timers.first().map(|(at, _)| *at))
             .chain(self.acd.poll_timeout())
             .chain(self.dialler.poll_timeout())
             .min()
@@ -795,6 +1003,8 @@ impl Pbx {
                 needs_reoffer: false,
                 presented: None,
                 identity: None,
+                early_answer: None,
+                timer: None,
                 end_reason: None,
                 created_at: now,
                 answered_at: None,
@@ -954,6 +1164,7 @@ impl Pbx {
             if let Some(c) = self.calls.get_mut(&call) {
                 c.attempts.push(leg);
             }
+            let headers = self.timer_offer_headers();
             self.actions.push_back(Action::Invite {
                 leg,
                 to_user: ext.to_string(),
@@ -961,6 +1172,7 @@ impl Pbx {
                 source: b.source,
                 presented: presented.clone(),
                 body,
+                headers,
             });
         }
         Ok(())
@@ -1083,6 +1295,10 @@ impl Pbx {
                 };
             }
         };
+        let timer = match self.timer_for_invite(&inv) {
+            Ok(t) => t,
+            Err(refused) => return refused,
+        };
         let (endpoint, kind) = if is_ext {
             let kind = match dest {
                 Dest::Outside { .. } => CallKind::Outbound,
@@ -1110,6 +1326,7 @@ impl Pbx {
         if let Some(l) = self.legs.get_mut(&leg) {
             l.remote_sdp = inv.body.clone();
             l.dialog = Some(inv.dialog.clone());
+            l.timer = timer;
         }
         self.event(
             "call_placed",
@@ -1349,6 +1566,9 @@ impl Pbx {
         let first = l.state == LegState::Calling;
         if let Some(l) = self.legs.get_mut(&leg) {
             l.state = LegState::Ringing;
+            if body.is_some() {
+                l.remote_sdp = body.clone();
+            }
         }
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -1376,12 +1596,31 @@ impl Pbx {
             }
             return;
         }
-        if ring_anchor
+        // Early media: the first 183 with SDP goes to the caller even after
+        // a 180 without one.
+        let early = body.is_some()
+            && anchor != leg
+            && self.calls.get(&call).is_some_and(|c| c.peer.is_none())
+            && self
+                .legs
+                .get(&anchor)
+                .is_some_and(|a| a.early_answer.is_none());
+        if (ring_anchor || early)
             && self
                 .live(anchor)
                 .is_some_and(|a| a.inbound && a.state != LegState::Up)
         {
-            let body = body.map(|b| self.body_for(anchor, &b));
+            let body = body.map(|b| {
+                let sent = self.body_for(anchor, &b);
+                if let Some(a) = self.legs.get_mut(&anchor) {
+                    a.early_answer = Some((b, sent.clone()));
+                }
+                sent
+            });
+            if body.is_some() {
+                let who = self.legs.get(&leg).map(|l| l.endpoint.clone());
+                self.event("early_media", Some(call), json!({"endpoint": who}));
+            }
             self.actions.push_back(Action::Ring { leg: anchor, body });
         }
         self.pump(now);
@@ -1401,6 +1640,7 @@ impl Pbx {
                 l.remote_sdp = body;
             }
         }
+        self.arm_timer(leg, now);
         if let Some(c) = self.calls.get_mut(&call) {
             c.attempts.retain(|a| *a != leg);
         }
@@ -1476,12 +1716,23 @@ impl Pbx {
                 self.reinvite_leg(a, &sdp, None);
             }
         } else {
-            let body = b_sdp.map(|s| self.body_for(a, &s));
-            self.actions.push_back(Action::Answer { leg: a, body });
+            // The SDP of a 183 already relayed stands when the answer repeats it.
+            let early = self.legs.get(&a).and_then(|l| l.early_answer.clone());
+            let body = b_sdp.map(|s| match early {
+                Some((raw, sent)) if raw == s => sent,
+                _ => self.body_for(a, &s),
+            });
+            let headers = self.timer_answer_headers(a);
+            self.actions.push_back(Action::Answer {
+                leg: a,
+                body,
+                headers,
+            });
             if let Some(l) = self.legs.get_mut(&a) {
                 l.state = LegState::Up;
                 l.answered_at = Some(now);
             }
+            self.arm_timer(a, now);
         }
         let Some(c) = self.calls.get_mut(&call) else {
             return;
@@ -1740,6 +1991,7 @@ impl Pbx {
                 txn,
                 code: 481,
                 body: None,
+                headers: Vec::new(),
             });
             return;
         };
@@ -1777,11 +2029,14 @@ impl Pbx {
                     let s = sdp_util::set_direction(&s, dir);
                     self.body_for(leg, &s)
                 });
+                self.note_refresh(leg, now);
+                let headers = self.timer_answer_headers(leg);
                 self.actions.push_back(Action::Respond {
                     leg,
                     txn,
                     code: 200,
                     body: answer,
+                    headers,
                 });
             }
         }
@@ -1814,6 +2069,7 @@ impl Pbx {
                     txn,
                     code: 481,
                     body: None,
+                    headers: Vec::new(),
                 });
                 return;
             }
@@ -1824,11 +2080,18 @@ impl Pbx {
                 None
             };
             let code = if code == 0 { 500 } else { code };
+            let headers = if (200..300).contains(&code) {
+                self.note_refresh(origin, now);
+                self.timer_answer_headers(origin)
+            } else {
+                Vec::new()
+            };
             self.actions.push_back(Action::Respond {
                 leg: origin,
                 txn,
                 code,
                 body: answer,
+                headers,
             });
         }
         self.pump(now);
@@ -1860,6 +2123,7 @@ impl Pbx {
             txn,
             code,
             body: None,
+            headers: Vec::new(),
         };
         let Some(l) = self.live(leg) else {
             self.actions.push_back(respond(481));
@@ -2471,7 +2735,11 @@ impl Pbx {
         let other_sdp = self.legs.get(&other).and_then(|l| l.remote_sdp.clone());
         let body = other_sdp
             .map(|s| self.body_for(leg, &sdp_util::set_direction(&s, Direction::SendRecv)));
-        self.actions.push_back(Action::Answer { leg, body });
+        self.actions.push_back(Action::Answer {
+            leg,
+            body,
+            headers: Vec::new(),
+        });
         if let Some(b) = inv.body {
             self.reinvite_leg(other, &b, None);
         }
@@ -2636,6 +2904,7 @@ impl Pbx {
     pub fn handle_timeout(&mut self, now: Millis) {
         self.acd.handle_timeout(now);
         self.dialler.handle_timeout(now);
+        self.session_timeouts(now);
         let due: Vec<CallId> = self
             .rings
             .range(..=(now, CallId::MAX))
@@ -2879,6 +3148,384 @@ impl Pbx {
         }
     }
 
+    // ----- session timers (RFC 4028) --------------------------------------
+
+    /// The session-timer offer of an INVITE to an extension: none when off.
+    fn timer_offer_headers(&self) -> Vec<(String, String)> {
+        if !self.session.on() {
+            return Vec::new();
+        }
+        let offer = LegTimer {
+            interval: self.session.session_expires,
+            we_refresh: self.session.refresher == SessionRefresher::Simulator,
+            peer_supports: false,
+            peer_update: false,
+            received: 0,
+            sent: 0,
+            deadline: None,
+            in_flight: None,
+        };
+        vec![
+            ("Supported".into(), "timer".into()),
+            ("Session-Expires".into(), offer.value(true).to_string()),
+            ("Min-SE".into(), SessionTimerSettings::MIN_SE.to_string()),
+            ("Allow".into(), ALLOW.into()),
+        ]
+    }
+
+    /// The session-timer headers of a 2xx the simulator sends as the UAS on
+    /// `leg` (to the INVITE, or to a refresh): none without a timer.
+    fn timer_answer_headers(&self, leg: LegId) -> Vec<(String, String)> {
+        let Some(t) = self.legs.get(&leg).and_then(|l| l.timer.as_ref()) else {
+            return Vec::new();
+        };
+        let mut h = vec![
+            ("Session-Expires".into(), t.value(false).to_string()),
+            ("Supported".into(), "timer".into()),
+        ];
+        if t.peer_supports {
+            h.push(("Require".into(), "timer".into()));
+        }
+        h.push(("Allow".into(), ALLOW.into()));
+        h
+    }
+
+    /// The session timer for a new INVITE (the simulator answers it), or
+    /// the refusal: 400 for a `Session-Expires` that is not a number, 422
+    /// for an interval below our `Min-SE` from a UAC that can retry.
+    fn timer_for_invite(
+        &mut self,
+        inv: &InboundInvite,
+    ) -> Result<Option<LegTimer>, InviteDecision> {
+        if !self.session.on() {
+            return Ok(None);
+        }
+        let h = &inv.timer;
+        let min = SessionTimerSettings::MIN_SE;
+        let offered = match &h.session_expires {
+            None => None,
+            Some(raw) => match SessionExpires::parse(raw) {
+                Some(se) => Some(se),
+                None => {
+                    let reason = bad_session_expires(raw);
+                    self.event(
+                        "invite_refused",
+                        None,
+                        json!({"from": inv.from_user, "to": inv.dialled, "code": 400, "reason": reason}),
+                    );
+                    return Err(InviteDecision::Refuse { code: 400, reason });
+                }
+            },
+        };
+        let (interval, refresher) = match offered {
+            Some(se) if se.interval < min && h.supports_timer => {
+                self.event(
+                    "invite_refused",
+                    None,
+                    json!({"from": inv.from_user, "to": inv.dialled, "code": 422, "reason": format!("Session-Expires {} is below our Min-SE {min}", se.interval)}),
+                );
+                return Err(InviteDecision::TooSmall { min_se: min });
+            }
+            Some(se) => (se.interval.max(min), se.refresher),
+            None => (self.session.session_expires, None),
+        };
+        // A UAC without timer support cannot refresh: we must (section 9).
+        let we_refresh = !h.supports_timer
+            || match refresher {
+                Some(Refresher::Uac) => false,
+                Some(Refresher::Uas) => true,
+                None => self.session.refresher == SessionRefresher::Simulator,
+            };
+        Ok(Some(LegTimer {
+            interval,
+            we_refresh,
+            peer_supports: h.supports_timer,
+            peer_update: h.allows_update,
+            received: 0,
+            sent: 0,
+            deadline: None,
+            in_flight: None,
+        }))
+    }
+
+    /// The 2xx to our INVITE on outbound `leg` carried these session-timer
+    /// headers (call before [`Pbx::leg_answered`]). Without a valid
+    /// `Session-Expires` the far end does not do timers: none on the leg.
+    pub fn leg_session(&mut self, leg: LegId, headers: TimerHeaders) {
+        if !self.session.on() {
+            return;
+        }
+        let Some(se) = headers
+            .session_expires
+            .as_deref()
+            .and_then(SessionExpires::parse)
+        else {
+            return;
+        };
+        if let Some(l) = self.legs.get_mut(&leg)
+            && !l.inbound
+            && l.state != LegState::Up
+            && l.state != LegState::Ended
+        {
+            l.timer = Some(LegTimer {
+                interval: se.interval.max(1),
+                // We sent the INVITE: `uac` (or no refresher) is us.
+                we_refresh: session_timer::uac_refreshes(se),
+                peer_supports: headers.supports_timer,
+                peer_update: headers.allows_update,
+                received: 0,
+                sent: 0,
+                deadline: None,
+                in_flight: None,
+            });
+        }
+    }
+
+    /// A re-INVITE or UPDATE arrived on `leg`: a session refresh, and for a
+    /// re-INVITE (or an UPDATE with SDP) an offer. Answer with
+    /// [`Action::Respond`] for `txn`.
+    pub fn in_dialog(&mut self, leg: LegId, txn: TxnId, req: InDialogRequest, now: Millis) {
+        let respond = |code: u16, headers: Vec<(String, String)>| Action::Respond {
+            leg,
+            txn,
+            code,
+            body: None,
+            headers,
+        };
+        if self.live(leg).is_none() {
+            self.actions.push_back(respond(481, Vec::new()));
+            return;
+        }
+        let call = self.legs.get(&leg).map(|l| l.call);
+        let min = SessionTimerSettings::MIN_SE;
+        if let Some(raw) = &req.timer.session_expires
+            && self.legs.get(&leg).is_some_and(|l| l.timer.is_some())
+        {
+            match SessionExpires::parse(raw) {
+                None => {
+                    let reason = bad_session_expires(raw);
+                    self.event(
+                        "session_refresh_refused",
+                        call,
+                        json!({"leg": leg, "code": 400, "reason": reason}),
+                    );
+                    self.actions
+                        .push_back(respond(400, vec![("Warning".into(), warning(&reason))]));
+                    return;
+                }
+                Some(se) if se.interval < min => {
+                    self.event(
+                        "session_refresh_refused",
+                        call,
+                        json!({"leg": leg, "code": 422, "reason": format!("Session-Expires {} is below our Min-SE {min}", se.interval)}),
+                    );
+                    self.actions
+                        .push_back(respond(422, vec![("Min-SE".into(), min.to_string())]));
+                    return;
+                }
+                Some(se) => {
+                    if let Some(t) = self.legs.get_mut(&leg).and_then(|l| l.timer.as_mut()) {
+                        t.interval = se.interval;
+                        // The refresher parameter names the roles of this
+                        // transaction: `uac` is the far end, `uas` us.
+                        match se.refresher {
+                            Some(Refresher::Uac) => t.we_refresh = false,
+                            Some(Refresher::Uas) => t.we_refresh = true,
+                            None => {}
+                        }
+                        t.peer_supports |= req.timer.supports_timer;
+                    }
+                }
+            }
+        }
+        if req.update && req.body.is_none() {
+            // A bare UPDATE: a refresh and nothing else.
+            self.note_refresh(leg, now);
+            let headers = self.timer_answer_headers(leg);
+            self.actions.push_back(respond(200, headers));
+            return;
+        }
+        self.reinvite(leg, txn, req.body, now);
+    }
+
+    /// A re-INVITE or UPDATE on `leg` was answered 2xx: the session is
+    /// refreshed (section 10: any of them refreshes it).
+    fn note_refresh(&mut self, leg: LegId, now: Millis) {
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        let call = l.call;
+        let Some(t) = l.timer.as_mut() else { return };
+        t.received += 1;
+        let count = t.received;
+        self.arm_timer(leg, now);
+        self.event(
+            "session_refreshed",
+            Some(call),
+            json!({"leg": leg, "by": "peer", "count": count}),
+        );
+    }
+
+    /// (Re)starts `leg`'s session timer from `now`: our next refresh at half
+    /// the interval, or the expiry when the far end refreshes.
+    fn arm_timer(&mut self, leg: LegId, now: Millis) {
+        let never = self.session.refresh == SessionRefresh::Never;
+        let Some(t) = self.legs.get(&leg).and_then(|l| l.timer.as_ref()) else {
+            return;
+        };
+        let at = if t.we_refresh {
+            (!never).then(|| now + session_timer::refresh_after(t.interval).as_millis() as Millis)
+        } else {
+            Some(now + session_timer::expire_after(t.interval).as_millis() as Millis)
+        };
+        self.set_deadline(leg, at);
+    }
+
+    fn set_deadline(&mut self, leg: LegId, at: Option<Millis>) {
+        let Some(t) = self.legs.get_mut(&leg).and_then(|l| l.timer.as_mut()) else {
+            return;
+        };
+        if let Some(old) = t.deadline.take() {
+            self.timers.remove(&(old, leg));
+        }
+        if let Some(at) = at {
+            self.timers.insert((at, leg));
+        }
+        t.deadline = at;
+    }
+
+    /// Due session timers: refresh where we refresh, end the call where the
+    /// far end's refresh did not come.
+    fn session_timeouts(&mut self, now: Millis) {
+        let due: Vec<(Millis, LegId)> = self.timers.range(..=(now, LegId::MAX)).copied().collect();
+        for (at, leg) in due {
+            self.timers.remove(&(at, leg));
+            let Some(l) = self.legs.get_mut(&leg) else {
+                continue;
+            };
+            let Some(t) = l.timer.as_mut() else { continue };
+            if t.deadline == Some(at) {
+                t.deadline = None;
+            }
+            let (call, up) = (l.call, l.state == LegState::Up);
+            let Some(t) = l.timer.clone() else { continue };
+            if !up {
+                continue;
+            }
+            if !t.we_refresh {
+                self.event(
+                    "session_expired",
+                    Some(call),
+                    json!({"leg": leg, "interval_s": t.interval, "refreshes_received": t.received}),
+                );
+                // The call ends with its anchor's or peer's session; a leg a
+                // transfer left behind ends alone.
+                let main = self
+                    .calls
+                    .get(&call)
+                    .is_some_and(|c| c.anchor == leg || c.peer == Some(leg));
+                if main {
+                    self.end_call(call, "session_expired", now);
+                } else {
+                    self.end_leg(leg, "session_expired", now);
+                }
+                continue;
+            }
+            if self.session.refresh == SessionRefresh::Never {
+                continue;
+            }
+            if t.in_flight.is_none() {
+                self.send_refresh(leg, &t, call);
+            }
+            // Again at the next half interval if no answer comes.
+            self.set_deadline(
+                leg,
+                Some(now + session_timer::refresh_after(t.interval).as_millis() as Millis),
+            );
+        }
+    }
+
+    fn send_refresh(&mut self, leg: LegId, t: &LegTimer, call: CallId) {
+        let last = self.legs.get(&leg).and_then(|l| l.sent_sdp.clone());
+        // A re-INVITE repeats our last offer; without one, UPDATE.
+        let update = t.peer_update || last.is_none();
+        let body = if update {
+            None
+        } else {
+            last.map(|s| self.body_for(leg, &s))
+        };
+        let req = self.next_req;
+        self.next_req += 1;
+        if let Some(x) = self.legs.get_mut(&leg).and_then(|l| l.timer.as_mut()) {
+            x.in_flight = Some(req);
+        }
+        self.event(
+            "session_refresh_sent",
+            Some(call),
+            json!({"leg": leg, "method": if update { "UPDATE" } else { "INVITE" }}),
+        );
+        self.actions.push_back(Action::Refresh {
+            leg,
+            req,
+            update,
+            body,
+            headers: vec![
+                ("Session-Expires".into(), t.value(true).to_string()),
+                ("Supported".into(), "timer".into()),
+            ],
+        });
+    }
+
+    /// The answer to our refresh `req` on `leg` (0 when none came).
+    pub fn refresh_done(
+        &mut self,
+        leg: LegId,
+        req: ReqId,
+        code: u16,
+        body: Option<Vec<u8>>,
+        now: Millis,
+    ) {
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        let call = l.call;
+        let Some(t) = l.timer.as_mut().filter(|t| t.in_flight == Some(req)) else {
+            return;
+        };
+        t.in_flight = None;
+        if (200..300).contains(&code) {
+            t.sent += 1;
+            let count = t.sent;
+            if body.is_some() {
+                l.remote_sdp = body;
+            }
+            self.arm_timer(leg, now);
+            self.event(
+                "session_refreshed",
+                Some(call),
+                json!({"leg": leg, "by": "simulator", "count": count}),
+            );
+        } else if matches!(code, 0 | 408 | 481) {
+            // Section 10: the session is gone.
+            self.event(
+                "session_refresh_failed",
+                Some(call),
+                json!({"leg": leg, "code": code}),
+            );
+            if self.live(leg).is_some() {
+                self.end_call(call, "session_refresh_failed", now);
+            }
+        } else {
+            // The session stays as it was; again at the next half interval.
+            self.event(
+                "session_refresh_failed",
+                Some(call),
+                json!({"leg": leg, "code": code}),
+            );
+        }
+        self.pump(now);
+    }
+
     // ----- views ----------------------------------------------------------
 
     /// The leg a SIP dialog belongs to (by Call-ID and tags).
@@ -2932,6 +3579,13 @@ impl Pbx {
             contact: l.contact.clone(),
             held: l.held,
             presented: l.presented.clone(),
+            session_timer: l.timer.as_ref().map(|t| SessionTimerView {
+                interval_s: t.interval,
+                refresher: if t.we_refresh { "simulator" } else { "peer" },
+                refreshes_received: t.received,
+                refreshes_sent: t.sent,
+                next_ms: t.deadline,
+            }),
             end_reason: l.end_reason.clone(),
             created_ms: l.created_at,
             answered_ms: l.answered_at,
@@ -2998,6 +3652,16 @@ impl Pbx {
             merged_into: c.merged_into,
             legs: legs.iter().map(|l| self.leg_view(l)).collect(),
             transfers: c.transfers.clone(),
+            session_refreshes: legs
+                .iter()
+                .filter_map(|l| l.timer.as_ref())
+                .map(|t| t.received)
+                .sum(),
+            session_refreshes_sent: legs
+                .iter()
+                .filter_map(|l| l.timer.as_ref())
+                .map(|t| t.sent)
+                .sum(),
             created_ms: c.created_at,
             answered_ms: c.answered_at,
             ended_ms: c.ended_at,
@@ -3060,6 +3724,22 @@ fn presented_number(p: &Presented, caller_id: Option<String>) -> String {
     } else {
         p.from_user.clone()
     }
+}
+
+/// Why a `Session-Expires` value was refused (the value clipped and made
+/// printable).
+fn bad_session_expires(raw: &str) -> String {
+    let shown: String = raw
+        .chars()
+        .take(40)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!("Session-Expires '{shown}' is not delta-seconds[;refresher=uac|uas] (RFC 4028)")
+}
+
+/// A `Warning` header value (RFC 3261 20.43) for `text`.
+fn warning(text: &str) -> String {
+    format!("399 bluebean-sim \"{}\"", text.replace(['"', '\\'], "'"))
 }
 
 fn reason_for(code: u16) -> String {

@@ -70,6 +70,7 @@ impl Rig {
             },
             body: Some(sdp(1, 4000, "sendrecv")),
             replaces: None,
+            timer: TimerHeaders::default(),
         };
         match self.pbx.incoming_invite(inv, self.now) {
             InviteDecision::Accept(l) => l,
@@ -144,7 +145,7 @@ fn outside_call_forks_to_every_contact_and_first_answer_wins() {
     assert!(acts.contains(&Action::Cancel { leg: inv[0].0 }), "{acts:?}");
     assert!(
         acts.iter().any(
-            |a| matches!(a, Action::Answer { leg, body } if *leg == anchor && has(body, "10.0.0.2"))
+            |a| matches!(a, Action::Answer { leg, body, .. } if *leg == anchor && has(body, "10.0.0.2"))
         ),
         "{acts:?}"
     );
@@ -223,6 +224,7 @@ fn internal_call_is_challenged_then_presented_as_the_extension() {
         dialog: DialogKey::default(),
         body: Some(sdp(1, 4000, "sendrecv")),
         replaces: None,
+        timer: TimerHeaders::default(),
     };
     let InviteDecision::Challenge(ch) = r.pbx.incoming_invite(inv.clone(), 0) else {
         panic!("expected 407");
@@ -304,7 +306,7 @@ fn hold_is_relayed_across_legs() {
         .reinvite_done(anchor, *req, 200, Some(sdp(9, 7000, "recvonly")), 11);
     let acts = r.drain();
     assert!(
-        matches!(&acts[..], [Action::Respond { leg: l, txn: 77, code: 200, body }] if *l == leg && has(body, "a=recvonly")),
+        matches!(&acts[..], [Action::Respond { leg: l, txn: 77, code: 200, body, .. }] if *l == leg && has(body, "a=recvonly")),
         "{acts:?}"
     );
     r.pbx.reinvite(leg, 78, Some(sdp(2, 5000, "sendrecv")), 12);
@@ -335,7 +337,8 @@ fn blind_transfer_connects_the_caller_to_the_target() {
                 leg: op,
                 txn: 5,
                 code: 202,
-                body: None
+                body: None,
+                headers: Vec::new()
             },
             Action::Notify {
                 leg: op,
@@ -466,7 +469,8 @@ fn attended_transfer_joins_the_held_caller_and_the_consulted_extension() {
         leg: op_leg1,
         txn: 9,
         code: 202,
-        body: None
+        body: None,
+        headers: Vec::new()
     }));
     assert!(acts.contains(&Action::Notify {
         leg: op_leg1,
@@ -541,13 +545,14 @@ fn invite_with_replaces_takes_over_a_leg() {
         },
         body: Some(sdp(4, 4444, "sendrecv")),
         replaces: ReplacesRef::parse(&format!("c{call};to-tag=phone;from-tag=sim")),
+        timer: TimerHeaders::default(),
     };
     let InviteDecision::Accept(new) = r.pbx.incoming_invite(inv, 10) else {
         panic!("refused")
     };
     let acts = r.drain();
     assert!(acts.iter().any(
-        |a| matches!(a, Action::Answer { leg, body } if *leg == new && has(body, "10.0.0.9"))
+        |a| matches!(a, Action::Answer { leg, body, .. } if *leg == new && has(body, "10.0.0.9"))
     ));
     assert!(
         acts.iter()
@@ -731,11 +736,9 @@ fn outgoing_call_with_a_caller_id_prefix() {
     assert_eq!(v.extension, "1910");
     r.pbx.leg_answered(*leg, Some(sdp(8, 8000, "sendrecv")), 5);
     let acts = r.drain();
-    assert!(
-        acts.iter().any(
-            |x| matches!(x, Action::Answer { leg, body } if *leg == a && has(body, "10.0.0.8"))
-        )
-    );
+    assert!(acts.iter().any(
+        |x| matches!(x, Action::Answer { leg, body, .. } if *leg == a && has(body, "10.0.0.8"))
+    ));
     assert_eq!(r.view(call).talking_to.as_deref(), Some("09012345678"));
 }
 
@@ -827,7 +830,8 @@ fn reinvite_without_a_peer_is_answered_locally_and_unknown_legs_get_481() {
             leg: 999,
             txn: 4,
             code: 481,
-            body: None
+            body: None,
+            headers: Vec::new()
         }]
     );
 }
@@ -844,6 +848,7 @@ fn trunk_callers_reach_lines_only_and_can_be_switched_off() {
         dialog: DialogKey::default(),
         body: None,
         replaces: None,
+        timer: TimerHeaders::default(),
     };
     assert!(matches!(
         r.pbx.incoming_invite(inv.clone(), 0),
@@ -963,4 +968,622 @@ fn semi_attended_transfer_to_a_target_that_fails_ends_the_call() {
     let v = r.view(call1);
     assert_eq!(v.end_reason.as_deref(), Some("transfer_failed"));
     assert_eq!(v.transfers[0].outcome, "failed 486");
+}
+
+// ----- early media and session timers --------------------------------------
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+fn timer_rig(settings: SessionTimerSettings) -> Rig {
+    let mut r = Rig::new(Tenant::builtin());
+    r.pbx
+        .set_session_timer(settings, 0)
+        .expect("valid settings");
+    r
+}
+
+fn timers(
+    interval: u32,
+    refresher: SessionRefresher,
+    refresh: SessionRefresh,
+) -> SessionTimerSettings {
+    SessionTimerSettings {
+        session_expires: interval,
+        refresher,
+        refresh,
+    }
+}
+
+/// An INVITE from `from` with these session-timer headers.
+fn invite_with(
+    r: &mut Rig,
+    from: &str,
+    to: &str,
+    tag: &str,
+    timer: TimerHeaders,
+) -> InviteDecision {
+    let inv = InboundInvite {
+        from_user: from.into(),
+        from_name: None,
+        dialled: to.into(),
+        authorization: None,
+        source: "127.0.0.1".parse().expect("ip"),
+        dialog: DialogKey {
+            call_id: format!("cid-{tag}"),
+            local_tag: format!("our-{tag}"),
+            remote_tag: format!("their-{tag}"),
+        },
+        body: Some(sdp(1, 4000, "sendrecv")),
+        replaces: None,
+        timer,
+    };
+    r.pbx.incoming_invite(inv, r.now)
+}
+
+fn supports(se: Option<&str>, update: bool) -> TimerHeaders {
+    TimerHeaders {
+        session_expires: se.map(str::to_string),
+        supports_timer: true,
+        allows_update: update,
+    }
+}
+
+/// 1910 calls an outside number whose party answers at once: (call, the
+/// extension's leg, the party's leg, the 200's headers).
+fn answered_outgoing(
+    r: &mut Rig,
+    timer: TimerHeaders,
+) -> (CallId, LegId, LegId, Vec<(String, String)>) {
+    let InviteDecision::Accept(a) = invite_with(r, "1910", "0311112222", "out", timer) else {
+        panic!("refused")
+    };
+    let call = r.pbx.call_of(a).expect("call");
+    let acts = r.drain();
+    let Some(Action::CallParty { leg: p, .. }) = acts.first() else {
+        panic!("{acts:?}")
+    };
+    let p = *p;
+    r.pbx.leg_answered(p, Some(sdp(8, 8000, "sendrecv")), r.now);
+    let acts = r.drain();
+    let headers = acts
+        .iter()
+        .find_map(|x| match x {
+            Action::Answer { leg, headers, .. } if *leg == a => Some(headers.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no answer to the extension: {acts:?}"));
+    (call, a, p, headers)
+}
+
+#[test]
+fn early_media_is_relayed_as_183_and_the_200_repeats_its_sdp() {
+    let mut r = Rig::new(Tenant::builtin());
+    let a = r.invite("1910", "0311112222", "early");
+    let call = r.pbx.call_of(a).expect("call");
+    let acts = r.drain();
+    let Some(Action::CallParty { leg: p, .. }) = acts.first() else {
+        panic!("{acts:?}")
+    };
+    let p = *p;
+    let party_sdp = sdp(8, 8000, "sendrecv");
+    r.pbx.leg_ringing(p, Some(party_sdp.clone()), 10);
+    let acts = r.drain();
+    let [
+        Action::Ring {
+            leg,
+            body: Some(early),
+        },
+    ] = &acts[..]
+    else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(*leg, a);
+    assert!(has(&Some(early.clone()), "c=IN IP4 10.0.0.8"));
+    assert!(r.kinds().contains(&"early_media"));
+    assert_eq!(r.view(call).state, CallState::Ringing);
+    // The party answers 3 s later with the same SDP: the 200 carries the
+    // 183's bytes, origin version included.
+    r.pbx.leg_answered(p, Some(party_sdp), 3010);
+    let acts = r.drain();
+    let answer = acts
+        .iter()
+        .find_map(|x| match x {
+            Action::Answer { leg, body, .. } if *leg == a => body.clone(),
+            _ => None,
+        })
+        .expect("200 to the extension");
+    assert_eq!(&answer, early, "the 200 repeats the 183's SDP");
+    assert_eq!(r.view(call).state, CallState::Answered);
+}
+
+#[test]
+fn a_183_after_a_180_still_brings_early_media_and_a_changed_answer_is_new() {
+    let mut r = Rig::new(Tenant::builtin());
+    let a = r.invite("1910", "0311112222", "early2");
+    let acts = r.drain();
+    let Some(Action::CallParty { leg: p, .. }) = acts.first() else {
+        panic!("{acts:?}")
+    };
+    let p = *p;
+    r.pbx.leg_ringing(p, None, 10);
+    assert_eq!(r.drain(), vec![Action::Ring { leg: a, body: None }]);
+    r.pbx.leg_ringing(p, Some(sdp(8, 8000, "sendrecv")), 20);
+    let acts = r.drain();
+    let [
+        Action::Ring {
+            body: Some(early), ..
+        },
+    ] = &acts[..]
+    else {
+        panic!("{acts:?}")
+    };
+    let early = early.clone();
+    // Only the first early SDP goes out.
+    r.pbx.leg_ringing(p, Some(sdp(8, 8002, "sendrecv")), 30);
+    assert!(r.drain().is_empty());
+    r.pbx.leg_answered(p, Some(sdp(8, 8004, "sendrecv")), 40);
+    let acts = r.drain();
+    let answer = acts
+        .iter()
+        .find_map(|x| match x {
+            Action::Answer { leg, body, .. } if *leg == a => body.clone(),
+            _ => None,
+        })
+        .expect("200");
+    assert_ne!(answer, early);
+    assert!(has(&Some(answer), "m=audio 8004"));
+}
+
+#[test]
+fn settings_below_the_rfc_minimum_are_refused() {
+    let mut r = Rig::new(Tenant::builtin());
+    let err = r
+        .pbx
+        .set_session_timer(
+            timers(89, SessionRefresher::Extension, SessionRefresh::Normal),
+            0,
+        )
+        .expect_err("89 s is too small");
+    assert!(err.contains("89 s") && err.contains("90"), "{err}");
+    assert!(
+        r.pbx
+            .set_session_timer(SessionTimerSettings::default(), 0)
+            .is_ok()
+    );
+}
+
+#[test]
+fn no_session_timer_headers_when_off() {
+    let mut r = Rig::new(Tenant::builtin());
+    let (call, a, _, headers) = answered_outgoing(&mut r, supports(Some("90"), true));
+    assert!(headers.is_empty(), "{headers:?}");
+    r.advance(3_600_000);
+    assert_eq!(r.view(call).state, CallState::Answered);
+    // A refresh with a garbage Session-Expires is just a re-INVITE here.
+    r.pbx.in_dialog(
+        a,
+        7,
+        InDialogRequest {
+            update: true,
+            body: None,
+            timer: supports(Some("soon"), false),
+        },
+        r.now,
+    );
+    let acts = r.drain();
+    assert!(
+        matches!(
+            &acts[..],
+            [Action::Respond {
+                code: 200,
+                txn: 7,
+                ..
+            }]
+        ),
+        "{acts:?}"
+    );
+}
+
+#[test]
+fn the_extension_refreshes_and_the_session_lives_past_the_interval() {
+    let mut r = timer_rig(timers(
+        90,
+        SessionRefresher::Extension,
+        SessionRefresh::Normal,
+    ));
+    let (call, a, _, headers) = answered_outgoing(&mut r, supports(None, true));
+    assert_eq!(
+        header(&headers, "Session-Expires"),
+        Some("90;refresher=uac")
+    );
+    assert_eq!(header(&headers, "Require"), Some("timer"));
+    assert!(header(&headers, "Allow").is_some_and(|v| v.contains("UPDATE")));
+    // The phone refreshes with a bare UPDATE at half the interval.
+    r.advance(45_000);
+    r.pbx.in_dialog(
+        a,
+        1,
+        InDialogRequest {
+            update: true,
+            body: None,
+            timer: supports(Some("90;refresher=uac"), false),
+        },
+        r.now,
+    );
+    let acts = r.drain();
+    let [
+        Action::Respond {
+            code: 200,
+            headers,
+            body: None,
+            ..
+        },
+    ] = &acts[..]
+    else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(header(headers, "Session-Expires"), Some("90;refresher=uac"));
+    // Past the interval since the answer, and past the expiry (60 s) of the
+    // first refresh window: still up.
+    r.advance(50_000);
+    let v = r.view(call);
+    assert_eq!(v.state, CallState::Answered);
+    assert_eq!(v.session_refreshes, 1);
+    let st = v.legs[0].session_timer.clone().expect("a session timer");
+    assert_eq!((st.interval_s, st.refresher), (90, "peer"));
+    // A re-INVITE with SDP refreshes too (and is answered with SDP).
+    r.pbx.in_dialog(
+        a,
+        2,
+        InDialogRequest {
+            update: false,
+            body: Some(sdp(1, 4000, "sendrecv")),
+            timer: supports(Some("90;refresher=uac"), false),
+        },
+        r.now,
+    );
+    let acts = r.drain();
+    // Relayed to the party as a re-INVITE; its answer completes the refresh.
+    let Some(Action::ReInvite { leg, req, .. }) = acts.first() else {
+        panic!("{acts:?}")
+    };
+    r.pbx
+        .reinvite_done(*leg, *req, 200, Some(sdp(8, 8000, "sendrecv")), r.now);
+    let acts = r.drain();
+    let [
+        Action::Respond {
+            code: 200,
+            headers,
+            body: Some(_),
+            ..
+        },
+    ] = &acts[..]
+    else {
+        panic!("{acts:?}")
+    };
+    assert!(header(headers, "Session-Expires").is_some());
+    assert_eq!(r.view(call).session_refreshes, 2);
+}
+
+#[test]
+fn a_missing_refresh_ends_the_call_with_bye_at_expiry() {
+    let mut r = timer_rig(timers(
+        90,
+        SessionRefresher::Extension,
+        SessionRefresh::Normal,
+    ));
+    let (call, a, p, _) = answered_outgoing(&mut r, supports(None, true));
+    r.advance(59_999);
+    assert!(r.drain().is_empty());
+    assert_eq!(r.view(call).state, CallState::Answered);
+    r.advance(1);
+    let acts = r.drain();
+    assert!(acts.contains(&Action::Bye { leg: a }), "{acts:?}");
+    assert!(acts.contains(&Action::Bye { leg: p }), "{acts:?}");
+    let v = r.view(call);
+    assert_eq!(
+        (v.state, v.end_reason.as_deref()),
+        (CallState::Ended, Some("session_expired"))
+    );
+    assert!(r.kinds().contains(&"session_expired"));
+}
+
+#[test]
+fn a_uac_without_timer_support_gets_the_simulator_as_refresher() {
+    let mut r = timer_rig(timers(
+        90,
+        SessionRefresher::Extension,
+        SessionRefresh::Normal,
+    ));
+    let (_, a, _, headers) = answered_outgoing(&mut r, TimerHeaders::default());
+    assert_eq!(
+        header(&headers, "Session-Expires"),
+        Some("90;refresher=uas")
+    );
+    assert_eq!(header(&headers, "Require"), None);
+    r.advance(45_000);
+    let acts = r.drain();
+    // No UPDATE in its Allow: a re-INVITE with our last SDP.
+    let [
+        Action::Refresh {
+            leg,
+            req,
+            update: false,
+            body: Some(_),
+            headers,
+        },
+    ] = &acts[..]
+    else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(*leg, a);
+    assert_eq!(header(headers, "Session-Expires"), Some("90;refresher=uac"));
+    let req = *req;
+    r.pbx.refresh_done(a, req, 200, None, r.now);
+    let v = r.pbx.call(r.pbx.call_of(a).expect("call")).expect("view");
+    assert_eq!(v.session_refreshes_sent, 1);
+    assert_eq!(v.state, CallState::Answered);
+}
+
+#[test]
+fn the_simulator_refreshes_the_extension_it_called_unless_told_never() {
+    let mut r = timer_rig(timers(
+        90,
+        SessionRefresher::Simulator,
+        SessionRefresh::Normal,
+    ));
+    r.reg("1910", "sip:1910@h:1");
+    let (call, _) = r
+        .pbx
+        .place_call(
+            "09011112222",
+            "0312345678",
+            Some(sdp(9, 7000, "sendrecv")),
+            0,
+        )
+        .expect("placed");
+    let acts = r.drain();
+    let Some(Action::Invite { leg, headers, .. }) = acts.first() else {
+        panic!("{acts:?}")
+    };
+    let leg = *leg;
+    assert_eq!(header(headers, "Session-Expires"), Some("90;refresher=uac"));
+    assert_eq!(header(headers, "Supported"), Some("timer"));
+    assert_eq!(header(headers, "Min-SE"), Some("90"));
+    r.pbx
+        .leg_session(leg, supports(Some("90;refresher=uac"), true));
+    r.pbx.leg_answered(leg, Some(sdp(2, 5000, "sendrecv")), 0);
+    r.drain();
+    r.advance(45_000);
+    let acts = r.drain();
+    let [
+        Action::Refresh {
+            update: true,
+            body: None,
+            req,
+            ..
+        },
+    ] = &acts[..]
+    else {
+        panic!("{acts:?}")
+    };
+    let req = *req;
+    // The answer to our refresh restarts the timer; a failure ends the call.
+    r.pbx.refresh_done(leg, req, 200, None, r.now);
+    assert_eq!(r.view(call).session_refreshes_sent, 1);
+    r.advance(45_000);
+    let acts = r.drain();
+    let [Action::Refresh { req, .. }] = &acts[..] else {
+        panic!("{acts:?}")
+    };
+    let req = *req;
+    r.pbx.refresh_done(leg, req, 481, None, r.now);
+    let v = r.view(call);
+    assert_eq!(
+        (v.state, v.end_reason.as_deref()),
+        (CallState::Ended, Some("session_refresh_failed"))
+    );
+
+    // "never": the simulator stays silent; the phone must end the call.
+    let mut r = timer_rig(timers(
+        90,
+        SessionRefresher::Simulator,
+        SessionRefresh::Never,
+    ));
+    let (call, _, leg) = {
+        r.reg("1910", "sip:1910@h:1");
+        let (call, anchor) = r
+            .pbx
+            .place_call(
+                "09011112222",
+                "0312345678",
+                Some(sdp(9, 7000, "sendrecv")),
+                0,
+            )
+            .expect("placed");
+        let leg = invites(&r.drain())[0].0;
+        (call, anchor, leg)
+    };
+    r.pbx
+        .leg_session(leg, supports(Some("90;refresher=uac"), true));
+    r.pbx.leg_answered(leg, Some(sdp(2, 5000, "sendrecv")), 0);
+    r.drain();
+    r.advance(600_000);
+    assert!(r.drain().is_empty());
+    assert_eq!(r.view(call).state, CallState::Answered);
+    assert_eq!(r.view(call).session_refreshes_sent, 0);
+    // Told to refresh again: it does, from now on.
+    r.pbx
+        .set_session_timer(
+            timers(90, SessionRefresher::Simulator, SessionRefresh::Normal),
+            r.now,
+        )
+        .expect("valid");
+    r.advance(45_000);
+    assert!(
+        matches!(&r.drain()[..], [Action::Refresh { leg: l, .. }] if *l == leg),
+        "a refresh 45 s after refreshing was switched back on"
+    );
+}
+
+#[test]
+fn the_refresher_parameter_of_a_refresh_names_that_transactions_roles() {
+    let mut r = timer_rig(timers(
+        90,
+        SessionRefresher::Extension,
+        SessionRefresh::Normal,
+    ));
+    let (call, a, _, _) = answered_outgoing(&mut r, supports(None, true));
+    // The phone's refresh says `uas`: the simulator (the UAS of the UPDATE)
+    // refreshes from now on (RFC 4028 section 9).
+    r.advance(10_000);
+    r.pbx.in_dialog(
+        a,
+        3,
+        InDialogRequest {
+            update: true,
+            body: None,
+            timer: supports(Some("120;refresher=uas"), false),
+        },
+        r.now,
+    );
+    let acts = r.drain();
+    let [
+        Action::Respond {
+            code: 200, headers, ..
+        },
+    ] = &acts[..]
+    else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(
+        header(headers, "Session-Expires"),
+        Some("120;refresher=uas")
+    );
+    let st = r.view(call).legs[0].session_timer.clone().expect("timer");
+    assert_eq!((st.interval_s, st.refresher), (120, "simulator"));
+    r.advance(60_000);
+    assert!(matches!(&r.drain()[..], [Action::Refresh { .. }]));
+}
+
+#[test]
+fn bad_session_expires_values_get_clean_answers() {
+    let mut r = timer_rig(timers(
+        90,
+        SessionRefresher::Extension,
+        SessionRefresh::Normal,
+    ));
+    // On a new INVITE: not a number → 400; below Min-SE from a UAC that
+    // can retry → 422; from one that cannot → raised to 90.
+    let d = invite_with(
+        &mut r,
+        "1910",
+        "0311112222",
+        "bad1",
+        supports(Some("soon"), true),
+    );
+    assert!(
+        matches!(&d, InviteDecision::Refuse { code: 400, reason } if reason.contains("'soon'")),
+        "{d:?}"
+    );
+    let d = invite_with(
+        &mut r,
+        "1910",
+        "0311112222",
+        "bad2",
+        supports(Some("30"), true),
+    );
+    assert_eq!(d, InviteDecision::TooSmall { min_se: 90 });
+    let d = invite_with(
+        &mut r,
+        "1910",
+        "0311112222",
+        "bad3",
+        TimerHeaders {
+            session_expires: Some("30".into()),
+            ..TimerHeaders::default()
+        },
+    );
+    assert!(matches!(d, InviteDecision::Accept(_)), "{d:?}");
+    r.drain();
+    // In a dialog.
+    let (call, a, _, _) = answered_outgoing(&mut r, supports(None, true));
+    for (txn, value) in [
+        (10, "soon"),
+        (11, "-5"),
+        (12, "\u{7}90;refresher=uac"),
+        (13, ""),
+    ] {
+        r.pbx.in_dialog(
+            a,
+            txn,
+            InDialogRequest {
+                update: true,
+                body: None,
+                timer: supports(Some(value), false),
+            },
+            r.now,
+        );
+        let acts = r.drain();
+        let [
+            Action::Respond {
+                code: 400, headers, ..
+            },
+        ] = &acts[..]
+        else {
+            panic!("{value:?}: {acts:?}")
+        };
+        let w = header(headers, "Warning").expect("a Warning");
+        assert!(
+            w.starts_with("399 bluebean-sim \"") && !w.contains('\u{7}'),
+            "{w}"
+        );
+    }
+    r.pbx.in_dialog(
+        a,
+        20,
+        InDialogRequest {
+            update: true,
+            body: None,
+            timer: supports(Some("89"), false),
+        },
+        r.now,
+    );
+    let acts = r.drain();
+    let [
+        Action::Respond {
+            code: 422, headers, ..
+        },
+    ] = &acts[..]
+    else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(header(headers, "Min-SE"), Some("90"));
+    // None of them counted as a refresh; the call is untouched.
+    let v = r.view(call);
+    assert_eq!((v.state, v.session_refreshes), (CallState::Answered, 0));
+    // A refresh on a leg that is gone: 481.
+    r.pbx.in_dialog(999, 30, InDialogRequest::default(), r.now);
+    assert!(matches!(
+        &r.drain()[..],
+        [Action::Respond { code: 481, .. }]
+    ));
+}
+
+#[test]
+fn timer_headers_are_read_in_long_and_compact_forms() {
+    let t = TimerHeaders::from_headers([
+        ("x", "1800;refresher=uas"),
+        ("k", "100rel, Timer"),
+        ("Allow", "INVITE, ACK, update"),
+    ]);
+    assert_eq!(t.session_expires.as_deref(), Some("1800;refresher=uas"));
+    assert!(t.supports_timer && t.allows_update);
+    let t = TimerHeaders::from_headers([("Supported", "timers"), ("Allow", "INVITE")]);
+    assert_eq!(t, TimerHeaders::default());
 }

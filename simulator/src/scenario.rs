@@ -1,6 +1,7 @@
 //! Scenario files: a timed sequence of what QA would otherwise do by hand
 //! over the API (outside callers calling, hanging up, sending DTMF, operators
-//! logging in and changing state, campaigns starting, party rules).
+//! logging in and changing state, campaigns starting, party rules, session
+//! timers).
 //!
 //! TOML (or the same shape in JSON over `POST /api/scenarios`):
 //!
@@ -26,6 +27,16 @@
 //! at_ms = 8000
 //! action = "hangup"
 //! call = "c1"
+//!
+//! # Outside party rule: 183 with early media (620 Hz) for 3 s, then answer.
+//! [[step]]
+//! action = "party"
+//! script = { number = "0901234*", early_media_ms = 3000, early_play = "tone:620" }
+//!
+//! # Session timers (RFC 4028) from now on: 90 s, the simulator refreshes.
+//! [[step]]
+//! action = "session_timer"
+//! session_timer = { session_expires = 90, refresher = "simulator", refresh = "normal" }
 //! ```
 //!
 //! Steps run in `at_ms` order, measured from the start of the scenario. A
@@ -43,6 +54,7 @@ use serde::{Deserialize, Serialize};
 use crate::acd::Requested;
 use crate::party::PartyScript;
 use crate::state::{SimState, lock};
+use crate::tenant::SessionTimerSettings;
 
 /// A scenario.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -64,7 +76,7 @@ pub struct Step {
     #[serde(default)]
     pub at_ms: u64,
     /// `call`, `hangup`, `answer`, `dtmf`, `login`, `logout`, `state`,
-    /// `campaign_start`, `campaign_stop`, `party`.
+    /// `campaign_start`, `campaign_stop`, `party`, `session_timer`.
     pub action: String,
     /// `call`: the name later steps use.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +111,10 @@ pub struct Step {
     /// `campaign_start`, `campaign_stop`: the campaign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<String>,
+    /// `session_timer`: the settings from now on (`session_expires`, 0 off
+    /// or 90.., `refresher` and `refresh`, as in the tenant's `[sip]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_timer: Option<SessionTimerSettings>,
 }
 
 /// Parses an operator state name.
@@ -183,9 +199,17 @@ impl Scenario {
                         .check()
                         .map_err(|e| format!("step[{i}].script.{e}"))?;
                 }
+                "session_timer" => {
+                    let Some(st) = &s.session_timer else {
+                        return Err(format!(
+                            "step[{i}] (session_timer): 'session_timer' is required (e.g. {{ session_expires = 90 }})"
+                        ));
+                    };
+                    st.check(&format!("step[{i}].session_timer.session_expires"))?;
+                }
                 other => {
                     return Err(format!(
-                        "step[{i}]: unknown action '{other}' (call, hangup, answer, dtmf, login, logout, state, campaign_start, campaign_stop, party)"
+                        "step[{i}]: unknown action '{other}' (call, hangup, answer, dtmf, login, logout, state, campaign_start, campaign_stop, party, session_timer)"
                     ));
                 }
             }
@@ -391,6 +415,11 @@ fn run_step(
             sim.parties.add_rule(rule);
             Ok(serde_json::json!({"rule": "added"}))
         }
+        "session_timer" => {
+            let st = step.session_timer.ok_or("no session_timer")?;
+            sim.with(|p, now| p.set_session_timer(st, now))?;
+            Ok(serde_json::json!({"session_timer": st}))
+        }
         other => Err(format!("unknown action '{other}'")),
     }
 }
@@ -423,6 +452,12 @@ digits = "12"
 "#;
         let s = Scenario::from_toml(good, "good.toml").expect("parses");
         assert_eq!(s.steps.len(), 3);
+        let timers = "[[step]]\naction = \"session_timer\"\nsession_timer = { session_expires = 90, refresh = \"never\" }\n[[step]]\naction = \"party\"\nscript = { number = \"09*\", early_media_ms = 3000, early_play = \"tone:620\" }\n";
+        let s = Scenario::from_toml(timers, "timers.toml").expect("parses");
+        assert_eq!(
+            s.steps[0].session_timer.map(|t| t.session_expires),
+            Some(90)
+        );
         let cases = [
             (
                 "[[step]]\naction = \"fly\"\n",
@@ -447,6 +482,18 @@ digits = "12"
             (
                 "[[step]]\naction = \"party\"\nscript = { answer_after_ms = 1 }\n",
                 "script.number is required",
+            ),
+            (
+                "[[step]]\naction = \"session_timer\"\nsession_timer = { session_expires = 30 }\n",
+                "step[0].session_timer.session_expires: 30 s",
+            ),
+            (
+                "[[step]]\naction = \"session_timer\"\n",
+                "'session_timer' is required",
+            ),
+            (
+                "[[step]]\naction = \"party\"\nscript = { number = \"1*\", early_media_ms = 0 }\n",
+                "step[0].script.early_media_ms",
             ),
         ];
         for (text, want) in cases {

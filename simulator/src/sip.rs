@@ -33,8 +33,8 @@ use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transport::{SipAddr, TransportLayer, udp::UdpConnection};
 
 use crate::pbx::{
-    Action, DialogKey, InboundInvite, InviteDecision, LegId, ReferRequest, ReplacesRef, TxnId,
-    phrase,
+    Action, DialogKey, InDialogRequest, InboundInvite, InviteDecision, LegId, ReferRequest,
+    ReplacesRef, TimerHeaders, TxnId, phrase,
 };
 use crate::registrar::{RegisterOutcome, RegisterRequest};
 use crate::state::{SimState, lock};
@@ -128,6 +128,22 @@ fn body_of(b: &[u8]) -> Option<Vec<u8>> {
 
 fn sdp_header() -> Header {
     Header::ContentType("application/sdp".into())
+}
+
+/// The session-timer headers (RFC 4028) of a message.
+fn timer_headers(headers: &rsipstack::sip::Headers) -> TimerHeaders {
+    TimerHeaders::from_headers(headers.iter().map(|h| (h.name(), h.value())))
+}
+
+/// `Content-Type: application/sdp` when there is a body, then the core's
+/// further headers; `None` when there are none at all.
+fn with_extra(body: bool, extra: &[(String, String)]) -> Option<Vec<Header>> {
+    let mut h: Vec<Header> = Vec::new();
+    if body {
+        h.push(sdp_header());
+    }
+    h.extend(extra.iter().map(|(n, v)| make(n, v.clone())));
+    (!h.is_empty()).then_some(h)
 }
 
 /// Percent-escapes a SIP URI user part for a header we write ourselves:
@@ -260,7 +276,10 @@ impl SipDriver {
                 source,
                 presented,
                 body,
-            } => self.invite(sim, leg, &to_user, &contact, source, presented, body),
+                headers,
+            } => self.invite(
+                sim, leg, &to_user, &contact, source, presented, body, headers,
+            ),
             Action::CallParty { .. } => {}
             Action::Ring { leg, body } => {
                 if let Some(d) = self.dialog(leg) {
@@ -270,9 +289,9 @@ impl SipDriver {
                     }
                 }
             }
-            Action::Answer { leg, body } => {
+            Action::Answer { leg, body, headers } => {
                 if let Some(d) = self.dialog(leg) {
-                    let headers = body.as_ref().map(|_| vec![sdp_header()]);
+                    let headers = with_extra(body.is_some(), &headers);
                     if let Err(e) = d.accept(headers, body) {
                         tracing::warn!(leg, error = %e, "sending 200 failed");
                     }
@@ -327,18 +346,54 @@ impl SipDriver {
                     sim.with(|p, now| p.reinvite_done(leg, req, code, body, now));
                 });
             }
+            Action::Refresh {
+                leg,
+                req,
+                update,
+                body,
+                headers,
+            } => {
+                let Some(d) = self.dialog(leg) else {
+                    let sim = sim.clone();
+                    tokio::spawn(async move {
+                        sim.with(|p, now| p.refresh_done(leg, req, 481, None, now));
+                    });
+                    return;
+                };
+                let sim = sim.clone();
+                tokio::spawn(async move {
+                    let headers = with_extra(body.is_some(), &headers);
+                    let result = if update {
+                        d.update(headers, None).await
+                    } else {
+                        d.reinvite(headers, body).await
+                    };
+                    let (code, body) = match result {
+                        Ok(Some(resp)) => {
+                            (u16::from(resp.status_code.clone()), body_of(&resp.body))
+                        }
+                        Ok(None) => (408, None),
+                        Err(e) => {
+                            tracing::debug!(leg, error = %e, "session refresh failed");
+                            (408, None)
+                        }
+                    };
+                    sim.with(|p, now| p.refresh_done(leg, req, code, body, now));
+                });
+            }
             Action::Respond {
                 leg,
                 txn,
                 code,
                 body,
+                headers,
             } => {
                 let Some(handle) = lock(&self.txns).remove(&txn) else {
                     tracing::debug!(leg, txn, "no transaction to answer");
                     return;
                 };
                 tokio::spawn(async move {
-                    let headers = body.as_ref().map(|_| vec![sdp_header()]);
+                    let headers = with_extra(body.is_some(), &headers);
                     if let Err(e) = handle.respond(StatusCode::from(code), headers, body).await {
                         tracing::debug!(leg, error = %e, "answering an in-dialog request failed");
                     }
@@ -380,6 +435,7 @@ impl SipDriver {
         source: SocketAddr,
         presented: crate::pbx::Presented,
         body: Option<Vec<u8>>,
+        extra: Vec<(String, String)>,
     ) {
         let fail = |code: u16, why: String| {
             tracing::warn!(leg, contact, "cannot call: {why}");
@@ -411,7 +467,7 @@ impl SipDriver {
         if let Some(line) = &presented.called_party {
             headers.push(make("P-Called-Party-ID", format!("<sip:{line}@{host}>")));
         }
-        for (name, value) in &presented.headers {
+        for (name, value) in presented.headers.iter().chain(&extra) {
             headers.push(make(name, value.clone()));
         }
         // A raw caller ID in the Contact would only make the INVITE longer.
@@ -493,20 +549,24 @@ async fn watch(sim: Arc<SimState>, leg: LegId, mut rx: DialogStateReceiver, serv
                 answered = true;
                 let body = body_of(&resp.body);
                 let key = key_of(&id);
+                let timer = timer_headers(&resp.headers);
                 sim.with(|p, now| {
                     p.leg_dialog(leg, key);
+                    p.leg_session(leg, timer);
                     p.leg_answered(leg, body, now);
                 });
             }
             DialogState::Updated(_, req, handle) => {
-                let body = body_of(&req.body);
-                if req.method == Method::Invite || body.is_some() {
-                    let Some(driver) = sim.sip() else { continue };
-                    let txn = driver.hold_txn(handle);
-                    sim.with(|p, now| p.reinvite(leg, txn, body, now));
-                } else {
-                    let _ = handle.reply(StatusCode::OK).await;
-                }
+                // A re-INVITE or an UPDATE: a session refresh either way
+                // (RFC 4028), and an offer when it carries SDP.
+                let request = InDialogRequest {
+                    update: req.method == Method::Update,
+                    body: body_of(&req.body),
+                    timer: timer_headers(&req.headers),
+                };
+                let Some(driver) = sim.sip() else { continue };
+                let txn = driver.hold_txn(handle);
+                sim.with(|p, now| p.in_dialog(leg, txn, request, now));
             }
             DialogState::Refer(_, req, handle) => {
                 let refer_to = first_value(&req.headers, "Refer-To").map(str::to_string);
@@ -653,6 +713,7 @@ async fn invite(sim: &Arc<SimState>, mut tx: Transaction) {
         },
         body: body_of(&req.body),
         replaces,
+        timer: timer_headers(&req.headers),
     };
     let (decision, actions) = sim.with_deferred(|p, now| p.incoming_invite(inv, now));
     match decision {
@@ -691,6 +752,16 @@ async fn invite(sim: &Arc<SimState>, mut tx: Transaction) {
                 .collect();
             let _ = tx
                 .reply_with(StatusCode::ProxyAuthenticationRequired, headers, None)
+                .await;
+            wait_ack(&mut tx, driver.t1x64).await;
+        }
+        InviteDecision::TooSmall { min_se } => {
+            let _ = tx
+                .reply_with(
+                    StatusCode::from(422),
+                    vec![make("Min-SE", min_se.to_string())],
+                    None,
+                )
                 .await;
             wait_ack(&mut tx, driver.t1x64).await;
         }

@@ -167,6 +167,7 @@ impl SimState {
                 | Action::Bye { leg }
                 | Action::ReInvite { leg, .. }
                 | Action::Respond { leg, .. }
+                | Action::Refresh { leg, .. }
                 | Action::Notify { leg, .. } => self.parties.has(*leg),
             };
             if party {

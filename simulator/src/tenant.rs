@@ -87,6 +87,88 @@ pub struct SipSettings {
     /// the caller hears 480.
     #[serde(default = "default_direct_ring_ms")]
     pub ring_timeout_ms: u64,
+    /// Session timers (RFC 4028): the `Session-Expires` interval in seconds
+    /// the simulator offers in its INVITEs to extensions and states in its
+    /// 2xx to their INVITEs; 0 (the default) turns session timers off. At
+    /// least 90 (the RFC's minimum) when on.
+    #[serde(default)]
+    pub session_expires: u32,
+    /// Who sends the refreshes where the simulator chooses: `"extension"`
+    /// (the default: the phone refreshes) or `"simulator"`. An extension
+    /// whose INVITE does not list `timer` in `Supported` cannot refresh, so
+    /// the simulator does (RFC 4028 section 9).
+    #[serde(default)]
+    pub session_refresher: SessionRefresher,
+    /// What the simulator does when it is the refresher: `"normal"` (refresh
+    /// at half the interval) or `"never"` (a peer that stops refreshing, so
+    /// the extension must end the call with BYE when the session expires).
+    #[serde(default)]
+    pub session_refresh: SessionRefresh,
+}
+
+/// Who refreshes a session when the simulator chooses (RFC 4028).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionRefresher {
+    /// The extension (the phone).
+    #[default]
+    Extension,
+    /// The simulator.
+    Simulator,
+}
+
+/// How the simulator behaves as the refresher.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionRefresh {
+    /// Refresh at half the interval.
+    #[default]
+    Normal,
+    /// Never refresh: a peer that has gone silent.
+    Never,
+}
+
+/// The session-timer settings the PBX applies: `[sip] session_expires`,
+/// `session_refresher` and `session_refresh`, changeable at run time with
+/// `POST /api/session_timer` and the scenario action `session_timer`.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionTimerSettings {
+    /// The interval in seconds; 0 is off.
+    #[serde(default)]
+    pub session_expires: u32,
+    /// Who refreshes where the simulator chooses.
+    #[serde(default)]
+    pub refresher: SessionRefresher,
+    /// Whether the simulator refreshes when it is the refresher.
+    #[serde(default)]
+    pub refresh: SessionRefresh,
+}
+
+impl SessionTimerSettings {
+    /// The smallest interval accepted (RFC 4028's floor, our `Min-SE`).
+    pub const MIN_SE: u32 = 90;
+    /// The largest interval accepted (a day).
+    pub const MAX_SE: u32 = 86_400;
+
+    /// Checks the interval; the error names the key as `key`.
+    pub fn check(&self, key: &str) -> Result<(), String> {
+        let n = self.session_expires;
+        if n != 0 && !(Self::MIN_SE..=Self::MAX_SE).contains(&n) {
+            return Err(format!(
+                "{key}: {n} s is not 0 (off) or {}..{} s (RFC 4028's minimum is {} s)",
+                Self::MIN_SE,
+                Self::MAX_SE,
+                Self::MIN_SE
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether session timers are on.
+    pub fn on(&self) -> bool {
+        self.session_expires > 0
+    }
 }
 
 fn yes() -> bool {
@@ -106,6 +188,9 @@ impl Default for SipSettings {
             strict_parse: true,
             default_caller_id: None,
             ring_timeout_ms: default_direct_ring_ms(),
+            session_expires: 0,
+            session_refresher: SessionRefresher::default(),
+            session_refresh: SessionRefresh::default(),
         }
     }
 }
@@ -115,6 +200,15 @@ fn default_direct_ring_ms() -> u64 {
 }
 
 impl SipSettings {
+    /// The session-timer settings of this section.
+    pub fn session_timer(&self) -> SessionTimerSettings {
+        SessionTimerSettings {
+            session_expires: self.session_expires,
+            refresher: self.session_refresher,
+            refresh: self.session_refresh,
+        }
+    }
+
     /// The configured algorithms, parsed (validated at load).
     pub fn algorithms(&self) -> Vec<crate::registrar::Offer> {
         self.auth_algorithms
@@ -563,6 +657,7 @@ impl Tenant {
         if self.sip.ring_timeout_ms == 0 {
             return Err("sip.ring_timeout_ms: must be above 0".into());
         }
+        self.sip.session_timer().check("sip.session_expires")?;
         if let Some(line) = &self.sip.default_caller_id {
             self.check_line("sip.default_caller_id", line)?;
         }
@@ -814,6 +909,11 @@ mod tests {
                 "[ring_groups.g]\nextensions = [\"1\"]\n",
                 "ring_groups.g.extensions: '1'",
             ),
+            (
+                "[sip]\nsession_expires = 30\n",
+                "sip.session_expires: 30 s is not 0 (off) or 90..86400 s",
+            ),
+            ("[sip]\nsession_refresh = \"sometimes\"\n", "sometimes"),
         ];
         for (text, want) in cases {
             let err = Tenant::from_toml(text, "t.toml").expect_err(text);

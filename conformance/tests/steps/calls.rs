@@ -85,3 +85,279 @@ async fn caller_hangs_up(w: &mut BbWorld) -> Result<(), String> {
 async fn ended(w: &mut BbWorld) -> Result<(), String> {
     wait_call_state(w, "ended").await.map(|_| ())
 }
+
+// ---------------------------------------------------------------------------
+// Early media and session timers (CALL-1)
+// ---------------------------------------------------------------------------
+
+/// Sets the simulator's session timers (RFC 4028) for this scenario.
+async fn set_session_timer(w: &BbWorld, settings: Value) -> Result<(), String> {
+    let (status, v) = w
+        .api_call("POST", "/api/session_timer", Some(settings))
+        .await?;
+    if status != 200 {
+        return Err(format!(
+            "the simulator refused the session-timer settings ({status}): {v}"
+        ));
+    }
+    Ok(())
+}
+
+#[given(expr = "the simulator offers session timers of {int} s refreshed by the {word}")]
+async fn session_timers(w: &mut BbWorld, secs: u32, who: String) -> Result<(), String> {
+    if who != "extension" && who != "simulator" {
+        return Err(format!(
+            "'{who}' in the step: say the extension or the simulator"
+        ));
+    }
+    set_session_timer(
+        w,
+        json!({"session_expires": secs, "refresher": who, "refresh": "normal"}),
+    )
+    .await
+}
+
+#[given(expr = "the simulator offers session timers of {int} s but never refreshes them")]
+async fn session_timers_never(w: &mut BbWorld, secs: u32) -> Result<(), String> {
+    set_session_timer(
+        w,
+        json!({"session_expires": secs, "refresher": "simulator", "refresh": "never"}),
+    )
+    .await
+}
+
+/// The simulator's view of the call of `ext`: the last outside call placed,
+/// else the newest call from `ext`.
+async fn call_with(w: &BbWorld, ext: &str) -> Result<Value, String> {
+    if w.last_call.is_some() {
+        return w.last_call_state().await;
+    }
+    w.wait_for(&format!("a call from extension {ext}"), 10, || async {
+        let (_, calls) = w.api_call("GET", "/api/calls", None).await.ok()?;
+        calls
+            .as_array()?
+            .iter()
+            .rev()
+            .find(|c| c["from"] == ext)
+            .cloned()
+    })
+    .await
+}
+
+/// The leg of `ext` in a call view.
+fn leg_of(call: &Value, ext: &str) -> Option<Value> {
+    call["legs"]
+        .as_array()?
+        .iter()
+        .find(|l| l["endpoint"]["kind"] == "extension" && l["endpoint"]["number"] == ext)
+        .cloned()
+}
+
+async fn call_id_of(w: &BbWorld, ext: &str) -> Result<u64, String> {
+    call_with(w, ext)
+        .await?
+        .get("id")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| format!("the call of extension {ext} has no id"))
+}
+
+async fn call_view(w: &BbWorld, id: u64) -> Option<Value> {
+    let (status, v) = w
+        .api_call("GET", &format!("/api/calls/{id}"), None)
+        .await
+        .ok()?;
+    (status == 200).then_some(v)
+}
+
+#[then(expr = "the softphone of extension {word} shows the call to {word} as {word}")]
+async fn phone_shows_call(
+    w: &mut BbWorld,
+    ext: String,
+    number: String,
+    state: String,
+) -> Result<(), String> {
+    let last = std::sync::Mutex::new(String::new());
+    let found = w
+        .wait_for(
+            &format!("extension {ext} to show its call to {number} as {state}"),
+            10,
+            || async {
+                let (ok, out, err) = w.bbclient(&ext, &["status", "--json"]).await.ok()?;
+                if let Ok(mut l) = last.lock() {
+                    *l = format!("{out}{err}");
+                }
+                let v: Value = serde_json::from_str(out.trim()).ok()?;
+                (ok && v["calls"]
+                    .as_array()?
+                    .iter()
+                    .any(|c| c["number"] == number.as_str() && c["state"] == state.as_str()))
+                .then_some(())
+            },
+        )
+        .await;
+    found.map_err(|e| {
+        format!(
+            "{e}\nlast status: {}",
+            last.lock().map(|l| l.clone()).unwrap_or_default()
+        )
+    })
+}
+
+#[then(expr = "the simulator shows the call of extension {word} answered")]
+async fn sim_call_answered(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let id = call_id_of(w, &ext).await?;
+    w.wait_for(&format!("call {id} to be answered"), 15, || async {
+        call_view(w, id)
+            .await
+            .filter(|c| c["state"] == "answered")
+            .map(|_| ())
+    })
+    .await
+}
+
+#[then(
+    expr = "the call of extension {word} has a session timer of {int} s refreshed by the {word}"
+)]
+async fn call_has_timer(
+    w: &mut BbWorld,
+    ext: String,
+    secs: u64,
+    who: String,
+) -> Result<(), String> {
+    let want = match who.as_str() {
+        "extension" => "peer",
+        "simulator" => "simulator",
+        other => return Err(format!("'{other}' in the step: say extension or simulator")),
+    };
+    let id = call_id_of(w, &ext).await?;
+    let last = std::sync::Mutex::new(Value::Null);
+    let found = w
+        .wait_for(
+            &format!("a session timer on extension {ext}'s leg of call {id}"),
+            10,
+            || async {
+                let c = call_view(w, id).await?;
+                let timer = leg_of(&c, &ext)?["session_timer"].clone();
+                if let Ok(mut l) = last.lock() {
+                    *l = timer.clone();
+                }
+                (timer["interval_s"].as_u64() == Some(secs) && timer["refresher"] == want)
+                    .then_some(())
+            },
+        )
+        .await;
+    found.map_err(|e| {
+        format!(
+            "{e}\nthe leg's session timer: {}",
+            last.lock().map(|l| l.to_string()).unwrap_or_default()
+        )
+    })
+}
+
+#[then(expr = "within {int} s the simulator counts a session refresh from extension {word}")]
+async fn refresh_counted(w: &mut BbWorld, secs: u64, ext: String) -> Result<(), String> {
+    let id = call_id_of(w, &ext).await?;
+    let c = w
+        .wait_for(
+            &format!("a session refresh from extension {ext} on call {id}"),
+            secs,
+            || async {
+                let c = call_view(w, id).await?;
+                let n = leg_of(&c, &ext)?["session_timer"]["refreshes_received"].as_u64()?;
+                (n >= 1).then_some(c)
+            },
+        )
+        .await?;
+    if c["state"] != "answered" {
+        return Err(format!("the call is {} after the refresh: {c}", c["state"]));
+    }
+    println!(
+        "CALL-1: the simulator counted {} session refresh(es) from extension {ext}",
+        c["session_refreshes"]
+    );
+    Ok(())
+}
+
+#[then(expr = "the call of extension {word} is still answered {int} s after its answer")]
+async fn still_answered(w: &mut BbWorld, ext: String, secs: u64) -> Result<(), String> {
+    let id = call_id_of(w, &ext).await?;
+    let c = call_view(w, id)
+        .await
+        .ok_or_else(|| format!("no call {id}"))?;
+    let answered = c["answered_ms"]
+        .as_u64()
+        .ok_or_else(|| format!("call {id} was never answered: {c}"))?;
+    let until = answered + secs * 1000;
+    // Wait on the simulator's own clock until that moment has passed.
+    w.wait_for(
+        &format!("the simulator's clock to pass {until} ms"),
+        secs + 15,
+        || async {
+            let (_, stats) = w.api_call("GET", "/api/stats", None).await.ok()?;
+            (stats["uptime_ms"].as_u64()? > until).then_some(())
+        },
+    )
+    .await?;
+    let c = call_view(w, id)
+        .await
+        .ok_or_else(|| format!("no call {id}"))?;
+    if c["state"] != "answered" {
+        return Err(format!(
+            "call {id} is {} ({}) {secs} s after its answer: {c}",
+            c["state"], c["end_reason"]
+        ));
+    }
+    Ok(())
+}
+
+#[then(expr = "within {int} s the softphone of extension {word} ends the call with BYE")]
+async fn phone_ends_with_bye(w: &mut BbWorld, secs: u64, ext: String) -> Result<(), String> {
+    let id = call_id_of(w, &ext).await?;
+    let c = w
+        .wait_for(
+            &format!("extension {ext} to end call {id}"),
+            secs,
+            || async { call_view(w, id).await.filter(|c| c["state"] == "ended") },
+        )
+        .await?;
+    let leg = leg_of(&c, &ext).ok_or_else(|| format!("no leg of {ext} in {c}"))?;
+    // The extension's leg ended by the BYE it sent ("bye"), not by one the
+    // simulator sent (that leg would end as "session_expired").
+    if leg["end_reason"] != "bye" {
+        return Err(format!(
+            "extension {ext}'s leg ended as {}, not by its BYE: {c}",
+            leg["end_reason"]
+        ));
+    }
+    let said = w.phones.get(&ext).is_some_and(|p| {
+        p.proc
+            .output
+            .lock()
+            .map(|o| o.iter().any(|l| l.starts_with("bbclient: hung up")))
+            .unwrap_or(false)
+    });
+    if !said {
+        return Err(format!(
+            "extension {ext} did not report the hang-up\n{}",
+            w.transcripts()
+        ));
+    }
+    println!(
+        "CALL-1: extension {ext} ended call {id} with BYE ({}) after {} ms",
+        c["end_reason"],
+        c["ended_ms"].as_u64().unwrap_or(0) - c["answered_ms"].as_u64().unwrap_or(0)
+    );
+    Ok(())
+}
+
+#[then(expr = "the simulator sent no session refresh on the call of extension {word}")]
+async fn no_refresh_sent(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let id = call_id_of(w, &ext).await?;
+    let c = call_view(w, id)
+        .await
+        .ok_or_else(|| format!("no call {id}"))?;
+    match c["session_refreshes_sent"].as_u64() {
+        Some(0) => Ok(()),
+        other => Err(format!("the simulator sent {other:?} refreshes: {c}")),
+    }
+}
