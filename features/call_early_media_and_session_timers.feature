@@ -3,8 +3,8 @@
 # and plays a tone (an announcement, a ringback) before it answers; the
 # softphone must already play it. Session timers (RFC 4028, 90 s, the RFC's
 # minimum): the softphone refreshes the session when asked to, and ends
-# the call with BYE when the other side stops refreshing. The two
-# session-timer scenarios wait for real protocol timers (45 s and 60 s).
+# the call with BYE when the other side stops refreshing. The
+# session-timer scenarios wait for real protocol timers (45 s to 61 s).
 @CALL-1
 Feature: Early media and session timers with the softphone
 
@@ -44,3 +44,15 @@ Feature: Early media and session timers with the softphone
     And the call of extension 1910 has a session timer of 90 s refreshed by the simulator
     And within 75 s the softphone of extension 1910 ends the call with BYE
     And the simulator sent no session refresh on the call of extension 1910
+
+  Scenario: the softphone that answered the call refreshes when asked to, and stays the refresher
+    Given the simulator offers session timers of 90 s refreshed by the extension
+    And a softphone for extension 1910 is running that speaks a 1000 Hz tone and records what it hears
+    When an outside caller 09012345678 speaking a 620 Hz tone calls the outside line 0312345678
+    Then the softphone rings
+    When the operator runs "bbclient answer"
+    Then the outside caller is talking to extension 1910
+    And the call of extension 1910 has a session timer of 90 s refreshed by the extension
+    And within 70 s the simulator counts a session refresh from extension 1910
+    And the call of extension 1910 has a session timer of 90 s refreshed by the extension
+    And the call of extension 1910 is still answered 61 s after its answer

@@ -1295,7 +1295,10 @@ impl SipUa {
             }
             let (dialog, sdp) = prepared;
             let mut headers = vec![
-                make("Session-Expires", plan.se.to_string()),
+                make(
+                    "Session-Expires",
+                    session_timer::refresh_request(plan.se.interval).to_string(),
+                ),
                 make("Supported", "timer"),
             ];
             let result = match sdp {

@@ -139,6 +139,18 @@ pub fn uac_refreshes(answer: SessionExpires) -> bool {
     answer.refresher != Some(Refresher::Uas)
 }
 
+/// The `Session-Expires` of a refresh that we send as the refresher: the
+/// agreed interval with `refresher=uac`. The parameter names roles in the
+/// refresh's own transaction, where the sender is the UAC whatever role it
+/// had in the INVITE that set the timer up; repeating a 2xx's
+/// `refresher=uas` would hand the refreshing to the peer (section 9).
+pub fn refresh_request(interval: u32) -> SessionExpires {
+    SessionExpires {
+        interval,
+        refresher: Some(Refresher::Uac),
+    }
+}
+
 /// When the refresher sends its refresh: half the interval (section 7.2).
 pub fn refresh_after(interval: u32) -> Duration {
     Duration::from_millis(u64::from(interval.max(1)) * 500)
@@ -161,6 +173,15 @@ pub fn lists_timer(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_refresh_names_us_the_uac_of_its_own_transaction() {
+        // We answered an INVITE and agreed to refresh (refresher=uas in our
+        // 2xx); our UPDATE must keep us the refresher: refresher=uac.
+        let agreed = SessionExpires::parse("90;refresher=uas");
+        assert_eq!(agreed.map(|a| a.refresher), Some(Some(Refresher::Uas)));
+        assert_eq!(refresh_request(90).to_string(), "90;refresher=uac");
+    }
 
     #[test]
     fn parses_interval_and_refresher() {
