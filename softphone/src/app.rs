@@ -8,7 +8,9 @@
 //! * **History** (CALL-3): every call's events go through
 //!   [`crate::history::History::record`] before they are published, so a
 //!   call's row is stored when its `hung_up` event reaches the window (which
-//!   only reads the file). Where the file is: [`crate::history::path_for`].
+//!   only reads the file). Both happen on the history thread
+//!   ([`crate::history_writer::Publisher`]), so the SQLite commit never runs
+//!   on the async workers. Where the file is: [`crate::history::path_for`].
 //! * **Operator login** (ACD-1): `login`/`logout` become requests to the
 //!   BlueBean operator API ([`crate::operator`]), run in their own tasks; the
 //!   verb is answered when the server has. The logged-in operator becomes
@@ -18,7 +20,7 @@
 //!   each call's media figures are in `status` and printed when it ends.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -29,6 +31,7 @@ use bb_verbs::wire::{Direction, Event, EventKind, HangupCause, RegistrationState
 use crate::config::Settings;
 use crate::control::{self, ControlCommand};
 use crate::history::History;
+use crate::history_writer::Publisher;
 use crate::hooks::HookDriver;
 use crate::media::{MediaNotice, MediaStats};
 use crate::operator::{ApiCall, ApiError, OperatorApi, ServerOperator, Session};
@@ -49,6 +52,8 @@ const SHUTDOWN_LOGOUT_LIMIT: Duration = Duration::from_secs(2);
 /// How long the unregistration at shutdown may take (the SIP driver bounds
 /// its REGISTER to 2 s; this is the app loop's own limit).
 const SHUTDOWN_UNREGISTER_LIMIT: Duration = Duration::from_secs(3);
+/// How long shutdown waits for the history thread to store what it was given.
+const SHUTDOWN_HISTORY_LIMIT: Duration = Duration::from_secs(3);
 /// How long `status` waits for the operator API's view of the operator.
 const STATUS_REFRESH_LIMIT: Duration = Duration::from_millis(1500);
 
@@ -124,7 +129,6 @@ pub async fn start(opts: RunOptions) -> anyhow::Result<Core> {
         }
     };
     let media_rx = sip.media_notices();
-    let hooks = HookDriver::start(&settings, events_tx.clone());
     say(format!(
         "extension {} on {} (SIP {}), control socket {}",
         settings.raw.account.user,
@@ -133,6 +137,9 @@ pub async fn start(opts: RunOptions) -> anyhow::Result<Core> {
         path.display()
     ));
     let (history, history_path) = open_history(&settings, &opts.instance);
+    // Events leave through the history thread (recorded first, in order).
+    let publisher = Publisher::start(history, events_tx.clone());
+    let hooks = HookDriver::start(&settings, publisher.clone());
     let api = settings
         .operator_api
         .clone()
@@ -155,9 +162,8 @@ pub async fn start(opts: RunOptions) -> anyhow::Result<Core> {
         media_rx,
         hooks,
         cmd_rx,
-        events_tx: events_tx.clone(),
+        publisher,
         cancel: cancel.clone(),
-        history,
         operator,
         api,
     }));
@@ -201,9 +207,10 @@ struct AppLoop {
     media_rx: broadcast::Receiver<MediaNotice>,
     hooks: HookDriver,
     cmd_rx: mpsc::Receiver<ControlCommand>,
-    events_tx: broadcast::Sender<Event>,
+    /// Where the app loop's events go (recorded in the history, then
+    /// broadcast, on the history thread).
+    publisher: Publisher,
     cancel: CancellationToken,
-    history: Option<History>,
     operator: Session,
     api: Option<OperatorApi>,
 }
@@ -217,9 +224,8 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
         mut media_rx,
         mut hooks,
         mut cmd_rx,
-        events_tx,
+        publisher,
         cancel,
-        mut history,
         mut operator,
         api,
     } = parts;
@@ -255,13 +261,13 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                         say(&text);
                     }
                     reg = state;
-                    let _ = events_tx.send(Event::new(EventKind::Registration { state: kind, reason }));
+                    publisher.publish(Event::new(EventKind::Registration { state: kind, reason }));
                 }
             },
             notice = media_rx.recv(), if media_open => match notice {
                 Ok(MediaNotice::Dtmf { call_id, digit, .. }) => {
                     say(format!("DTMF received: {digit} (Call-ID {})", bb_cti::redact::log_safe(&call_id)));
-                    let _ = events_tx.send(
+                    publisher.publish(
                         Event::new(EventKind::Dtmf { digits: digit.to_string(), direction: Direction::Incoming })
                             .with_call(call_id),
                     );
@@ -282,7 +288,7 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                     }
                     if let Some(ev) = outcome.event {
                         say(operator_line(&ev));
-                        let _ = events_tx.send(ev);
+                        publisher.publish(ev);
                     }
                     let _ = reply.send(outcome.reply);
                 }
@@ -363,27 +369,33 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                     if let Some(id) = phone.call_id(key) {
                         ev = ev.with_call(id);
                     }
-                    let _ = events_tx.send(ev);
+                    publisher.publish(ev);
                 }
                 Action::Event(ev) => {
-                    let mut event = announce(&ev);
+                    let (mut event, line) = announce(&ev);
                     if let PhoneEvent::Dialing { key, .. } = &ev
                         && let Some(call_id) = phone.call_id(*key)
                     {
                         event = event.with_call(call_id.to_string());
                     }
-                    if let Some(h) = history.as_mut() {
-                        record(h, &event);
-                        if let PhoneEvent::Ringing { facts, .. } = &ev {
-                            let line = outside_line(facts, &settings.raw.account.user);
-                            h.note_outside_line(&facts.call_id, &line);
-                        }
-                    }
+                    // The terminal line and the event first (the event is a
+                    // channel send: the history commit and the broadcast
+                    // happen on the history thread), so that a call's
+                    // `ringing` precedes its `hook` events and lines.
+                    say(line);
+                    publisher.publish(event);
                     if let PhoneEvent::Ringing { facts, .. } = &ev {
+                        // `Action::Ring` came just before: the hooks start
+                        // once its 180 is on the wire.
+                        hooks.call_event(&ev, sip.ring_sent(&facts.call_id));
                         last_incoming = Some(facts.call_id.clone());
+                        publisher.note_outside_line(
+                            &facts.call_id,
+                            outside_line(facts, &settings.raw.account.user),
+                        );
+                    } else {
+                        hooks.call_event(&ev, None);
                     }
-                    let _ = events_tx.send(event);
-                    hooks.call_event(&ev);
                 }
             }
         }
@@ -402,7 +414,7 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
         match (outcome.event, failed) {
             (Some(ev), _) => {
                 say(operator_line(&ev));
-                let _ = events_tx.send(ev);
+                publisher.publish(ev);
             }
             (None, Some(e)) => say(format!("operator logout at shutdown failed: {e}")),
             (None, None) => {}
@@ -413,7 +425,7 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
         while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, sip_rx.recv()).await {
             if let SipEvent::Registration(RegState::Unregistered) = ev {
                 say("unregistered");
-                let _ = events_tx.send(Event::new(EventKind::Registration {
+                publisher.publish(Event::new(EventKind::Registration {
                     state: RegistrationState::Unregistered,
                     reason: None,
                 }));
@@ -422,6 +434,16 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
         }
     };
     tokio::join!(logout, unregister);
+    // The last calls' rows are stored before the process may exit.
+    if tokio::time::timeout(SHUTDOWN_HISTORY_LIMIT, publisher.flush())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "the call history was still being written after {} s; the last calls may be missing from it",
+            SHUTDOWN_HISTORY_LIMIT.as_secs()
+        );
+    }
     let _ = std::fs::remove_file(&path);
     Ok(())
 }
@@ -463,32 +485,6 @@ fn spawn_api_call(
             reply,
         });
     });
-}
-
-/// Stores a call's row when `event` ends it; a failure is said, not fatal.
-fn record(history: &mut History, event: &Event) {
-    match history.record(event, SystemTime::now()) {
-        Ok(Some(row)) => say(format!(
-            "history: {} call with {} {} ({} ms), row {}",
-            match row.direction {
-                Direction::Incoming => "incoming",
-                Direction::Outgoing => "outgoing",
-            },
-            bb_cti::redact::log_safe(if row.number.is_empty() {
-                "unknown"
-            } else {
-                &row.number
-            }),
-            row.result.as_str(),
-            row.duration_ms,
-            row.id
-        )),
-        Ok(None) => {}
-        Err(e) => {
-            say(format!("{e}; this call is not in the history"));
-            tracing::warn!("{e}");
-        }
-    }
 }
 
 /// The outside line an incoming call came in on (`%OutLineNumber%`), empty
@@ -619,13 +615,14 @@ fn wire_cause(cause: EndCause) -> HangupCause {
     }
 }
 
-/// Says what happened on the terminal and returns the wire event.
-fn announce(ev: &PhoneEvent) -> Event {
+/// The wire event, and the line that says on the terminal what happened.
+fn announce(ev: &PhoneEvent) -> (Event, String) {
     let safe = bb_cti::redact::log_safe;
-    match ev {
+    let line;
+    let event = match ev {
         PhoneEvent::Ringing { facts, .. } => {
             let from = facts.remote_number();
-            say(format!(
+            line = format!(
                 "ringing: call from {} to {} (Call-ID {})",
                 safe(if from.is_empty() { "unknown" } else { &from }),
                 safe(
@@ -636,7 +633,7 @@ fn announce(ev: &PhoneEvent) -> Event {
                         .unwrap_or("?")
                 ),
                 safe(&facts.call_id)
-            ));
+            );
             Event::new(EventKind::Ringing {
                 direction: Direction::Incoming,
                 remote_number: Some(from),
@@ -644,28 +641,28 @@ fn announce(ev: &PhoneEvent) -> Event {
             .with_call(facts.call_id.clone())
         }
         PhoneEvent::Dialing { number, .. } => {
-            say(format!("dialing {}", safe(number)));
+            line = format!("dialing {}", safe(number));
             Event::new(EventKind::Ringing {
                 direction: Direction::Outgoing,
                 remote_number: Some(number.clone()),
             })
         }
         PhoneEvent::Answered { call_id, .. } => {
-            say(format!("answered (Call-ID {})", safe(call_id)));
+            line = format!("answered (Call-ID {})", safe(call_id));
             Event::new(EventKind::Answered).with_call(call_id.clone())
         }
         PhoneEvent::Held { call_id, .. } => {
-            say(format!("on hold (Call-ID {})", safe(call_id)));
+            line = format!("on hold (Call-ID {})", safe(call_id));
             Event::new(EventKind::Held).with_call(call_id.clone())
         }
         PhoneEvent::Unheld { call_id, .. } => {
-            say(format!("resumed (Call-ID {})", safe(call_id)));
+            line = format!("resumed (Call-ID {})", safe(call_id));
             Event::new(EventKind::Unheld).with_call(call_id.clone())
         }
         PhoneEvent::Transferred {
             call_id, target, ..
         } => {
-            say(format!("transferred to {}", safe(target)));
+            line = format!("transferred to {}", safe(target));
             Event::new(EventKind::Transferred {
                 target: target.clone(),
             })
@@ -677,11 +674,7 @@ fn announce(ev: &PhoneEvent) -> Event {
             reason,
             ..
         } => {
-            say(format!(
-                "transfer to {} failed: {}",
-                safe(target),
-                safe(reason)
-            ));
+            line = format!("transfer to {} failed: {}", safe(target), safe(reason));
             Event::new(EventKind::TransferFailed {
                 target: target.clone(),
                 reason: reason.clone(),
@@ -694,18 +687,15 @@ fn announce(ev: &PhoneEvent) -> Event {
             duration_ms,
             ..
         } => {
-            say(format!(
-                "hung up: {} after {} ms",
-                cause.as_str(),
-                duration_ms
-            ));
+            line = format!("hung up: {} after {} ms", cause.as_str(), duration_ms);
             Event::new(EventKind::HungUp {
                 cause: wire_cause(*cause),
                 duration_ms: *duration_ms,
             })
             .with_call(call_id.clone())
         }
-    }
+    };
+    (event, line)
 }
 
 /// The call verbs (and `details`); `status`, `login` and `logout` are the

@@ -3,8 +3,18 @@
 //! each outcome back to it. It decides nothing: ordering, time limits,
 //! skipping internal calls and redaction are the engine's.
 //!
-//! It runs in its own task and is fed through a channel, so nothing a CRM or a
-//! command does can hold up signalling (Q-1).
+//! It runs on a thread of its own (a single-threaded tokio runtime: the engine,
+//! the HTTP requests, starting and reaping commands) and is fed through a
+//! channel, so nothing a CRM or a command does can hold up signalling (Q-1):
+//! hook work never waits in the same run queue as the SIP driver's tasks.
+//!
+//! **The 180 goes first.** A ringing call comes with a token from the SIP
+//! driver ([`crate::sip_ua::SipUa::ring_sent`]) that fires once the socket has
+//! sent the call's 180 (or once no 180 will come). Until then the call's
+//! requests, commands and browser launches are held, in the engine's order,
+//! and started together when it fires (at the latest after
+//! [`RING_WAIT_LIMIT`]), so a CRM request never competes with the 180 it
+//! follows.
 
 use std::collections::HashMap;
 use std::process::Stdio;
@@ -17,10 +27,12 @@ use bb_cti::{
 };
 use bb_verbs::wire::{self, Event, EventKind};
 use tokio::io::AsyncReadExt as _;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::RawSettings;
+use crate::history_writer::Publisher;
 use crate::phone::{Direction, EndCause, PhoneEvent};
 
 /// Hook settings after validation.
@@ -98,10 +110,18 @@ impl HookSettings {
     }
 }
 
+/// How long a ringing call's hooks wait for its 180 at most (the socket
+/// reports it within microseconds to milliseconds; this only bounds a 180
+/// that failed to go out).
+pub const RING_WAIT_LIMIT: Duration = Duration::from_millis(200);
+
 enum Msg {
-    Call(CallEvent),
+    /// A call event; for `Ringing`, the token that says its 180 is out.
+    Call(CallEvent, Option<CancellationToken>),
     Details(String, oneshot::Sender<bool>),
     Done(HookId, HookOutcome),
+    /// The call's 180 is out (or will not come, or we waited long enough).
+    RingSent(String),
 }
 
 /// Handle to the hook driver task.
@@ -123,11 +143,10 @@ fn wire_kind(k: HookKind) -> wire::HookKind {
 }
 
 impl HookDriver {
-    /// Starts the driver task.
-    pub fn start(
-        settings: &crate::config::Settings,
-        events: broadcast::Sender<Event>,
-    ) -> HookDriver {
+    /// Starts the driver on a thread of its own (if no thread can be
+    /// started, as a task on the caller's runtime). Its events (hook
+    /// outcomes, popup content) go out through `events`.
+    pub fn start(settings: &crate::config::Settings, events: Publisher) -> HookDriver {
         let (tx, rx) = mpsc::unbounded_channel();
         let hooks = &settings.hooks;
         let task = Task {
@@ -140,10 +159,11 @@ impl HookDriver {
                 .unwrap_or_else(|_| reqwest::Client::new()),
             running: HashMap::new(),
             kinds: HashMap::new(),
+            held: HashMap::new(),
             tx: tx.clone(),
             events,
         };
-        tokio::spawn(task.run(rx));
+        spawn_driver(task, rx);
         HookDriver {
             tx,
             own_extension: hooks.own_extension.clone(),
@@ -152,8 +172,11 @@ impl HookDriver {
     }
 
     /// Feeds a call event from the call model. Only incoming calls have
-    /// hooks (the guide's integration is for incoming calls).
-    pub fn call_event(&self, ev: &PhoneEvent) {
+    /// hooks (the guide's integration is for incoming calls). For
+    /// `Ringing`, `ring_sent` (from [`crate::sip_ua::SipUa::ring_sent`])
+    /// holds the call's hooks until its 180 is out; `None` starts them at
+    /// once.
+    pub fn call_event(&self, ev: &PhoneEvent, ring_sent: Option<CancellationToken>) {
         let event = match ev {
             PhoneEvent::Ringing { facts, .. } => {
                 let sip = SipFacts {
@@ -194,7 +217,11 @@ impl HookDriver {
             },
             _ => return,
         };
-        let _ = self.tx.send(Msg::Call(event));
+        let gate = match event {
+            CallEvent::Ringing(_) => ring_sent,
+            _ => None,
+        };
+        let _ = self.tx.send(Msg::Call(event, gate));
     }
 
     /// Sets the operator behind `%OpId%` and `%OpPW%` for calls that ring
@@ -220,14 +247,72 @@ impl HookDriver {
     }
 }
 
+/// Runs the driver on its own thread with a single-threaded runtime; falls
+/// back to a task on the current runtime if that cannot be had.
+fn spawn_driver(task: Task, rx: mpsc::UnboundedReceiver<Msg>) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .thread_name("bbclient-hooks")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::warn!("cannot build the hooks' runtime ({e}); hooks share the SIP workers");
+            tokio::spawn(task.run(rx));
+            return;
+        }
+    };
+    // Handed back if the thread cannot be started.
+    let parts = std::sync::Arc::new(std::sync::Mutex::new(Some((task, rx))));
+    let mine = parts.clone();
+    let started = std::thread::Builder::new()
+        .name("bbclient-hooks".into())
+        .spawn(move || {
+            let taken = mine.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some((task, rx)) = taken {
+                runtime.block_on(task.run(rx));
+            }
+        });
+    if let Err(e) = started {
+        tracing::warn!("cannot start the hooks' thread ({e}); hooks share the SIP workers");
+        let taken = parts.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some((task, rx)) = taken {
+            tokio::spawn(task.run(rx));
+        }
+    }
+}
+
 struct Task {
     engine: Engine,
     browser: Vec<String>,
     http: reqwest::Client,
     running: HashMap<HookId, AbortHandle>,
     kinds: HashMap<HookId, HookKind>,
+    /// Ringing calls whose 180 is not out yet: their hooks to start, in
+    /// the engine's order.
+    held: HashMap<String, Vec<Action>>,
     tx: mpsc::UnboundedSender<Msg>,
-    events: broadcast::Sender<Event>,
+    events: Publisher,
+}
+
+/// The call whose request, command or browser launch `action` starts.
+fn starts_for(action: &Action) -> Option<&str> {
+    match action {
+        Action::StartHttp { call_id, .. }
+        | Action::StartCommand { call_id, .. }
+        | Action::OpenBrowser { call_id, .. } => Some(call_id),
+        _ => None,
+    }
+}
+
+/// The hook `action` starts.
+fn hook_of(action: &Action) -> Option<HookId> {
+    match action {
+        Action::StartHttp { id, .. }
+        | Action::StartCommand { id, .. }
+        | Action::OpenBrowser { id, .. } => Some(*id),
+        _ => None,
+    }
 }
 
 /// Output kept from a command, per stream.
@@ -243,7 +328,17 @@ impl Task {
             };
             let now = Instant::now();
             match msg {
-                Some(Msg::Call(ev)) => self.engine.handle_call_event(ev, now),
+                Some(Msg::Call(ev, gate)) => {
+                    if let (CallEvent::Ringing(values), Some(gate)) = (&ev, gate) {
+                        self.hold_until_ringing(values.call_id.clone(), gate);
+                    }
+                    self.engine.handle_call_event(ev, now)
+                }
+                Some(Msg::RingSent(call_id)) => {
+                    for action in self.held.remove(&call_id).unwrap_or_default() {
+                        self.perform(action);
+                    }
+                }
                 Some(Msg::Details(call_id, reply)) => {
                     let _ = reply.send(self.engine.open_detail(&call_id, now));
                 }
@@ -254,9 +349,39 @@ impl Task {
                 None => self.engine.handle_timeout(now),
             }
             while let Some(action) = self.engine.poll_action() {
-                self.perform(action);
+                if let Action::Cancel { id } = &action {
+                    // Given up on before it could start: never start it.
+                    for queue in self.held.values_mut() {
+                        queue.retain(|a| hook_of(a) != Some(*id));
+                    }
+                }
+                match starts_for(&action).and_then(|c| self.held.get_mut(c)) {
+                    Some(queue) => queue.push(action),
+                    None => self.perform(action),
+                }
             }
         }
+    }
+
+    /// Holds `call_id`'s hooks until `gate` fires (its 180 is out, or will
+    /// not come) or [`RING_WAIT_LIMIT`] has passed.
+    fn hold_until_ringing(&mut self, call_id: String, gate: CancellationToken) {
+        if gate.is_cancelled() {
+            return;
+        }
+        self.held.insert(call_id.clone(), Vec::new());
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let out = tokio::time::timeout(RING_WAIT_LIMIT, gate.cancelled()).await;
+            if out.is_err() {
+                tracing::warn!(
+                    call_id = %bb_cti::redact::log_safe(&call_id),
+                    "no 180 went out within {} ms; starting the call's hooks anyway",
+                    RING_WAIT_LIMIT.as_millis()
+                );
+            }
+            let _ = tx.send(Msg::RingSent(call_id));
+        });
     }
 
     fn perform(&mut self, action: Action) {
@@ -274,8 +399,6 @@ impl Task {
                 let tx = self.tx.clone();
                 let limit = deadline.saturating_duration_since(Instant::now());
                 let handle = tokio::spawn(async move {
-                    // Let the signalling the same event woke (the 180) go first.
-                    tokio::task::yield_now().await;
                     let outcome = http_request(&http, request, max_body, limit).await;
                     let _ = tx.send(Msg::Done(id, outcome));
                 });
@@ -285,7 +408,6 @@ impl Task {
                 self.kinds.insert(id, kind);
                 let tx = self.tx.clone();
                 let handle = tokio::spawn(async move {
-                    tokio::task::yield_now().await;
                     let outcome = run_command(argv).await;
                     let _ = tx.send(Msg::Done(id, outcome));
                 });
@@ -338,9 +460,8 @@ impl Task {
                     if truncated { ", truncated" } else { "" },
                     bb_cti::redact::log_safe(&text.chars().take(200).collect::<String>())
                 );
-                let _ = self
-                    .events
-                    .send(Event::new(EventKind::Popup { text }).with_call(call_id));
+                self.events
+                    .publish(Event::new(EventKind::Popup { text }).with_call(call_id));
             }
         }
     }
@@ -392,7 +513,7 @@ impl Task {
             _ => None,
         };
         if let Some((call_id, kind, outcome, detail)) = event {
-            let _ = self.events.send(
+            self.events.publish(
                 Event::new(EventKind::Hook {
                     kind: wire_kind(kind),
                     outcome,
@@ -554,5 +675,90 @@ async fn run_command(argv: bb_cti::Argv) -> HookOutcome {
         Err(e) => HookOutcome::Failed {
             error: format!("waiting for the command: {e}"),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phone::IncomingFacts;
+    use std::io::{Read as _, Write as _};
+
+    /// A stand-in CRM that takes one connection at a time, in arrival
+    /// order, and reports each popup's `cid`.
+    fn crm() -> (std::net::SocketAddr, std::sync::mpsc::Receiver<String>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for mut conn in listener.incoming().flatten() {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    match conn.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => break,
+                    }
+                }
+                let text = String::from_utf8_lossy(&head).to_string();
+                let cid = text
+                    .split_once("cid=")
+                    .and_then(|(_, rest)| rest.split([' ', '&']).next())
+                    .unwrap_or("")
+                    .to_string();
+                let _ = conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+                );
+                if tx.send(cid).is_err() {
+                    break;
+                }
+            }
+        });
+        (addr, rx)
+    }
+
+    fn ringing(call_id: &str) -> PhoneEvent {
+        PhoneEvent::Ringing {
+            key: 1,
+            facts: IncomingFacts {
+                call_id: call_id.into(),
+                from_user: Some("09012345678".into()),
+                to_user: Some("1910".into()),
+                request_uri_user: Some("1910".into()),
+                called_party_user: Some("0312345678".into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_ringing_calls_hooks_wait_for_its_180() {
+        let (addr, requests) = crm();
+        let settings = crate::config::Settings::from_toml(
+            &format!(
+                "[account]\nserver = \"127.0.0.1:5060\"\nuser = \"1910\"\n\n[web]\nskip_internal = false\n\n\
+                 [web.popup]\nmethod = \"GET\"\nurl = \"http://{addr}/popup\"\nparams = '''\ncid=%CallId%\n'''\n"
+            ),
+            std::path::Path::new("/etc/bb/s.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let (events, _) = tokio::sync::broadcast::channel(64);
+        let driver = HookDriver::start(&settings, Publisher::start(None, events));
+        // Call A's 180 is not out yet; call B (after it) has nothing to wait
+        // for. The driver takes A first: had it started A's request, the CRM
+        // would have taken A's connection first.
+        let a_rang = CancellationToken::new();
+        driver.call_event(&ringing("a"), Some(a_rang.clone()));
+        driver.call_event(&ringing("b"), None);
+        let wait = |rx: &std::sync::mpsc::Receiver<String>| {
+            rx.recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("no popup request: {e}"))
+        };
+        assert_eq!(wait(&requests), "b", "A's request went out before its 180");
+        a_rang.cancel();
+        assert_eq!(wait(&requests), "a");
+        // A 180 that never goes out delays the hooks, never loses them.
+        driver.call_event(&ringing("c"), Some(CancellationToken::new()));
+        assert_eq!(wait(&requests), "c");
     }
 }

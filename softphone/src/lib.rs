@@ -26,5 +26,6 @@ pub mod phone;
 pub mod sip_ua;
 // The operator's window and what it keeps (call history, atomic settings save).
 pub mod history;
+pub mod history_writer;
 pub mod settings_store;
 pub mod ui;

@@ -27,6 +27,7 @@ use rsipstack::dialog::registration::{Registration, backoff_interval, refresh_in
 use rsipstack::sip::{Auth, HostWithPort, Method, Param, Scheme, StatusCode, Uri};
 use rsipstack::transaction::endpoint::{EndpointInner, EndpointOption};
 use rsipstack::transaction::transaction::Transaction;
+use rsipstack::transport::connection::SipConnection;
 use rsipstack::transport::tcp_listener::TcpListenerConnection;
 use rsipstack::transport::{SipAddr, TransportLayer, udp::UdpConnection};
 use tokio::sync::{broadcast, mpsc};
@@ -261,6 +262,31 @@ pub struct SipUa {
     cancel: CancellationToken,
     /// What the inbound guard answered or dropped.
     inbound: Arc<InboundCounts>,
+    /// Incoming calls over UDP whose 180 has not gone out yet, by Call-ID:
+    /// each token is cancelled once the socket has taken the call's 180
+    /// (see [`SipUa::ring_sent`]).
+    ring_sent: RingWaiters,
+    /// RTP/RTCP pairs bound ahead of the calls that will use them.
+    rtp_spares: Arc<Mutex<Vec<RtpPair>>>,
+    /// Whether a task is binding spares now.
+    rtp_topping_up: Arc<AtomicBool>,
+}
+
+/// How many RTP/RTCP pairs are kept bound ahead of need.
+const RTP_SPARES: usize = 4;
+
+/// Tokens for "this call's 180 is on the wire", by Call-ID.
+type RingWaiters = Arc<Mutex<HashMap<String, CancellationToken>>>;
+
+/// Fires the waiter of the call whose 180 Ringing `datagram` is (called by
+/// the SIP socket after each send; everything but a 180 costs a prefix
+/// comparison).
+fn note_sent(waiters: &RingWaiters, datagram: &[u8]) {
+    if let Some(call_id) = bb_sip::inbound::ringing_call_id(datagram)
+        && let Some(token) = lock(waiters).remove(call_id)
+    {
+        token.cancel();
+    }
 }
 
 /// How long the REGISTER with Expires: 0 at exit may take (the app loop
@@ -407,8 +433,13 @@ impl SipUa {
         let sock = tokio::net::UdpSocket::from_std(std_sock)
             .with_context(|| format!("cannot use the SIP socket on {bind}"))?;
         let inbound = Arc::new(InboundCounts::default());
+        let ring_sent: RingWaiters = Arc::default();
+        let waiters = ring_sent.clone();
         let guarded = bb_sip::inbound::GuardedUdpSocket::new(Arc::new(sock))
-            .with_observer(inbound.clone().observer());
+            .with_observer(inbound.clone().observer())
+            .with_sent_observer(Arc::new(move |datagram: &[u8]| {
+                note_sent(&waiters, datagram)
+            }));
         let conn = UdpConnection::from_socket(Arc::new(guarded), None, Some(stack.child_token()))
             .await
             .with_context(|| format!("cannot bind the SIP socket on {bind}"))?;
@@ -469,7 +500,11 @@ impl SipUa {
             notices: broadcast::channel(64).0,
             cancel: cancel.clone(),
             inbound,
+            ring_sent,
+            rtp_spares: Arc::default(),
+            rtp_topping_up: Arc::default(),
         };
+        ua.top_up_rtp_spares();
         let me = ua.clone();
         tokio::spawn(async move {
             while let Some(tx) = incoming.recv().await {
@@ -485,6 +520,25 @@ impl SipUa {
             stack,
         ));
         Ok(ua)
+    }
+
+    /// A token that is cancelled once the 180 Ringing of the incoming call
+    /// `call_id` has been handed to the SIP socket, or once no 180 will come
+    /// (the call ended or was refused first). The hooks wait for it, so the
+    /// 180 is on the wire before any CRM request or command starts.
+    /// `None` when there is nothing to wait for: the 180 is out already, the
+    /// INVITE did not come over UDP (only the UDP socket reports what it
+    /// sent), or the call is unknown.
+    pub fn ring_sent(&self, call_id: &str) -> Option<CancellationToken> {
+        lock(&self.ring_sent).get(call_id).cloned()
+    }
+
+    /// The call ended or was refused before its 180 went out: whoever waits
+    /// for the 180 need not wait any longer.
+    fn no_ring_coming(&self, call_id: &str) {
+        if let Some(token) = lock(&self.ring_sent).remove(call_id) {
+            token.cancel();
+        }
     }
 
     /// The bound SIP address.
@@ -714,10 +768,40 @@ impl SipUa {
         *n
     }
 
+    /// An RTP/RTCP pair for a new call: a spare one bound beforehand if
+    /// there is one (binding takes several socket calls, on the way to the
+    /// 180 of an incoming call), else bound now; either way the spares are
+    /// topped up again in the background.
     async fn rtp_socket(&self) -> std::io::Result<(RtpPair, SocketAddr)> {
-        let pair = RtpPair::bind(self.local.ip()).await?;
+        let spare = lock(&self.rtp_spares).pop();
+        let pair = match spare {
+            Some(p) => p,
+            None => RtpPair::bind(self.local.ip()).await?,
+        };
+        self.top_up_rtp_spares();
         let a = pair.local()?;
         Ok((pair, a))
+    }
+
+    /// Binds spare RTP pairs until there are [`RTP_SPARES`] (one task at a
+    /// time; a failure is left to the next call, which binds its own).
+    fn top_up_rtp_spares(&self) {
+        if self.rtp_topping_up.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            while lock(&me.rtp_spares).len() < RTP_SPARES && !me.cancel.is_cancelled() {
+                match RtpPair::bind(me.local.ip()).await {
+                    Ok(p) => lock(&me.rtp_spares).push(p),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot bind a spare RTP pair");
+                        break;
+                    }
+                }
+            }
+            me.rtp_topping_up.store(false, Ordering::Release);
+        });
     }
 
     /// Finds our leg for a Replaces value `call-id;to-tag=A;from-tag=B`:
@@ -857,6 +941,10 @@ impl SipUa {
                 }
             };
         let key = self.new_driver_key();
+        if matches!(tx.connection, Some(SipConnection::Udp(_))) {
+            // Cancelled by the socket when it has sent this call's 180.
+            lock(&self.ring_sent).insert(facts.call_id.clone(), CancellationToken::new());
+        }
         lock(&self.legs).insert(
             key,
             Leg {
@@ -1008,6 +1096,7 @@ impl SipUa {
                         Input::Ended { key, cause }
                     };
                     self.send(input);
+                    self.no_ring_coming(&id.call_id);
                     self.dialog_layer.remove_dialog(&id);
                     lock(&self.legs).remove(&key);
                     break;
@@ -1134,10 +1223,11 @@ impl SipUa {
 
     /// Rejects a ringing call.
     pub fn reject(&self, key: CallKey, code: u16) {
-        if let Some(leg) = lock(&self.legs).remove(&key)
-            && let Err(e) = leg.dialog.reject(Some(StatusCode::from(code)), None)
-        {
-            tracing::warn!(error = %e, "cannot reject");
+        if let Some(leg) = lock(&self.legs).remove(&key) {
+            self.no_ring_coming(&leg.dialog.id().call_id);
+            if let Err(e) = leg.dialog.reject(Some(StatusCode::from(code)), None) {
+                tracing::warn!(error = %e, "cannot reject");
+            }
         }
     }
 

@@ -92,7 +92,9 @@ pub use scan::{
     CSeqSummary, Class, Defect, Field, Header, Kind, MAX_DATAGRAM, MAX_HEADER_FIELDS, Parsed,
     StartLine, Summary, parse_datagram,
 };
-pub use socket::{GuardedUdpSocket, RECV_BUFFER, VerdictObserver, bind_udp};
+pub use socket::{
+    GuardedUdpSocket, RECV_BUFFER, SentObserver, VerdictObserver, bind_udp, ringing_call_id,
+};
 pub use stack::{StackOutcome, StackStage, stack_outcome};
 
 use std::fmt;

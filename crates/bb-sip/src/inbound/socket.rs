@@ -65,6 +65,31 @@ pub fn bind_udp(
 /// not [`Verdict::Pass`], so the driver can log it its own way.
 pub type VerdictObserver = Arc<dyn Fn(SocketAddr, &Verdict) + Send + Sync>;
 
+/// Called with every datagram the stack sent, right after the inner socket
+/// took it (the bytes as the stack wrote them), so the driver can tell when a
+/// response is on the wire (see [`ringing_call_id`]). It runs on the sending
+/// task: keep it short.
+pub type SentObserver = Arc<dyn Fn(&[u8]) + Send + Sync>;
+
+/// The Call-ID of an outgoing `180 Ringing` response, `None` for any other
+/// datagram. Costs a prefix comparison for everything but a 180; for a 180 it
+/// reads header lines up to the Call-ID (full or compact `i:` form).
+pub fn ringing_call_id(datagram: &[u8]) -> Option<&str> {
+    let rest = datagram.strip_prefix(b"SIP/2.0 180 ")?;
+    let head_end = rest
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(rest.len());
+    let head = std::str::from_utf8(rest.get(..head_end)?).ok()?;
+    head.split("\r\n").skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let name = name.trim();
+        (name.eq_ignore_ascii_case("call-id") || name.eq_ignore_ascii_case("i"))
+            .then(|| value.trim())
+            .filter(|v| !v.is_empty())
+    })
+}
+
 /// A UDP socket for rsipstack that answers, repairs or drops datagrams before
 /// the stack reads them.
 ///
@@ -79,6 +104,7 @@ pub struct GuardedUdpSocket {
     inner: Arc<dyn UdpSocket>,
     policy: Policy,
     observer: Option<VerdictObserver>,
+    sent: Option<SentObserver>,
 }
 
 impl GuardedUdpSocket {
@@ -89,6 +115,7 @@ impl GuardedUdpSocket {
             inner,
             policy: Policy::default(),
             observer: None,
+            sent: None,
         }
     }
 
@@ -101,6 +128,13 @@ impl GuardedUdpSocket {
     /// Reports every verdict other than [`Verdict::Pass`] to `observer`.
     pub fn with_observer(mut self, observer: VerdictObserver) -> Self {
         self.observer = Some(observer);
+        self
+    }
+
+    /// Shows `observer` every datagram the stack sent, after the inner
+    /// socket took it (not our own answers to malformed requests).
+    pub fn with_sent_observer(mut self, observer: SentObserver) -> Self {
+        self.sent = Some(observer);
         self
     }
 }
@@ -145,11 +179,15 @@ impl UdpSocket for GuardedUdpSocket {
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
-        match respell(buf, Way::ToWire) {
+        let sent = match respell(buf, Way::ToWire) {
             // The stack is told its own bytes went out.
             Some(bytes) => self.inner.send_to(&bytes, addr).await.map(|_| buf.len()),
             None => self.inner.send_to(buf, addr).await,
+        };
+        if let (Ok(_), Some(observe)) = (&sent, &self.sent) {
+            observe(buf);
         }
+        sent
     }
 
     fn local_addr(&self) -> rsipstack::Result<SocketAddr> {

@@ -439,3 +439,51 @@ fn real_world_oddities_that_nothing_interprets_pass() {
     let spaced = text(&options("")).replace("Call-ID: u1@192.0.2.9", "Call-ID: u1 @192.0.2.9");
     assert_eq!(reply(check_datagram(spaced.as_bytes())).status, 400);
 }
+
+#[test]
+fn the_call_id_of_a_180_is_found_and_nothing_else_matches() {
+    let ringing = "SIP/2.0 180 Ringing\r\nVia: SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK-a\r\nTo: <sip:a@b>;tag=x\r\nCall-ID:  abc@h \r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    assert_eq!(ringing_call_id(ringing.as_bytes()), Some("abc@h"));
+    let compact = ringing.replace("Call-ID:", "i:");
+    assert_eq!(ringing_call_id(compact.as_bytes()), Some("abc@h"));
+    let lower = ringing.replace("Call-ID:", "call-id:");
+    assert_eq!(ringing_call_id(lower.as_bytes()), Some("abc@h"));
+    // Other responses and requests, a Call-ID only in the body, junk.
+    assert_eq!(
+        ringing_call_id(
+            ringing
+                .replace("180 Ringing", "183 Session Progress")
+                .as_bytes()
+        ),
+        None
+    );
+    assert_eq!(ringing_call_id(&options("")), None);
+    let in_body = "SIP/2.0 180 Ringing\r\nCSeq: 1 INVITE\r\n\r\nCall-ID: body@h\r\n";
+    assert_eq!(ringing_call_id(in_body.as_bytes()), None);
+    assert_eq!(ringing_call_id(b"SIP/2.0 180 \xff\xfe"), None);
+    assert_eq!(ringing_call_id(b""), None);
+}
+
+#[tokio::test]
+async fn the_sent_observer_sees_what_the_stack_sent_after_it_went_out() {
+    use rsipstack::platform::net::UdpSocket as _;
+    let fake = Arc::new(FakeSocket::default());
+    // (datagram, how many the inner socket had taken when we were told)
+    type Seen = Arc<Mutex<Vec<(Vec<u8>, usize)>>>;
+    let seen: Seen = Arc::default();
+    let (log, inner) = (seen.clone(), fake.clone());
+    let guard = GuardedUdpSocket::new(fake.clone()).with_sent_observer(Arc::new(move |bytes| {
+        // How many datagrams the inner socket had taken when we were told.
+        let on_wire = inner.sent.lock().unwrap_or_else(|p| p.into_inner()).len();
+        log.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((bytes.to_vec(), on_wire));
+    }));
+    let ringing = b"SIP/2.0 180 Ringing\r\nCall-ID: c1@h\r\nCSeq: 1 INVITE\r\n\r\n";
+    guard
+        .send_to(ringing, PEER.into())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let seen = seen.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    assert_eq!(seen, vec![(ringing.to_vec(), 1)]);
+}
