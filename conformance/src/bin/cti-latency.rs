@@ -16,9 +16,17 @@
 //! before it is handed to the socket, the 180 right after it is read, the
 //! popup request when its head has been parsed.
 //!
+//! With `--sustained M`, a round for N > 1 is instead: bring the softphone
+//! to N ringing calls (a burst, not measured), then send M more INVITEs
+//! `--spacing-us` apart and, as each of them rings, cancel the oldest
+//! ringing call, so that N (to N + 1) calls ring throughout; only those M
+//! calls are measured. That is "INVITE→CRM at N simultaneous ringing calls"
+//! without the burst's arrival rate (N INVITEs back to back).
+//!
 //! ```text
 //! cti-latency --bbclient target/release/bbclient --recorder target/release/argv-recorder \
 //!             --calls 1,100 --rounds 15 --rounds-single 100 [--json out.json]
+//! cti-latency … --calls 100 --rounds 10 --sustained 100 --spacing-us 10000
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -72,6 +80,11 @@ struct Args {
     /// Keep the scratch folder (logs of both softphones).
     #[arg(long)]
     keep: bool,
+    /// Sustained pattern for N > 1: after N calls ring, measure this many
+    /// more INVITEs (`--spacing-us` apart), cancelling the oldest ringing
+    /// call as each one rings. 0: the burst pattern.
+    #[arg(long, default_value_t = 0)]
+    sustained: usize,
 }
 
 /// Popup requests seen by the stand-in CRM: (when, raw query).
@@ -267,6 +280,133 @@ async fn round(
     Ok(out)
 }
 
+/// The sustained pattern: `n` calls ringing (a burst, not measured), then
+/// `measured` INVITEs `spacing` apart; as each rings, the oldest ringing
+/// call is cancelled. Only the `measured` calls are in the round's samples.
+async fn sustained_round(
+    uac: &Uac,
+    phone: &Phone,
+    n: usize,
+    measured: usize,
+    tag: &str,
+    seen: &Seen,
+    spacing: Duration,
+) -> Result<Round, String> {
+    let spec = |i: usize, id: String| InviteSpec {
+        request_user: phone.user.to_string(),
+        from_user: format!("0901{:07}", i),
+        pai_user: Some(format!("0901{:07}", i)),
+        to_user: phone.user.to_string(),
+        called_party_user: Some("0312345678".into()),
+        call_id: Some(id),
+        ..InviteSpec::default()
+    };
+    // 1. N ringing calls (and their popups), not measured.
+    let mut ringing = std::collections::VecDeque::with_capacity(n + 1);
+    for i in 0..n {
+        ringing.push_back(
+            uac.invite(phone.contact, &spec(i, format!("{tag}-base{i}@bench")))
+                .await
+                .map_err(|e| format!("cannot send INVITE: {e}"))?,
+        );
+    }
+    for c in ringing.iter_mut() {
+        c.wait_status(180, Duration::from_secs(20)).await?;
+    }
+    if phone.popup {
+        wait_popups(seen, ringing.iter().map(|c| c.call_id.as_str()), tag).await?;
+    }
+    // 2. The measured INVITEs; each one that rings ends the oldest call.
+    let (rung_tx, mut rung_rx) = tokio::sync::mpsc::unbounded_channel::<Result<Call, String>>();
+    let mut cancels = tokio::task::JoinSet::new();
+    let mut out = Round::default();
+    let mut measured_calls: Vec<(String, Instant)> = Vec::with_capacity(measured);
+    let start = Instant::now();
+    let mut sent = 0;
+    while out.ringing_us.len() < measured {
+        let next = (sent < measured).then(|| start + spacing * sent as u32);
+        tokio::select! {
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(next.unwrap_or(start))), if next.is_some() => {
+                let mut c = uac
+                    .invite(phone.contact, &spec(n + sent, format!("{tag}-{sent}@bench")))
+                    .await
+                    .map_err(|e| format!("cannot send INVITE: {e}"))?;
+                measured_calls.push((c.call_id.clone(), c.sent_at));
+                sent += 1;
+                let tx = rung_tx.clone();
+                tokio::spawn(async move {
+                    let r = c.wait_status(180, Duration::from_secs(20)).await.map(|_| c);
+                    let _ = tx.send(r);
+                });
+            }
+            Some(rung) = rung_rx.recv() => {
+                let c = rung?;
+                let r = c.response(180).ok_or("a call rang without a 180 (internal error)")?;
+                out.ringing_us.push(r.at.saturating_duration_since(c.sent_at).as_micros() as u64);
+                if c.retransmissions > 0 {
+                    out.resent += 1;
+                }
+                ringing.push_back(c);
+                if let Some(mut oldest) = ringing.pop_front() {
+                    cancels.spawn(async move { oldest.cancel(Duration::from_secs(20)).await });
+                }
+            }
+        }
+    }
+    if phone.popup {
+        let times =
+            wait_popups(seen, measured_calls.iter().map(|(id, _)| id.as_str()), tag).await?;
+        out.crm_us = measured_calls
+            .iter()
+            .zip(times)
+            .map(|((_, sent_at), t)| t.saturating_duration_since(*sent_at).as_micros() as u64)
+            .collect();
+    }
+    // 3. End the rest.
+    for mut c in ringing {
+        cancels.spawn(async move { c.cancel(Duration::from_secs(20)).await });
+    }
+    while let Some(r) = cancels.join_next().await {
+        match r {
+            Ok(Ok(487)) => {}
+            Ok(Ok(code)) => return Err(format!("a cancelled call ended with {code}")),
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(format!("cancel task: {e}")),
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok(out)
+}
+
+/// Waits (20 s at most) until the stand-in CRM has seen a popup request for
+/// each Call-ID; returns when each arrived, in the same order.
+async fn wait_popups<'a>(
+    seen: &Seen,
+    call_ids: impl Iterator<Item = &'a str>,
+    tag: &str,
+) -> Result<Vec<Instant>, String> {
+    let ids: Vec<&str> = call_ids.collect();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got: std::collections::HashMap<String, Instant> = lock(seen)
+            .iter()
+            .filter_map(|(t, q)| cid_of(q).map(|c| (c, *t)))
+            .collect();
+        let times: Vec<Option<Instant>> = ids.iter().map(|id| got.get(*id).copied()).collect();
+        if times.iter().all(Option::is_some) {
+            return Ok(times.into_iter().flatten().collect());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "round {tag}: only {} of {} popup requests arrived",
+                times.iter().filter(|t| t.is_some()).count(),
+                ids.len()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn percentile(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
@@ -436,7 +576,11 @@ async fn run(args: Args) -> Result<(), String> {
             for phone in order {
                 let tag = format!("n{n}-r{r}-{}", phone.user);
                 lock(&seen).clear();
-                let res = round(&uac, phone, n, &tag, &seen, spacing).await?;
+                let res = if n > 1 && args.sustained > 0 {
+                    sustained_round(&uac, phone, n, args.sustained, &tag, &seen, spacing).await?
+                } else {
+                    round(&uac, phone, n, &tag, &seen, spacing).await?
+                };
                 if phone.hooks {
                     hooks.push(res);
                 } else {
