@@ -13,8 +13,9 @@
 //! dialog (its BYE). In registrar mode it also answers REGISTER with
 //! `200 OK` and remembers the contact, so a softphone can run without a PBX.
 //!
-//! Every message carries the [`Instant`] it was received, taken right after
-//! the socket read, for latency measurements.
+//! Every message carries the [`Instant`] it was received, for latency
+//! measurements: the kernel's receive time where Linux gives it
+//! (`SIOCGSTAMP`), else the time right after the socket read.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -257,13 +258,52 @@ pub fn contact_addr(contact: &str) -> Option<SocketAddr> {
     hostport.parse().ok()
 }
 
+/// When the kernel took in the datagram last read from `sock` (Linux:
+/// `SIOCGSTAMP`, microseconds), as an [`Instant`]. A latency measured to
+/// this point is the softphone's alone: it does not grow when this process
+/// waits for a CPU before it reads the datagram (the measuring process also
+/// serves the CRM requests, on the same two cores). `None` where unsupported
+/// and for the first datagram (the first call switches stamping on).
+fn kernel_receive_time(sock: &UdpSocket) -> Option<Instant> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        use std::os::fd::AsRawFd as _;
+        use std::time::{SystemTime, UNIX_EPOCH};
+        // asm-generic/sockios.h: SIOCGSTAMP_OLD, a `struct timeval`.
+        const SIOCGSTAMP: libc::Ioctl = 0x8906;
+        let mut tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
+        // SAFETY: the fd is a live UDP socket owned by `sock`; the kernel
+        // writes one `struct timeval` to the pointer, which outlives the call.
+        let rc = unsafe { libc::ioctl(sock.as_raw_fd(), SIOCGSTAMP, &mut tv) };
+        if rc != 0 {
+            return None;
+        }
+        let (now_wall, now) = (SystemTime::now(), Instant::now());
+        let wall = UNIX_EPOCH
+            + Duration::new(
+                u64::try_from(tv.tv_sec).ok()?,
+                u32::try_from(tv.tv_usec).ok()?.checked_mul(1000)?,
+            );
+        let age = now_wall.duration_since(wall).unwrap_or_default();
+        now.checked_sub(age)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = sock;
+        None
+    }
+}
+
 async fn receive(inner: Arc<Inner>, registrar: bool) {
     let mut buf = vec![0u8; 65536];
     loop {
         let Ok((n, source)) = inner.sock.recv_from(&mut buf).await else {
             continue;
         };
-        let at = Instant::now();
+        let at = kernel_receive_time(&inner.sock).unwrap_or_else(Instant::now);
         let Some(msg) = SipMessage::parse(&buf[..n], source, at) else {
             continue;
         };
