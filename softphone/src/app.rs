@@ -118,7 +118,10 @@ pub async fn start(opts: RunOptions) -> anyhow::Result<Core> {
     let listener = control::bind(&path).await?;
     let (events_tx, _) = broadcast::channel::<Event>(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel::<ControlCommand>(64);
-    tokio::spawn(control::serve(listener, cmd_tx.clone(), events_tx.clone()));
+    // One feed for the control socket and the publisher: it keeps the
+    // registration state for late subscribers, stored before it is sent.
+    let feed = control::EventFeed::new(events_tx.clone());
+    tokio::spawn(control::serve(listener, cmd_tx.clone(), feed.clone()));
 
     let (sip_tx, sip_rx) = mpsc::unbounded_channel();
     let sip = match SipUa::start(&settings, sip_tx, cancel.clone()).await {
@@ -138,7 +141,7 @@ pub async fn start(opts: RunOptions) -> anyhow::Result<Core> {
     ));
     let (history, history_path) = open_history(&settings, &opts.instance);
     // Events leave through the history thread (recorded first, in order).
-    let publisher = Publisher::start(history, events_tx.clone());
+    let publisher = Publisher::start(history, feed);
     let hooks = HookDriver::start(&settings, publisher.clone());
     let api = settings
         .operator_api

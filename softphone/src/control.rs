@@ -31,7 +31,6 @@
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
-use std::future::Future;
 use std::io::ErrorKind;
 use std::os::unix::fs::{
     DirBuilderExt as _, FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _,
@@ -221,91 +220,108 @@ pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     Ok(listener)
 }
 
-/// Serves control clients until the listener fails.
-///
-/// It subscribes to `events` when called, not when first polled, so the
-/// registration state it replays to new subscribers misses no event sent
-/// after this call.
-pub fn serve(
+/// The event stream as the control socket serves it: the broadcast, and
+/// the latest registration event, stored *before* it is broadcast. A new
+/// subscriber takes its receiver first and the stored state second, so the
+/// registration it is told about can be older than no event it then gets:
+/// sent before it subscribed, the event is in the store; after, in its
+/// receiver (at worst both, the same state twice).
+#[derive(Clone)]
+pub struct EventFeed {
+    events: broadcast::Sender<Event>,
+    registration: Arc<Mutex<Option<Event>>>,
+}
+
+impl EventFeed {
+    /// A feed over `events`.
+    pub fn new(events: broadcast::Sender<Event>) -> EventFeed {
+        EventFeed {
+            events,
+            registration: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Publishes `event` to every subscriber (and to the control socket's
+    /// late subscribers, when it is a registration state).
+    pub fn send(&self, event: Event) {
+        if matches!(event.event, EventKind::Registration { .. })
+            && let Ok(mut slot) = self.registration.lock()
+        {
+            *slot = Some(event.clone());
+        }
+        let _ = self.events.send(event);
+    }
+
+    /// A receiver of what is sent from now on, and the registration state
+    /// as last sent.
+    fn subscribe(&self) -> (broadcast::Receiver<Event>, Option<Event>) {
+        let rx = self.events.subscribe();
+        let state = self.registration.lock().ok().and_then(|s| s.clone());
+        (rx, state)
+    }
+}
+
+/// Serves control clients until the listener fails. Events reach them
+/// through `events`, which every publisher of the softphone's events uses.
+pub async fn serve(
     listener: UnixListener,
     commands: mpsc::Sender<ControlCommand>,
-    events: broadcast::Sender<Event>,
-) -> impl Future<Output = ()> + Send + 'static {
-    let registration: Arc<Mutex<Option<Event>>> = Arc::new(Mutex::new(None));
-    let mut tracker = events.subscribe();
-    let last = registration.clone();
-    async move {
-        tokio::spawn(async move {
-            loop {
-                match tracker.recv().await {
-                    Ok(ev) => {
-                        if matches!(ev.event, EventKind::Registration { .. })
-                            && let Ok(mut slot) = last.lock()
-                        {
-                            *slot = Some(ev);
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
+    events: EventFeed,
+) {
+    let uid = current_uid();
+    let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "control socket: accept failed");
+                // Out of file descriptors and the like: back off a little.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
-        });
-        let uid = current_uid();
-        let slots = Arc::new(Semaphore::new(MAX_CLIENTS));
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "control socket: accept failed");
-                    // Out of file descriptors and the like: back off a little.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            match stream.peer_cred() {
-                Ok(cred) if cred.uid() == uid => {}
-                Ok(cred) => {
-                    tracing::warn!(
-                        peer_uid = cred.uid(),
-                        "refused a control connection from another user"
-                    );
-                    tokio::spawn(refuse(
-                        stream,
-                        format!(
-                            "refused: this softphone belongs to uid {uid} and only its owner may control it \
-                             (you are uid {})",
-                            cred.uid()
-                        ),
-                    ));
-                    continue;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "refused a control connection without peer credentials");
-                    tokio::spawn(refuse(
-                        stream,
-                        "refused: the credentials of the connecting process cannot be read".into(),
-                    ));
-                    continue;
-                }
-            }
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
+        };
+        match stream.peer_cred() {
+            Ok(cred) if cred.uid() == uid => {}
+            Ok(cred) => {
+                tracing::warn!(
+                    peer_uid = cred.uid(),
+                    "refused a control connection from another user"
+                );
                 tokio::spawn(refuse(
                     stream,
                     format!(
-                        "refused: too many control connections ({MAX_CLIENTS} at most); close some and retry"
+                        "refused: this softphone belongs to uid {uid} and only its owner may control it \
+                         (you are uid {})",
+                        cred.uid()
                     ),
                 ));
                 continue;
-            };
-            let commands = commands.clone();
-            let events = events.clone();
-            let registration = registration.clone();
-            tokio::spawn(async move {
-                if let Err(e) = client(stream, commands, events, registration, permit).await {
-                    tracing::debug!(error = %e, "control client ended");
-                }
-            });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "refused a control connection without peer credentials");
+                tokio::spawn(refuse(
+                    stream,
+                    "refused: the credentials of the connecting process cannot be read".into(),
+                ));
+                continue;
+            }
         }
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(refuse(
+                stream,
+                format!(
+                    "refused: too many control connections ({MAX_CLIENTS} at most); close some and retry"
+                ),
+            ));
+            continue;
+        };
+        let commands = commands.clone();
+        let events = events.clone();
+        tokio::spawn(async move {
+            if let Err(e) = client(stream, commands, events, permit).await {
+                tracing::debug!(error = %e, "control client ended");
+            }
+        });
     }
 }
 
@@ -352,8 +368,7 @@ enum LineError {
 async fn client(
     stream: UnixStream,
     commands: mpsc::Sender<ControlCommand>,
-    events: broadcast::Sender<Event>,
-    registration: Arc<Mutex<Option<Event>>>,
+    events: EventFeed,
     permit: tokio::sync::OwnedSemaphorePermit,
 ) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
@@ -414,9 +429,8 @@ async fn client(
                 send(Reply::ok(request.id, None)).await;
                 continue;
             }
-            let mut rx = events.subscribe();
+            let (mut rx, snapshot) = events.subscribe();
             send(Reply::ok(request.id, None)).await;
-            let snapshot = registration.lock().ok().and_then(|s| s.clone());
             if let Some(ev) = snapshot {
                 let _ = out_tx.send(encode(&Message::Event(ev))).await;
             }
@@ -971,6 +985,25 @@ mod tests {
         assert_eq!(last_line(&d.join("missing")), None);
     }
 
+    #[test]
+    fn a_registration_sent_before_a_subscription_is_in_its_state() {
+        // The control_events race: the softphone said "registered", the
+        // script subscribed at once, and the event had been broadcast
+        // before it subscribed but not yet seen by a tracking task.
+        let (tx, _) = broadcast::channel::<Event>(4);
+        let feed = EventFeed::new(tx);
+        let registered = Event::new(EventKind::Registration {
+            state: RegistrationState::Registered,
+            reason: None,
+        });
+        feed.send(registered.clone());
+        let (mut rx, state) = feed.subscribe();
+        assert_eq!(state, Some(registered));
+        let answered = Event::new(EventKind::Answered).with_call("abc@host");
+        feed.send(answered.clone());
+        assert_eq!(rx.try_recv().ok(), Some(answered));
+    }
+
     #[tokio::test]
     async fn a_subscriber_gets_the_registration_state_then_events_in_order() {
         let d = scratch("serve");
@@ -980,13 +1013,14 @@ mod tests {
         assert_eq!(mode, 0o600);
         let (cmd_tx, mut cmd_rx) = mpsc::channel::<ControlCommand>(4);
         let (ev_tx, _) = broadcast::channel::<Event>(16);
-        let server = serve(listener, cmd_tx, ev_tx.clone());
+        let feed = EventFeed::new(ev_tx);
+        let server = serve(listener, cmd_tx, feed.clone());
         // Sent before the server task is even polled: it must not be lost.
         let registered = Event::new(EventKind::Registration {
             state: RegistrationState::Registered,
             reason: None,
         });
-        ev_tx.send(registered.clone()).expect("a receiver exists");
+        feed.send(registered.clone());
         tokio::spawn(server);
         tokio::spawn(async move {
             while let Some(cmd) = cmd_rx.recv().await {
@@ -1006,7 +1040,7 @@ mod tests {
         assert!(c.subscribe().await.expect("reply").ok);
         assert_eq!(c.next_event().await.expect("replayed"), registered);
         let answered = Event::new(EventKind::Answered).with_call("abc@host");
-        ev_tx.send(answered.clone()).expect("subscribers exist");
+        feed.send(answered.clone());
         let status = c.request(RequestBody::Status).await.expect("reply");
         assert_eq!(status.data, Some(serde_json::json!({"seen": "status"})));
         assert_eq!(c.next_event().await.expect("event"), answered);
@@ -1019,7 +1053,7 @@ mod tests {
         let listener = bind(&path).await.expect("bind");
         let (cmd_tx, _cmd_rx) = mpsc::channel::<ControlCommand>(4);
         let (ev_tx, _) = broadcast::channel::<Event>(16);
-        tokio::spawn(serve(listener, cmd_tx, ev_tx));
+        tokio::spawn(serve(listener, cmd_tx, EventFeed::new(ev_tx)));
         let stream = UnixStream::connect(&path).await.expect("connect");
         let (read, mut write) = stream.into_split();
         let mut lines = BufReader::new(read).lines();
@@ -1062,7 +1096,7 @@ mod tests {
         let listener = bind(&path).await.expect("bind");
         let (cmd_tx, mut cmd_rx) = mpsc::channel::<ControlCommand>(4);
         let (ev_tx, _) = broadcast::channel::<Event>(16);
-        tokio::spawn(serve(listener, cmd_tx, ev_tx));
+        tokio::spawn(serve(listener, cmd_tx, EventFeed::new(ev_tx)));
         tokio::spawn(async move {
             while let Some(cmd) = cmd_rx.recv().await {
                 let _ = cmd.reply.send(Ok(None));

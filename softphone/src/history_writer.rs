@@ -22,8 +22,9 @@ use std::sync::mpsc;
 use std::time::SystemTime;
 
 use bb_verbs::wire::{Direction, Event};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
+use crate::control::EventFeed;
 use crate::history::History;
 
 enum Msg {
@@ -41,7 +42,7 @@ enum Msg {
 pub struct Publisher {
     tx: mpsc::Sender<Msg>,
     /// Used directly if the thread could not be started.
-    events: broadcast::Sender<Event>,
+    events: EventFeed,
     threaded: bool,
 }
 
@@ -49,7 +50,7 @@ impl Publisher {
     /// Starts the thread that records into `history` (if any) and
     /// broadcasts on `events`. If no thread can be started, events are
     /// broadcast directly and the history is not written (said once).
-    pub fn start(history: Option<History>, events: broadcast::Sender<Event>) -> Publisher {
+    pub fn start(history: Option<History>, events: EventFeed) -> Publisher {
         let (tx, rx) = mpsc::channel::<Msg>();
         let out = events.clone();
         let started = std::thread::Builder::new()
@@ -76,7 +77,7 @@ impl Publisher {
     /// handed in before it.
     pub fn publish(&self, event: Event) {
         if !self.threaded {
-            let _ = self.events.send(event);
+            self.events.send(event);
             return;
         }
         if let Err(mpsc::SendError(Msg::Event(event, _))) =
@@ -84,7 +85,7 @@ impl Publisher {
         {
             // The thread is gone (it only ends when every sender is): still
             // publish.
-            let _ = self.events.send(event);
+            self.events.send(event);
         }
     }
 
@@ -105,14 +106,14 @@ impl Publisher {
     }
 }
 
-fn serve(rx: mpsc::Receiver<Msg>, mut history: Option<History>, events: broadcast::Sender<Event>) {
+fn serve(rx: mpsc::Receiver<Msg>, mut history: Option<History>, events: EventFeed) {
     while let Ok(msg) = rx.recv() {
         match msg {
             Msg::Event(event, at) => {
                 if let Some(h) = history.as_mut() {
                     record(h, &event, at);
                 }
-                let _ = events.send(event);
+                events.send(event);
             }
             Msg::OutsideLine { call_id, line } => {
                 if let Some(h) = history.as_mut() {
@@ -156,6 +157,7 @@ fn record(history: &mut History, event: &Event, at: SystemTime) {
 mod tests {
     use super::*;
     use bb_verbs::wire::{EventKind, HangupCause};
+    use tokio::sync::broadcast;
 
     fn ringing(call_id: &str) -> Event {
         Event::new(EventKind::Ringing {
@@ -179,7 +181,7 @@ mod tests {
         let path = dir.path().join("h.sqlite3");
         let history = History::open(&path).unwrap_or_else(|e| panic!("{e}"));
         let (events, mut rx) = broadcast::channel(16);
-        let publisher = Publisher::start(Some(history), events);
+        let publisher = Publisher::start(Some(history), EventFeed::new(events));
         publisher.publish(ringing("c1"));
         publisher.note_outside_line("c1", "0312345678".into());
         publisher.publish(ringing("c2"));
@@ -207,7 +209,7 @@ mod tests {
     #[tokio::test]
     async fn without_a_history_events_are_still_published_in_order() {
         let (events, mut rx) = broadcast::channel(16);
-        let publisher = Publisher::start(None, events);
+        let publisher = Publisher::start(None, EventFeed::new(events));
         for id in ["a", "b", "c"] {
             publisher.publish(ringing(id));
         }

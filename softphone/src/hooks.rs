@@ -848,7 +848,10 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let (events, _) = tokio::sync::broadcast::channel(64);
-        let driver = HookDriver::start(&settings, Publisher::start(None, events));
+        let driver = HookDriver::start(
+            &settings,
+            Publisher::start(None, crate::control::EventFeed::new(events)),
+        );
         // Call A's 180 is not out yet; call B (after it) has nothing to wait
         // for. The driver takes A first: had it started A's request, the CRM
         // would have taken A's connection first.
