@@ -267,14 +267,7 @@ async fn round(
     for mut c in calls {
         set.spawn(async move { c.cancel(Duration::from_secs(20)).await });
     }
-    while let Some(r) = set.join_next().await {
-        match r {
-            Ok(Ok(487)) => {}
-            Ok(Ok(code)) => return Err(format!("a cancelled call ended with {code}")),
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(format!("cancel task: {e}")),
-        }
-    }
+    all_cancelled(set).await?;
     // Let the softphone finish the hang-ups and the hooks (not measured).
     tokio::time::sleep(Duration::from_millis(300)).await;
     Ok(out)
@@ -366,14 +359,7 @@ async fn sustained_round(
     for mut c in ringing {
         cancels.spawn(async move { c.cancel(Duration::from_secs(20)).await });
     }
-    while let Some(r) = cancels.join_next().await {
-        match r {
-            Ok(Ok(487)) => {}
-            Ok(Ok(code)) => return Err(format!("a cancelled call ended with {code}")),
-            Ok(Err(e)) => return Err(e),
-            Err(e) => return Err(format!("cancel task: {e}")),
-        }
-    }
+    all_cancelled(cancels).await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     Ok(out)
 }
@@ -630,6 +616,19 @@ async fn run(args: Args) -> Result<(), String> {
         eprintln!("cti-latency: logs kept in {}", dir.display());
     } else {
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+/// Waits for every CANCEL of `set`; each call must end with 487.
+async fn all_cancelled(mut set: tokio::task::JoinSet<Result<u16, String>>) -> Result<(), String> {
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(Ok(487)) => {}
+            Ok(Ok(code)) => return Err(format!("a cancelled call ended with {code}")),
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(format!("cancel task: {e}")),
+        }
     }
     Ok(())
 }

@@ -83,10 +83,10 @@ pub fn ringing_call_id(datagram: &[u8]) -> Option<&str> {
     let head = std::str::from_utf8(rest.get(..head_end)?).ok()?;
     head.split("\r\n").skip(1).find_map(|line| {
         let (name, value) = line.split_once(':')?;
-        let name = name.trim();
-        (name.eq_ignore_ascii_case("call-id") || name.eq_ignore_ascii_case("i"))
-            .then(|| value.trim())
-            .filter(|v| !v.is_empty())
+        (super::scan::Header::from_name(name.trim().as_bytes())
+            == Some(super::scan::Header::CallId))
+        .then(|| value.trim())
+        .filter(|v| !v.is_empty())
     })
 }
 
