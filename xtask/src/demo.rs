@@ -166,6 +166,9 @@ password = "pw1910"
 login_id = "op1910"
 password = "op-secret"
 
+[history]
+path = "{history}"
+
 [web]
 skip_internal = true
 
@@ -185,14 +188,20 @@ on_ring = "echo CRM hook: ring from %CallerNumber% to %OutLineNumber%"
 on_answer = "echo CRM hook: answered %CallId%"
 on_hangup = "echo CRM hook: hung up %CallerNumber%"
 skip_internal = true
-"#
+"#,
+        history = work.join("history.sqlite3").display()
     );
     std::fs::write(&config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     let runtime = work.join("run");
     std::fs::create_dir_all(&runtime).map_err(|e| e.to_string())?;
     let phone_cmd = |args: &[&str]| {
         let mut c = Command::new(phone_bin);
+        // Everything the demo's softphone keeps (socket, call history, any
+        // per-user file) stays in its scratch directory, removed at the end.
         c.env("XDG_RUNTIME_DIR", &runtime)
+            .env("XDG_DATA_HOME", work.join("data"))
+            .env("XDG_CONFIG_HOME", work.join("config"))
+            .env("XDG_STATE_HOME", work.join("state"))
             .args(["--instance", "demo"])
             .args(args);
         c

@@ -3,12 +3,17 @@
 
 use std::process::Command;
 
-/// Debian packages, with why each is needed.
+/// Debian packages, with why each is needed. Anything the build, the tests,
+/// the window or the demo use that a new machine lacks
+/// (`shared/env/base-image-debian-packages.txt` lists what it has) belongs
+/// here: CI machines keep what was installed by hand, new ones do not.
 pub const PACKAGES: &[(&str, &str)] = &[
+    // The build.
     ("pkg-config", "finds libopus and ALSA for the audio crates"),
     ("cmake", "builds libopus when the system copy is not used"),
     ("libopus-dev", "the Opus codec"),
     ("libasound2-dev", "ALSA, for real audio devices (cpal)"),
+    // Real peers.
     (
         "sip-tester",
         "sipp, a real SIP peer for interoperability tests",
@@ -21,10 +26,27 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "kamailio",
         "a real registrar and proxy for interoperability tests",
     ),
+    // The desktop: links, the browser, the window.
     ("xdg-utils", "xdg-open / xdg-mime for URI handler tests"),
     (
         "desktop-file-utils",
         "checks the .desktop entry of the URI handler",
+    ),
+    (
+        "fonts-noto-cjk",
+        "Japanese and Chinese glyphs for the window (the language buttons, ja/zh labels)",
+    ),
+    (
+        "xvfb",
+        "an X server without a screen, for the shipped binary's window in the tests",
+    ),
+    (
+        "mesa-vulkan-drivers",
+        "a software Vulkan driver (lavapipe) for the window's wgpu renderer under Xvfb",
+    ),
+    (
+        "xdotool",
+        "real key presses and mouse clicks into the shipped binary's window under Xvfb",
     ),
 ];
 
