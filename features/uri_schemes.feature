@@ -84,6 +84,7 @@ Feature: CRM links drive the running softphone
     When the operator at extension 1303 runs "bbclient answer"
     And the CRM page's link bbclient:transfer_complete is opened
     Then the outside caller ends up talking to extension 1303
+    And the simulator keeps no leg of extension 1910 up
 
   @URI-2
   Scenario Outline: a malformed link is refused with one line and exit code 2

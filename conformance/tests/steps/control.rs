@@ -724,3 +724,50 @@ async fn script_sees_events(w: &mut BbWorld, names: String) -> Result<(), String
     }
     Ok(())
 }
+
+/// The legs of extension `ext` that the simulator still keeps up, as
+/// `call id/leg id (state, purpose)`.
+async fn live_legs_of(w: &BbWorld, ext: &str) -> Result<Vec<String>, String> {
+    let (status, calls) = w.api_call("GET", "/api/calls", None).await?;
+    if status != 200 {
+        return Err(format!(
+            "the simulator's call list answered {status}: {calls}"
+        ));
+    }
+    let mut live = Vec::new();
+    for c in calls.as_array().into_iter().flatten() {
+        for l in c["legs"].as_array().into_iter().flatten() {
+            if l["endpoint"]["kind"] == "extension"
+                && l["endpoint"]["number"] == ext
+                && l["state"] != "ended"
+            {
+                live.push(format!(
+                    "call {}/leg {} ({}, {})",
+                    c["id"], l["id"], l["state"], l["purpose"]
+                ));
+            }
+        }
+    }
+    Ok(live)
+}
+
+/// After a transfer the operator is out of the call: the simulator keeps no
+/// leg of the operator's extension up (not the held original, not the
+/// consultation).
+#[then(expr = "the simulator keeps no leg of extension {word} up")]
+async fn no_live_leg(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let waited = w
+        .wait_for(
+            &format!("the simulator to end every leg of extension {ext}"),
+            10,
+            || async { live_legs_of(w, &ext).await.ok().filter(Vec::is_empty) },
+        )
+        .await;
+    match waited {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!(
+            "still up: {:?}\n{e}",
+            live_legs_of(w, &ext).await.unwrap_or_default()
+        )),
+    }
+}
