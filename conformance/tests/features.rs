@@ -38,6 +38,19 @@ async fn main() {
         .run(root.join("features"))
         .await;
     println!("conformance: JUnit XML written to {}", junit_path.display());
+    let ran = writer.passed_steps() + writer.failed_steps() + writer.skipped_steps();
+    if ran == 0 && writer.parsing_errors() == 0 {
+        // A filter that matches nothing would otherwise be a green run that
+        // proved nothing.
+        let filter: Vec<String> = std::env::args().skip(1).collect();
+        eprintln!(
+            "conformance: no scenario ran: the filter '{}' matches no scenario in {} \
+             (tags are written @WEB-4, names are matched with --name REGEX)",
+            filter.join(" "),
+            root.join("features").display()
+        );
+        std::process::exit(1);
+    }
     let report_path = out_dir.join("report.html");
     match report(&root, &junit_path) {
         Ok(html) => match std::fs::write(&report_path, html) {

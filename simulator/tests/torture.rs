@@ -5,7 +5,8 @@
 //! (an OPTIONS and a REGISTER still work afterwards, the process is alive).
 //!
 //! This test has its own `main` (`harness = false`) so that a missing
-//! corpus is reported as *not run*, never counted as passed. The corpus is
+//! corpus is reported as *not run*, never counted as passed, and fails the
+//! run under `CI=true` (`bb_testenv::torture_corpus`). The corpus is
 //! read from `$BB_SIP_TORTURE_DIR`, else `../shared/fixtures/sip-torture`
 //! beside the workspace, else `fixtures/sip-torture` inside it.
 //!
@@ -24,37 +25,13 @@
 //!   or fall back to RFC 2543 transaction matching` (badbranch): any final
 //!   status.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::net::UdpSocket;
 use tokio::process::Command;
-
-fn candidates() -> Vec<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    vec![
-        manifest.join("../../shared/fixtures/sip-torture"),
-        manifest.join("../fixtures/sip-torture"),
-    ]
-}
-
-fn corpus_dir() -> Result<Option<PathBuf>, String> {
-    if let Some(dir) = std::env::var_os("BB_SIP_TORTURE_DIR") {
-        let dir = PathBuf::from(dir);
-        if !dir.join("MANIFEST.tsv").is_file() {
-            return Err(format!(
-                "BB_SIP_TORTURE_DIR={} has no MANIFEST.tsv (unset it to use the default places)",
-                dir.display()
-            ));
-        }
-        return Ok(Some(dir));
-    }
-    Ok(candidates()
-        .into_iter()
-        .find(|d| d.join("MANIFEST.tsv").is_file()))
-}
 
 struct Row {
     file: String,
@@ -274,24 +251,10 @@ async fn run(dir: &Path) -> Result<(usize, usize, Vec<String>), String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let dir = match corpus_dir() {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            let tried: Vec<String> = candidates()
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect();
-            println!(
-                "sip-torture corpus not found at {} (set BB_SIP_TORTURE_DIR): \
-                 NOT RUN: torture_corpus_over_udp_to_bluebean_sim; 0 passed, 0 failed, 1 not run",
-                tried.join(" or ")
-            );
-            return ExitCode::SUCCESS;
-        }
-        Err(e) => {
-            println!("torture: {e}");
-            return ExitCode::FAILURE;
-        }
+    // Missing corpus: a failure under CI=true, else SKIPPED and counted.
+    let Some(dir) = bb_testenv::torture_corpus() else {
+        println!("NOT RUN: torture_corpus_over_udp_to_bluebean_sim; 0 passed, 0 failed, 1 skipped");
+        return ExitCode::SUCCESS;
     };
     println!("sip-torture corpus: {}", dir.display());
     match run(&dir).await {

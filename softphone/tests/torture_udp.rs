@@ -4,10 +4,10 @@
 //!
 //! The corpus is read from `$BB_SIP_TORTURE_DIR`, else
 //! `../shared/fixtures/sip-torture` beside the workspace, else
-//! `fixtures/sip-torture` inside it. When it is missing, the test says so on
-//! stdout and stderr, naming the test that did not run (the line starts
-//! with `SKIPPED`); it runs without libtest so that nothing reports it as
-//! passed.
+//! `fixtures/sip-torture` inside it. When it is missing, the run fails under
+//! `CI=true`; elsewhere the test says `SKIPPED` and is counted as skipped
+//! (`bb_testenv::torture_corpus`). It runs without libtest so that nothing
+//! reports it as passed.
 //!
 //! What a peer can observe for one datagram, from its own fresh socket:
 //! - silence for 600 ms: *drop* (our guard dropped it, or the stack discarded a
@@ -27,30 +27,11 @@ mod common;
 use common::{Phone, Running, free_udp_port, require, root, scratch};
 use std::fmt;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const TEST: &str = "torture_udp::every_torture_message_gets_the_manifest_action_over_udp";
-
-fn candidates() -> Vec<PathBuf> {
-    let mut v = Vec::new();
-    if let Ok(d) = std::env::var("BB_SIP_TORTURE_DIR") {
-        v.push(PathBuf::from(d));
-    }
-    let root = root();
-    if let Some(parent) = root.parent() {
-        v.push(parent.join("shared/fixtures/sip-torture"));
-    }
-    v.push(root.join("fixtures/sip-torture"));
-    v
-}
-
-fn corpus_dir() -> Option<PathBuf> {
-    candidates()
-        .into_iter()
-        .find(|d| d.join("MANIFEST.tsv").is_file())
-}
 
 struct Row {
     file: String,
@@ -273,18 +254,9 @@ fn main() {
 }
 
 fn every_torture_message_gets_the_manifest_action_over_udp() {
-    let Some(corpus) = corpus_dir() else {
-        let tried: Vec<String> = candidates()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        let msg = format!(
-            "SKIPPED (did not run): {TEST}: the sip-torture corpus is not at {} \
-             (set BB_SIP_TORTURE_DIR); 0 messages sent, the over-the-wire torture check did not run",
-            tried.join(" or ")
-        );
-        println!("{msg}");
-        eprintln!("{msg}");
+    // Missing corpus: a failure under CI=true, else SKIPPED and counted.
+    let Some(corpus) = bb_testenv::torture_corpus() else {
+        println!("{TEST}: 0 messages sent, the over-the-wire torture check did not run");
         return;
     };
     let rows = load(&corpus);

@@ -37,11 +37,9 @@ impl Drop for Proc {
     }
 }
 
+/// Where the debug binaries are, wherever `cargo xtask demo` was run from.
 fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target"))
-        .join("debug")
+    crate::target_dir().join("debug")
 }
 
 /// Starts a process whose stdout/stderr lines are echoed with a prefix; the

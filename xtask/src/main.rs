@@ -64,12 +64,23 @@ fn cargo() -> Command {
 }
 
 fn test(extra: &[String]) -> Result<(), String> {
+    let ci = under_ci();
+    preflight(ci)?;
     if let Some(tags) = tag_filter(extra) {
-        // A subset of the cucumber suite only.
+        // A subset of the cucumber suite only; a filter that matches no
+        // scenario fails the run (the runner checks).
         return run(cargo()
             .args(["test", "-p", "conformance", "--test", "features", "--"])
             .args(["--tags", &tags]));
     }
+    // Tests that skip (outside CI only) append a line here; the count is
+    // printed at the end, so a skip is never read as a pass.
+    let skips = target_dir().join("test-skips.txt");
+    if let Some(dir) = skips.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::fs::write(&skips, "").map_err(|e| format!("cannot write {}: {e}", skips.display()))?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
     run(cargo().args([
         "clippy",
@@ -81,9 +92,19 @@ fn test(extra: &[String]) -> Result<(), String> {
     ]))?;
     // Build the binaries first: the conformance suite runs them as processes.
     run(cargo().args(["build", "--workspace", "--bins"]))?;
-    run(cargo().args(["test", "--workspace", "--all-targets"]))?;
+    // Every test binary runs even when one fails, so one run names every
+    // failure; the doctests too (`--all-targets` leaves them out).
+    let tests = run(cargo().env(SKIPS_VAR, &skips).args([
+        "test",
+        "--workspace",
+        "--all-targets",
+        "--no-fail-fast",
+    ]));
+    let doctests = run(cargo()
+        .env(SKIPS_VAR, &skips)
+        .args(["test", "--workspace", "--doc"]));
     // The inbound SIP path under a bounded fuzz run (stable replay loop; see fuzz/README.md).
-    run(cargo().args([
+    let fuzz = run(cargo().args([
         "run",
         "--quiet",
         "--manifest-path",
@@ -94,8 +115,89 @@ fn test(extra: &[String]) -> Result<(), String> {
         "--",
         "--seconds",
         "20",
-    ]))?;
+    ]));
+    let skipped = report_skips(&skips, ci)?;
+    tests.and(doctests).and(fuzz)?;
+    if skipped > 0 {
+        eprintln!("xtask: every test ran or failed, except {skipped} SKIPPED (see above)");
+    }
     Ok(())
+}
+
+/// The variable bb-testenv appends skips to.
+const SKIPS_VAR: &str = "BB_TEST_SKIPS";
+
+/// True under `CI=true` (also `1`, `yes`): nothing may be skipped.
+fn under_ci() -> bool {
+    std::env::var("CI")
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"))
+}
+
+/// Before anything is built: the programs the tests start, and under CI the
+/// torture corpus, are there; what is missing is named at once rather than
+/// by thirty failed tests later.
+fn preflight(ci: bool) -> Result<(), String> {
+    let missing = setup::missing_programs();
+    if !missing.is_empty() {
+        let list: Vec<String> = missing
+            .iter()
+            .map(|(p, pkg)| format!("{p} (package {pkg})"))
+            .collect();
+        return Err(format!(
+            "the tests need programs that are not installed: {}; run `cargo xtask setup` as root on Debian, or install them",
+            list.join(", ")
+        ));
+    }
+    if ci {
+        let root = workspace_root();
+        let corpus = std::env::var_os("BB_SIP_TORTURE_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| root.join("../shared/fixtures/sip-torture"));
+        let fallback = root.join("fixtures/sip-torture");
+        if !corpus.join("MANIFEST.tsv").is_file() && !fallback.join("MANIFEST.tsv").is_file() {
+            return Err(format!(
+                "CI=true: the sip-torture corpus is not at {} or {} (set BB_SIP_TORTURE_DIR); nothing may be skipped in CI",
+                corpus.display(),
+                fallback.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Prints the skips the tests recorded; under CI any skip fails the run.
+fn report_skips(file: &std::path::Path, ci: bool) -> Result<usize, String> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        eprintln!("xtask: 0 tests skipped");
+        return Ok(0);
+    }
+    eprintln!("xtask: {} test(s) SKIPPED, not passed:", lines.len());
+    for l in &lines {
+        eprintln!("  {l}");
+    }
+    if ci {
+        return Err(format!(
+            "CI=true: {} test(s) were skipped; nothing may be skipped in CI",
+            lines.len()
+        ));
+    }
+    Ok(lines.len())
+}
+
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+}
+
+/// The cargo target folder.
+pub fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 fn tag_filter(extra: &[String]) -> Option<String> {

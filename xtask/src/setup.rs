@@ -50,6 +50,37 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The programs the tests start, and the package of each. Checked before a
+/// test run: on a machine without dpkg (where the packages cannot be
+/// checked), a missing one fails the run under `CI=true`.
+pub const PROGRAMS: &[(&str, &str)] = &[
+    ("sipp", "sip-tester"),
+    ("baresip", "baresip"),
+    ("kamailio", "kamailio"),
+    ("xdg-open", "xdg-utils"),
+    ("xdg-mime", "xdg-utils"),
+    ("desktop-file-validate", "desktop-file-utils"),
+    ("Xvfb", "xvfb"),
+    ("xdotool", "xdotool"),
+    ("setpriv", "util-linux"),
+    ("chattr", "e2fsprogs"),
+];
+
+/// Packages a new machine of this kind already has (from
+/// `shared/env/base-image-debian-packages.txt`) that [`PROGRAMS`] rely on.
+#[cfg(test)]
+const BASE_PACKAGES: &[&str] = &["util-linux", "e2fsprogs"];
+
+/// The programs of [`PROGRAMS`] that are not on `PATH`.
+pub fn missing_programs() -> Vec<(&'static str, &'static str)> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    PROGRAMS
+        .iter()
+        .filter(|(program, _)| !std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+        .copied()
+        .collect()
+}
+
 fn installed(pkg: &str) -> bool {
     Command::new("dpkg-query")
         .args(["-W", "-f=${Status}", pkg])
@@ -118,4 +149,41 @@ pub fn ensure() -> Result<(), String> {
         .args(["-c", "command -v systemctl >/dev/null && systemctl disable --now kamailio 2>/dev/null; pkill -x kamailio 2>/dev/null; true"])
         .status();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_program_comes_from_a_listed_or_base_package() {
+        for (program, package) in PROGRAMS {
+            assert!(
+                PACKAGES.iter().any(|(p, _)| p == package) || BASE_PACKAGES.contains(package),
+                "{program} comes from {package}, which the set-up does not install"
+            );
+        }
+    }
+
+    /// When the base image's list is beside the checkout, the packages the
+    /// programs rely on without installing them are really there.
+    #[test]
+    fn base_packages_are_in_the_base_image() {
+        let list = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/env/base-image-debian-packages.txt");
+        let Ok(text) = std::fs::read_to_string(&list) else {
+            bb_testenv::skip(&format!(
+                "the base image's package list is not at {}",
+                list.display()
+            ));
+            return;
+        };
+        for p in BASE_PACKAGES {
+            assert!(
+                text.lines().any(|l| l.trim() == *p),
+                "{p} is not in {}",
+                list.display()
+            );
+        }
+    }
 }

@@ -2,7 +2,8 @@
 //! rsipstack 0.7.14.
 //!
 //! This test has its own `main` (`harness = false` in Cargo.toml) so that a
-//! missing corpus is reported as *skipped*, never counted as passed. The corpus
+//! missing corpus is reported as *skipped*, never counted as passed, and
+//! fails the run under `CI=true` (`bb_testenv::torture_corpus`). The corpus
 //! is read from `$BB_SIP_TORTURE_DIR`, else `../shared/fixtures/sip-torture`
 //! beside the workspace, else `fixtures/sip-torture` inside it. Its
 //! `SHA256SUMS` is checked before anything else.
@@ -21,7 +22,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use bb_sip::inbound::{Kind, StackOutcome, Verdict, check_datagram, parse_datagram, stack_outcome};
@@ -32,15 +33,10 @@ use sha2::{Digest as _, Sha256};
 const CHECKS: [&str; 4] = ["parse", "stack", "classify", "mutations"];
 
 fn main() -> ExitCode {
-    let Some(dir) = corpus_dir() else {
-        let tried: Vec<String> = candidates()
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
+    // Missing corpus: a failure under CI=true, else SKIPPED and counted.
+    let Some(dir) = bb_testenv::torture_corpus() else {
         println!(
-            "sip-torture corpus not found at {}: skipped {} corpus checks ({}); \
-             0 passed, 0 failed, {} skipped",
-            tried.join(" or "),
+            "skipped {} corpus checks ({}); 0 passed, 0 failed, {} skipped",
             CHECKS.len(),
             CHECKS.join(", "),
             CHECKS.len()
@@ -86,29 +82,6 @@ fn main() -> ExitCode {
 
 // ---------------------------------------------------------------------------
 // Finding and loading the corpus.
-
-fn candidates() -> Vec<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    vec![
-        manifest.join("../../../shared/fixtures/sip-torture"),
-        manifest.join("../../fixtures/sip-torture"),
-    ]
-}
-
-fn corpus_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("BB_SIP_TORTURE_DIR") {
-        let dir = PathBuf::from(dir);
-        assert!(
-            dir.join("MANIFEST.tsv").is_file(),
-            "BB_SIP_TORTURE_DIR={} has no MANIFEST.tsv (unset it to use the default places)",
-            dir.display()
-        );
-        return Some(dir);
-    }
-    candidates()
-        .into_iter()
-        .find(|d| d.join("MANIFEST.tsv").is_file())
-}
 
 struct Row {
     file: String,

@@ -33,17 +33,10 @@ pub fn free_udp_port() -> u16 {
         .port()
 }
 
-/// A path to a peer program, or a failure that says how to get it.
+/// A path to a peer program, or a failure that says how to get it (peers
+/// are never skipped: `cargo xtask setup` installs them; see bb-testenv).
 pub fn require(program: &str, package: &str) -> PathBuf {
-    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
-        let p = Path::new(dir).join(program);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "{program} is not installed: this interoperability test needs Debian's {package} (cargo xtask setup installs it)"
-    );
+    bb_testenv::require_program(program, package)
 }
 
 /// A running child whose stdout lines are collected.

@@ -99,22 +99,23 @@ pub fn window_with(lang: Lang, raw: RawSettings) -> (Harness<'static, OperatorWi
 }
 
 /// A harness builder of `size` with the fonts for `lang` installed before
-/// the first frame (tofu allowed only when no CJK font exists).
+/// the first frame. A CJK font is required (fonts-noto-cjk, installed by
+/// `cargo xtask setup`): without one the Japanese and Chinese labels would
+/// be tofu and the language buttons fall back to English names.
 pub fn builder(
     lang: Lang,
     cjk: Option<fonts::CjkFont>,
     size: [f32; 2],
 ) -> HarnessBuilder<OperatorWindow> {
-    let has_cjk = cjk.is_some();
-    let builder = Harness::builder()
+    let cjk = Some(cjk.unwrap_or_else(|| {
+        panic!(
+            "{}",
+            bb_testenv::missing_program("a CJK font", "fonts-noto-cjk")
+        )
+    }));
+    Harness::builder()
         .with_size(size)
-        .with_context_setup(move |ctx| fonts::install(ctx, cjk.as_ref(), lang));
-    if has_cjk {
-        builder
-    } else {
-        // Without a CJK font the labels are still found by text.
-        builder.allow_missing_glyphs()
-    }
+        .with_context_setup(move |ctx| fonts::install(ctx, cjk.as_ref(), lang))
 }
 
 /// A window in `lang` over a fake core whose status request is answered
