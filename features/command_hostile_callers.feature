@@ -73,7 +73,8 @@ Feature: Hostile caller IDs
     When a caller whose caller ID is <caller ID> calls extension 1910 on the outside line 0312345678
     Then "on-ring" is run once with the single argument "<argument>"
     And the CRM receives one well-formed request whose parameters are exactly "number, exten, outline, cid", with the caller ID, without its surrounding blanks, as "number"
-    When the caller gives up
+    When the operator asks extension 1910 for its status while it rings
+    And the caller gives up
     Then the softphone reports the command_hangup hook as ok
     And the file "via-shell.txt" holds the single line "<argument>"
     When the CRM's requests are cleared

@@ -60,8 +60,9 @@ pub(super) struct Cti {
     pub servers: Vec<tokio::task::JoinHandle<()>>,
     /// The SIP password of the simulator's tenant, when a step set one.
     pub sip_password: Option<String>,
-    /// Each `bbclient call` that started a softphone, with its output.
-    pub on_demand: Vec<(String, String)>,
+    /// Commands the scenario ran whose output is checked with the
+    /// softphones': the command and its stdout and stderr.
+    pub outputs: Vec<(String, String)>,
 }
 
 impl Drop for Cti {

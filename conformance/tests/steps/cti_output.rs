@@ -6,8 +6,9 @@
 //! (the tracing log, at `trace` in these scenarios: everything, rsipstack's
 //! own logging included) of the softphones the World started, the log file
 //! of a softphone that `bbclient call` started on demand (its stdout and
-//! stderr, `RUNTIME_DIR/NAME.log`), the output of that `bbclient call`, and
-//! the event stream of each softphone.
+//! stderr, `RUNTIME_DIR/NAME.log`), the output of that `bbclient call` and
+//! of a `bbclient status` run while a hostile call rings, and the event
+//! stream of each softphone.
 //!
 //! Before reading, the checks wait until each softphone has printed the
 //! line of every hook outcome it already reported as an event (the line is
@@ -21,7 +22,7 @@ use std::time::Duration;
 use conformance::procs::{Proc, addr_in, bin_dir};
 use conformance::world::BbWorld;
 use cucumber::gherkin::Step;
-use cucumber::{given, then};
+use cucumber::{given, then, when};
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -139,8 +140,8 @@ async fn started_on_demand(
         let st = state(w);
         let mut st = st.lock().await;
         st.events.insert(ext.clone(), events);
-        st.on_demand
-            .push((command.clone(), format!("{stdout}{stderr}")));
+        st.outputs
+            .push((command.clone(), format!("{stdout}\n{stderr}")));
     }
     // The call it placed is over before the scenario goes on.
     let log = autostarted_log(w, &ext);
@@ -156,6 +157,24 @@ async fn started_on_demand(
     )
     .await
     .map(|_| ())
+}
+
+// ------------------------------------------------------------------- when
+
+#[when(expr = "the operator asks extension {word} for its status while it rings")]
+async fn status_while_ringing(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let (ok, out, err) = w.bbclient(&ext, &["status"]).await?;
+    if !ok || !out.contains(": ringing") {
+        return Err(format!(
+            "'bbclient status' did not show a ringing call:\nstdout: {out}\nstderr: {err}"
+        ));
+    }
+    state(w)
+        .lock()
+        .await
+        .outputs
+        .push(("bbclient status".into(), format!("{out}\n{err}")));
+    Ok(())
 }
 
 // ------------------------------------------------------------------- then
@@ -235,7 +254,7 @@ async fn sources(w: &BbWorld) -> Result<Vec<Source>, String> {
             });
         }
     }
-    for (command, output) in &state(w).lock().await.on_demand {
+    for (command, output) in &state(w).lock().await.outputs {
         all.push(Source {
             what: format!("the output of '{command}'"),
             lines: output.split('\n').map(String::from).collect(),
