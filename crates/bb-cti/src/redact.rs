@@ -205,7 +205,10 @@ mod tests {
             assert_eq!(redact_secret(&format!("pw={form}&x=1"), &s), "pw=***&x=1");
         }
         // The letters of the password keep their case: another word stays.
-        assert_eq!(redact_secret("zq8%21pw%20x%26y%c3%a9", &s), "zq8%21pw%20x%26y%c3%a9");
+        assert_eq!(
+            redact_secret("zq8%21pw%20x%26y%c3%a9", &s),
+            "zq8%21pw%20x%26y%c3%a9"
+        );
     }
 
     #[test]
