@@ -110,3 +110,20 @@ Feature: The passwords never show
       ["Zq8!pw x&yé"]
       """
     And the passwords "s1p pw&!ü" and "Zq8!pw x&yé" appear nowhere in what the softphones printed, logged or sent as events
+
+  # The popup shows what the CRM answers; a CRM that echoes the password
+  # back, in whatever encoding, must not make it show.
+  Scenario: a CRM that echoes the password, in any encoding, does not make it show
+    Given the mock CRM answers "a=Zq8%21pw%20x%26y%c3%a9 b=Zq8%21pw+x%26y%C3%A9 c=Zq8!pw x&yé" as "text/plain"
+    And a softphone for extension 1910 logging everything, with the settings
+      """
+      [operator]
+      password = "Zq8!pw x&yé"
+
+      [web.popup]
+      url = "{crm}/popup"
+      params = "pw=%OpPW%"
+      """
+    When an outside caller 09012345678 calls the outside line 0312345678
+    Then the popup text is exactly "a=*** b=*** c=***"
+    And the passwords "s1p pw&!ü" and "Zq8!pw x&yé" appear nowhere in what the softphones printed, logged or sent as events
