@@ -24,6 +24,7 @@ Feature: Command integration on ring, answer and hang-up
       """
       ["ring", "09012345678", "0312345678"]
       """
+    And the softphone reports the command_ring hook as ok
     And "on-answer" is not run
     When the operator runs "bbclient answer"
     Then the outside caller is talking to extension 1910
@@ -31,6 +32,7 @@ Feature: Command integration on ring, answer and hang-up
       """
       ["answer", "09012345678"]
       """
+    And the softphone reports the command_answer hook as ok
     And "on-hangup" is not run
     When the outside caller hangs up
     Then the call has ended
@@ -79,6 +81,7 @@ Feature: Command integration on ring, answer and hang-up
       """
       ["hangup"]
       """
+    And the softphone reports the command_hangup hook as ok
     And "on-answer" is not run
 
   @CMD-1

@@ -56,12 +56,15 @@ Feature: Command lines are split, not given to a shell
       """
     Then it exits with status 2 and one line on stderr naming "command.on_answer"
 
+  # The expected argument is worked out by hand from CMD-6 and the README:
+  # network values keep only [A-Za-z0-9+*#._@-]; the softphone runs in the
+  # scenario's folder, where a shell's `touch pwned` would leave its file.
   Scenario: a caller number full of shell syntax cannot become a second argument or a command
     Given a softphone for extension 1910 with the settings
       """
       [command]
       on_ring = "{recorder:on-ring} %CallerNumber%"
       """
-    When a caller whose caller ID is 0901 2345;touch {dir}/pwned calls extension 1910 on the outside line 0312345678
-    Then "on-ring" is run with the caller ID filtered to the safe characters as its only argument
+    When a caller whose caller ID is 0901 2345;touch pwned calls extension 1910 on the outside line 0312345678
+    Then "on-ring" is run once with the single argument "09012345touchpwned"
     And no file "pwned" exists

@@ -1,6 +1,8 @@
 # Q-1 and Q-2 for command integration: a hung command holds up nothing, has
 # a time limit, and the hooks of one call start in order even when an
-# earlier one is slow.
+# earlier one is slow. Q-2 orders the ring, answer and hang-up hooks; the
+# order of the hooks of one event among themselves (popup request, detail
+# view, ring command) is no requirement and is not checked.
 Feature: Slow and hung commands never hold up a call
   Commands run beside the call. Ring, answer and hang-up hooks start in that
   order, each as soon as its event happens, whatever the earlier ones are
@@ -18,7 +20,7 @@ Feature: Slow and hung commands never hold up a call
       """
     When an outside caller 09012345678 calls the outside line 0312345678
     Then the softphone rings
-    And "hung" is run once with the arguments
+    And "hung" is started with the arguments
       """
       ["--rec-sleep-ms=45000", "09012345678"]
       """
@@ -37,12 +39,16 @@ Feature: Slow and hung commands never hold up a call
       """
     When an outside caller 09012345678 calls the outside line 0312345678
     Then the softphone rings
-    And "hung" is run once with the arguments
+    And "hung" is started with the arguments
       """
       ["--rec-sleep-ms=45000", "09012345678"]
       """
     And within 40 s the softphone reports the command_ring hook as timed_out
     And the softphone's output says "ring command #1 timed out after 30000 ms"
+    And "hung" is run once with the arguments
+      """
+      ["--rec-sleep-ms=45000", "09012345678"]
+      """
     And the process of "hung" is no longer running
 
   @Q-2 @CMD-1 @CMD-2 @CMD-3
@@ -75,7 +81,6 @@ Feature: Slow and hung commands never hold up a call
       """
     And the hooks started in this order
       """
-      popup request
       ring command
       answer command
       hang-up command

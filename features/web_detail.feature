@@ -25,9 +25,13 @@ Feature: The detail view in the browser
       opid=%OpId%
       '''
       browser = "{recorder:browser} --rec-fetch"
+
+      [command]
+      on_ring = "{recorder:on-ring} ring"
       """
     When an outside caller +81312345678 calls the outside line 0312345678
     Then the softphone rings
+    And the softphone reports the command_ring hook as ok
     And "browser" is not run
     When the operator runs "bbclient details"
     Then "browser" is run once with the arguments
@@ -134,6 +138,7 @@ Feature: The detail view in the browser
       """
       ["ring"]
       """
+    And the softphone reports the command_ring hook as ok
     And "browser" is not run
     When the operator runs "bbclient details"
     Then "browser" is run once with the arguments

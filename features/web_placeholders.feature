@@ -146,7 +146,7 @@ Feature: Popup request parameters
       """
       GET /popup?number=%2B81312345678
       """
-    And the CRM receives one well-formed request whose parameters are exactly "number", with the caller ID as "number"
+    And the CRM receives one well-formed request whose parameters are exactly "number", with the caller ID, without its surrounding blanks, as "number"
 
   Scenario: names and values written in Japanese and with spaces are percent-encoded as UTF-8
     Given a softphone for extension 1910 with the settings

@@ -54,6 +54,24 @@ pub fn bin_dir() -> Result<PathBuf, String> {
         .clone()
 }
 
+/// The next line of a child's output, split at `\n` only: a `\r` or any
+/// other control character the process printed stays in the line, so that
+/// checks on its output see exactly what a terminal or a log file
+/// would get. Invalid UTF-8 is kept as U+FFFD rather than ending the
+/// reading. `None` at the end of the stream.
+async fn next_line<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Option<String> {
+    let mut buf = Vec::new();
+    match reader.read_until(b'\n', &mut buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(_) => {
+            if buf.last() == Some(&b'\n') {
+                buf.pop();
+            }
+            Some(String::from_utf8_lossy(&buf).into_owned())
+        }
+    }
+}
+
 /// A child process whose output is kept (and shown when a scenario fails).
 #[derive(Debug)]
 pub struct Proc {
@@ -84,8 +102,8 @@ impl Proc {
         if let Some(out) = child.stdout.take() {
             let output = output.clone();
             tokio::spawn(async move {
-                let mut lines = BufReader::new(out).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
+                let mut reader = BufReader::new(out);
+                while let Some(l) = next_line(&mut reader).await {
                     if let Ok(mut o) = output.lock() {
                         o.push(l.clone());
                     }
@@ -96,8 +114,8 @@ impl Proc {
         if let Some(err) = child.stderr.take() {
             let output = output.clone();
             tokio::spawn(async move {
-                let mut lines = BufReader::new(err).lines();
-                while let Ok(Some(l)) = lines.next_line().await {
+                let mut reader = BufReader::new(err);
+                while let Some(l) = next_line(&mut reader).await {
                     if let Ok(mut o) = output.lock() {
                         o.push(format!("(stderr) {l}"));
                     }

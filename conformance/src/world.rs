@@ -155,7 +155,9 @@ impl BbWorld {
         .await
     }
 
-    fn bbclient_cmd(&self, instance: &str) -> Result<Command, String> {
+    /// `bbclient --instance INSTANCE` with the scenario's runtime and data
+    /// folders and the default log filter.
+    pub fn bbclient_cmd(&self, instance: &str) -> Result<Command, String> {
         let mut cmd = Command::new(bin_dir()?.join("bbclient"));
         cmd.env("XDG_RUNTIME_DIR", self.dir.join("run"))
             // Call history and other per-user data stay in the scenario.
@@ -396,9 +398,18 @@ impl BbWorld {
         &self,
         ext: &str,
     ) -> Result<std::sync::Arc<std::sync::Mutex<Vec<Value>>>, String> {
-        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
         let path = self.control_socket(ext)?;
-        let stream = tokio::net::UnixStream::connect(&path)
+        Self::subscribe_events_at(&path).await
+    }
+
+    /// Like [`BbWorld::subscribe_events`], for the softphone listening on
+    /// the control socket `path` (one the World did not start, e.g. one
+    /// that `bbclient call` started on demand).
+    pub async fn subscribe_events_at(
+        path: &std::path::Path,
+    ) -> Result<std::sync::Arc<std::sync::Mutex<Vec<Value>>>, String> {
+        use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+        let stream = tokio::net::UnixStream::connect(path)
             .await
             .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
         let (read, mut write) = stream.into_split();

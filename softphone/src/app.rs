@@ -71,7 +71,7 @@ enum OpMsg {
 
 /// Prints one line for the person at the terminal (headless mode).
 fn say(line: impl AsRef<str>) {
-    println!("bbclient: {}", line.as_ref());
+    crate::logging::say(line);
 }
 
 /// A running core: the app loop on the tokio runtime, reached through
@@ -256,7 +256,7 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                         RegState::Failed { reason, retry_in } => (
                             RegistrationState::Failed,
                             Some(reason.clone()),
-                            format!("registration failed: {reason}; retrying in {retry_in} s"),
+                            format!("registration failed: {}; retrying in {retry_in} s", bb_cti::redact::log_safe(reason)),
                         ),
                         RegState::Unregistered => (RegistrationState::Unregistered, None, "unregistered".to_string()),
                     };

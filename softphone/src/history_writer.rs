@@ -61,7 +61,7 @@ impl Publisher {
             Err(e) => {
                 let line =
                     format!("cannot start the call-history thread: {e}; calls are not recorded");
-                println!("bbclient: {line}");
+                crate::logging::say(&line);
                 tracing::warn!("{line}");
                 false
             }
@@ -130,8 +130,8 @@ fn serve(rx: mpsc::Receiver<Msg>, mut history: Option<History>, events: EventFee
 /// Stores a call's row when `event` ends it; a failure is said, not fatal.
 fn record(history: &mut History, event: &Event, at: SystemTime) {
     match history.record(event, at) {
-        Ok(Some(row)) => println!(
-            "bbclient: history: {} call with {} {} ({} ms), row {}",
+        Ok(Some(row)) => crate::logging::say(format!(
+            "history: {} call with {} {} ({} ms), row {}",
             match row.direction {
                 Direction::Incoming => "incoming",
                 Direction::Outgoing => "outgoing",
@@ -144,10 +144,10 @@ fn record(history: &mut History, event: &Event, at: SystemTime) {
             row.result.as_str(),
             row.duration_ms,
             row.id
-        ),
+        )),
         Ok(None) => {}
         Err(e) => {
-            println!("bbclient: {e}; this call is not in the history");
+            crate::logging::say(format!("{e}; this call is not in the history"));
             tracing::warn!("{e}");
         }
     }

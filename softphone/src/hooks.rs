@@ -454,12 +454,12 @@ impl Task {
                 text,
                 truncated,
             } => {
-                println!(
-                    "bbclient: popup for call {} (CRM answered {status}{}): {}",
+                crate::logging::say(format!(
+                    "popup for call {} (CRM answered {status}{}): {}",
                     bb_cti::redact::log_safe(&call_id),
                     if truncated { ", truncated" } else { "" },
                     bb_cti::redact::log_safe(&text.chars().take(200).collect::<String>())
-                );
+                ));
                 self.events
                     .publish(Event::new(EventKind::Popup { text }).with_call(call_id));
             }
@@ -467,7 +467,7 @@ impl Task {
     }
 
     fn log(&mut self, log: HookLog) {
-        println!("bbclient: hook: {log}");
+        crate::logging::say(format!("hook: {log}"));
         tracing::info!("hook: {log}");
         let event = match &log {
             HookLog::Finished {
@@ -748,10 +748,10 @@ async fn run_command(argv: bb_cti::Argv) -> HookOutcome {
         let text = String::from_utf8_lossy(&bytes);
         let text = text.trim();
         if !text.is_empty() {
-            println!(
-                "bbclient: hook output ({name}): {}",
+            crate::logging::say(format!(
+                "hook output ({name}): {}",
                 bb_cti::redact::log_safe(text)
-            );
+            ));
         }
     }
     match status {

@@ -20,6 +20,7 @@ pub mod config;
 pub mod control;
 pub mod handlers;
 pub mod hooks;
+pub mod logging;
 pub mod media;
 pub mod operator;
 pub mod phone;

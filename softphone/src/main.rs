@@ -39,6 +39,7 @@ use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use bb_cti::redact::{log_safe, one_line};
 use bb_verbs::wire::RequestBody;
 use bb_verbs::{CliCommand, Origin, Password, Verb};
 use clap::{Args, Parser, Subcommand};
@@ -103,19 +104,8 @@ struct InstallArgs {
     uninstall: bool,
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BBCLIENT_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rsipstack=error"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
-}
-
 fn fail(code: u8, message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("bbclient: {message}");
+    eprintln!("bbclient: {}", one_line(&message.to_string()));
     ExitCode::from(code)
 }
 
@@ -204,7 +194,7 @@ fn take_global_options(
 }
 
 fn run(instance: String, config: Option<PathBuf>, args: RunArgs) -> ExitCode {
-    init_logging();
+    softphone::logging::init();
     let path = match control::find_settings(config.as_deref(), &env_var) {
         Ok(p) => p,
         Err(e) => return fail(exit::USAGE, e),
@@ -474,8 +464,9 @@ fn print_data(cmd: &CliCommand, data: &serde_json::Value) {
     };
     match lines {
         Some(lines) => {
+            // Numbers and reasons come from the network: one line each.
             for l in lines {
-                println!("{l}");
+                println!("{}", one_line(&l));
             }
         }
         None => println!(
@@ -500,7 +491,7 @@ fn status_lines(data: &serde_json::Value) -> Option<Vec<String>> {
             .unwrap_or_default(),
         "failed" => format!(
             ": {}{}",
-            reg["reason"].as_str().unwrap_or("no reason given"),
+            log_safe(reg["reason"].as_str().unwrap_or("no reason given")),
             reg["retry_in"]
                 .as_u64()
                 .map(|r| format!("; retrying in {r} s"))
@@ -519,7 +510,7 @@ fn status_lines(data: &serde_json::Value) -> Option<Vec<String>> {
     for c in calls {
         let mut line = format!(
             "call with {}: {}",
-            c["number"].as_str().unwrap_or("?"),
+            log_safe(c["number"].as_str().unwrap_or("?")),
             c["state"].as_str().unwrap_or("?")
         );
         let m = &c["media"];
@@ -547,7 +538,7 @@ fn operator_line(op: &serde_json::Value) -> Option<String> {
     }
     let who = op["login_id"]
         .as_str()
-        .map(|id| format!("operator {id}"))
+        .map(|id| format!("operator {}", log_safe(id)))
         .unwrap_or_else(|| "operator".into());
     let server = match (op["server_state"].as_str(), op["extension"].as_str()) {
         (Some(s), Some(e)) if state == "logged_in" => format!(" ({s} at {e})"),
@@ -558,7 +549,7 @@ fn operator_line(op: &serde_json::Value) -> Option<String> {
         "logged_in" => format!("{who}: logged in{server}"),
         "login_failed" => format!(
             "{who}: login failed: {}",
-            op["reason"].as_str().unwrap_or("no reason given")
+            log_safe(op["reason"].as_str().unwrap_or("no reason given"))
         ),
         _ => format!("{who}: logged out"),
     })

@@ -5,9 +5,14 @@
 //! operator API named by `[operator] api_url`), and what happened is read
 //! from the softphones' output and the simulator's API.
 //!
-//! Checks that an extension does *not* ring wait for a barrier first (the
-//! simulator shows the call waiting in its queue, or another extension
-//! rang), then allow [`GRACE`] for a wrong offer to show up.
+//! Checks that an extension does *not* ring look at once, at the
+//! simulator's complete record (its `queue_offer` events) and the
+//! softphone's lines, after the barrier step the feature puts before them: a
+//! later positive event that proves the simulator already took the routing
+//! decision that would have rung it — the call shown waiting in its queue
+//! (the ACD offers a call in the same step that queues it), another
+//! extension ringing with it, or the campaign's start answered (the dialler
+//! paces in the same step).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,9 +26,6 @@ use cucumber::{given, then, when};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
 use tokio::process::Command;
-
-/// How long a wrong extra offer is given to show up after a barrier.
-const GRACE: Duration = Duration::from_millis(800);
 
 /// The last `bbclient login`/`logout` run of each scenario (keyed by the
 /// World's scratch folder, which is unique per scenario).
@@ -414,23 +416,12 @@ async fn does_not_ring(w: &mut BbWorld, ext: String) -> Result<(), String> {
     if !w.phones.contains_key(&ext) {
         return Err(format!("no softphone for extension {ext}"));
     }
-    tokio::time::sleep(GRACE).await;
     let rang = ring_lines(w, &ext);
     if !rang.is_empty() {
         return Err(format!("extension {ext} rang: {rang:?}"));
     }
     // The simulator offered it nothing either.
-    let (_, ev) = w
-        .api_call("GET", "/api/events?kind=queue_offer", None)
-        .await?;
-    let offers: Vec<&Value> = ev
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter(|e| e["detail"]["extension"] == ext.as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+    let offers = offers_to(w, &ext).await?;
     if !offers.is_empty() {
         return Err(format!(
             "the simulator offered extension {ext} a call: {offers:?}"
@@ -441,7 +432,6 @@ async fn does_not_ring(w: &mut BbWorld, ext: String) -> Result<(), String> {
 
 #[then(expr = "extension {word} rang only once")]
 async fn rang_once(w: &mut BbWorld, ext: String) -> Result<(), String> {
-    tokio::time::sleep(GRACE).await;
     let rang = ring_lines(w, &ext);
     if rang.len() != 1 {
         return Err(format!(
@@ -449,7 +439,29 @@ async fn rang_once(w: &mut BbWorld, ext: String) -> Result<(), String> {
             rang.len()
         ));
     }
+    let offers = offers_to(w, &ext).await?;
+    if offers.len() != 1 {
+        return Err(format!(
+            "the simulator offered extension {ext} {} calls: {offers:?}",
+            offers.len()
+        ));
+    }
     Ok(())
+}
+
+/// The simulator's `queue_offer` events for `ext`.
+async fn offers_to(w: &BbWorld, ext: &str) -> Result<Vec<Value>, String> {
+    let (status, ev) = w
+        .api_call("GET", "/api/events?kind=queue_offer", None)
+        .await?;
+    let list = ev
+        .as_array()
+        .ok_or_else(|| format!("the simulator's events ({status}) are not a list: {ev}"))?;
+    Ok(list
+        .iter()
+        .filter(|e| e["detail"]["extension"] == ext)
+        .cloned()
+        .collect())
 }
 
 #[then(expr = "the call waits in the queue {word}")]
@@ -510,7 +522,7 @@ async fn campaign_counts(
 
 #[then(expr = "the campaign {word} has dialled no number")]
 async fn dialled_nothing(w: &mut BbWorld, name: String) -> Result<(), String> {
-    tokio::time::sleep(GRACE).await;
+    // The start was answered after the dialler's first pacing (same step).
     let v = campaign(w, &name).await?;
     if v["state"] != "running" || v["dialled"].as_u64() != Some(0) {
         return Err(format!(

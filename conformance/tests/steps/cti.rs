@@ -15,26 +15,31 @@
 //! softphone encodes values: RFC 3986 unreserved characters literal, all
 //! else `%XX`).
 //!
-//! Checks that something does *not* happen wait for a barrier that proves
-//! the softphone got that far (a hook that runs after it, a log line), then
-//! allow [`GRACE`] for a wrong action to show up.
+//! Checks that something does *not* happen never sleep: "is run once" and
+//! "exactly one request" wait for the softphone's report that the hook
+//! ended (see [`super::cti_hooks`]); "is not run" and "the CRM receives no
+//! request" look at once, so the feature puts a barrier step before them —
+//! a later positive event that proves the softphone got past the point
+//! where the wrong action would have been taken (a hook reported as
+//! `skipped`, the ring command's outcome, the popup shown).
+//!
+//! Softphones run with the scenario's folder as their working directory
+//! (a command that a shell wrongly ran would leave its files there).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use conformance::procs::Proc;
 use conformance::uac::{Call, InviteSpec, Uac};
-use conformance::world::BbWorld;
+use conformance::world::{BbWorld, Phone};
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 use serde_json::{Value, json};
 
+use super::cti_hooks::{lines_of, runs_of_ended};
 use super::docstring;
-use super::web::{exactly_one_request, render};
-
-/// How long a wrong extra action is given to show up after a barrier.
-const GRACE: Duration = Duration::from_millis(500);
 
 /// The argv recorder built with this test.
 const RECORDER: &str = env!("CARGO_BIN_EXE_argv-recorder");
@@ -42,14 +47,22 @@ const RECORDER: &str = env!("CARGO_BIN_EXE_argv-recorder");
 /// The per-scenario state of these steps (the World belongs to everyone;
 /// it is keyed by the World's scratch folder, which is unique).
 #[derive(Default)]
-struct Cti {
-    events: HashMap<String, Arc<Mutex<Vec<Value>>>>,
+pub(super) struct Cti {
+    /// Each softphone's event stream, by extension.
+    pub events: HashMap<String, Arc<Mutex<Vec<Value>>>>,
     uac: Option<Uac>,
     call: Option<Call>,
-    tokens: HashMap<String, String>,
+    /// Addresses set up by earlier steps (`{sjis_crm}`, `{refused}`).
+    pub tokens: HashMap<String, String>,
     caller_id: Option<String>,
     refused: Option<(Option<i32>, String, String)>,
-    servers: Vec<tokio::task::JoinHandle<()>>,
+    /// Test servers to stop with the scenario.
+    pub servers: Vec<tokio::task::JoinHandle<()>>,
+    /// The SIP password of the simulator's tenant, when a step set one.
+    pub sip_password: Option<String>,
+    /// Commands the scenario ran whose output is checked with the
+    /// softphones' (Q-3): the command and its stdout and stderr.
+    pub outputs: Vec<(String, String)>,
 }
 
 impl Drop for Cti {
@@ -60,11 +73,11 @@ impl Drop for Cti {
     }
 }
 
-type Shared = Arc<tokio::sync::Mutex<Cti>>;
+pub(super) type Shared = Arc<tokio::sync::Mutex<Cti>>;
 
 static STATES: LazyLock<Mutex<HashMap<PathBuf, Shared>>> = LazyLock::new(Default::default);
 
-fn state(w: &BbWorld) -> Shared {
+pub(super) fn state(w: &BbWorld) -> Shared {
     let mut all = STATES.lock().unwrap_or_else(|e| e.into_inner());
     // Scenarios that ended removed their folder: forget their state.
     all.retain(|dir, _| dir.exists());
@@ -73,8 +86,9 @@ fn state(w: &BbWorld) -> Shared {
 
 // ---------------------------------------------------------------- helpers
 
-/// Percent-encodes like the softphone: unreserved characters stay.
-fn encode(text: &str) -> String {
+/// Percent-encodes with RFC 3986's rule, as the softphone documents it:
+/// unreserved characters stay, every other byte of the UTF-8 is `%XX`.
+pub(super) fn encode(text: &str) -> String {
     let mut out = String::new();
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -86,20 +100,31 @@ fn encode(text: &str) -> String {
     out
 }
 
-/// The safe alphabet of command arguments, written here independently of
-/// bb-cti: keep `[A-Za-z0-9+*#._@-]`, drop leading `-`, at most 256 chars.
-fn filtered(value: &str) -> String {
-    let mut kept = String::new();
-    for c in value.chars() {
-        let safe = c.is_ascii_alphanumeric() || "+*#._@-".contains(c);
-        if safe && !(c == '-' && kept.is_empty()) {
-            kept.push(c);
+/// Expands `<N:TEXT>` in an expected value written in a feature file: TEXT
+/// repeated and cut to exactly N characters (for the 256-character cap of
+/// CMD-6's filtered values).
+fn expand_expected(written: &str) -> Result<String, String> {
+    let mut s = written.to_string();
+    while let Some(start) = s.find('<') {
+        let Some(end) = s[start..].find('>').map(|e| start + e) else {
+            break;
+        };
+        let Some((n, unit)) = s[start + 1..end].split_once(':') else {
+            break;
+        };
+        let n: usize = n
+            .parse()
+            .map_err(|_| format!("'<{n}:{unit}>' needs a number of characters"))?;
+        if unit.is_empty() {
+            return Err("'<N:TEXT>' needs some TEXT".into());
         }
+        let long: String = unit.chars().cycle().take(n).collect();
+        s.replace_range(start..=end, &long);
     }
-    kept.chars().take(256).collect()
+    Ok(s)
 }
 
-fn recorder_path(w: &BbWorld, name: &str) -> PathBuf {
+pub(super) fn recorder_path(w: &BbWorld, name: &str) -> PathBuf {
     if name.contains('/') {
         w.dir.join(name)
     } else {
@@ -120,7 +145,7 @@ fn install_recorder(path: &Path) -> Result<(), String> {
 }
 
 /// Replaces the settings tokens (see the module docs).
-async fn expand(w: &BbWorld, text: &str) -> Result<String, String> {
+pub(super) async fn expand(w: &BbWorld, text: &str) -> Result<String, String> {
     let st = state(w);
     let st = st.lock().await;
     let mut out = text.replace("{dir}", &w.dir.to_string_lossy());
@@ -145,12 +170,12 @@ async fn expand(w: &BbWorld, text: &str) -> Result<String, String> {
 
 /// One run of an argv recorder.
 #[derive(Debug, Clone)]
-struct Run {
-    args: Vec<String>,
-    pid: u64,
+pub(super) struct Run {
+    pub args: Vec<String>,
+    pub pid: u64,
 }
 
-fn runs(w: &BbWorld, name: &str) -> Vec<Run> {
+pub(super) fn runs(w: &BbWorld, name: &str) -> Vec<Run> {
     let log = PathBuf::from(format!("{}.jsonl", recorder_path(w, name).display()));
     let Ok(text) = std::fs::read_to_string(&log) else {
         return Vec::new();
@@ -173,7 +198,7 @@ fn runs(w: &BbWorld, name: &str) -> Vec<Run> {
 
 /// The Call-ID of the call under test: the test's own call, else the
 /// simulator's last outside call.
-async fn call_id(w: &BbWorld) -> Result<String, String> {
+pub(super) async fn call_id(w: &BbWorld) -> Result<String, String> {
     if let Some(c) = &state(w).lock().await.call {
         return Ok(c.call_id.clone());
     }
@@ -186,7 +211,7 @@ async fn call_id(w: &BbWorld) -> Result<String, String> {
 
 /// The caller ID of the call under test: the one the test's user agent
 /// sent, else the `from` of the simulator's last outside call.
-async fn caller_id(w: &BbWorld) -> Result<String, String> {
+pub(super) async fn caller_id(w: &BbWorld) -> Result<String, String> {
     if let Some(id) = &state(w).lock().await.caller_id {
         return Ok(id.clone());
     }
@@ -197,34 +222,11 @@ async fn caller_id(w: &BbWorld) -> Result<String, String> {
         .ok_or_else(|| format!("the simulator's call has no from: {v}"))
 }
 
-fn first_ext(w: &BbWorld) -> Result<String, String> {
+pub(super) fn first_ext(w: &BbWorld) -> Result<String, String> {
     w.phones.keys().next().cloned().ok_or("no softphone".into())
 }
 
-fn transcript_lines(w: &BbWorld, ext: &str) -> Vec<String> {
-    w.phones
-        .get(ext)
-        .and_then(|p| p.proc.output.lock().ok().map(|o| o.clone()))
-        .unwrap_or_default()
-}
-
-/// The softphone's output once some line satisfies `wanted`, waiting up to
-/// 10 s: its stdout is read by another thread than its events, so a line
-/// printed for an event already seen may still be in the pipe.
-async fn transcript_once(
-    w: &BbWorld,
-    ext: &str,
-    what: &str,
-    wanted: impl Fn(&str) -> bool,
-) -> Result<Vec<String>, String> {
-    w.wait_for(what, 10, || async {
-        let lines = transcript_lines(w, ext);
-        lines.iter().any(|l| wanted(l)).then_some(lines)
-    })
-    .await
-}
-
-async fn events(w: &BbWorld, ext: &str) -> Result<Vec<Value>, String> {
+pub(super) async fn events(w: &BbWorld, ext: &str) -> Result<Vec<Value>, String> {
     let st = state(w);
     let st = st.lock().await;
     let list = st
@@ -234,15 +236,28 @@ async fn events(w: &BbWorld, ext: &str) -> Result<Vec<Value>, String> {
     Ok(list.lock().map(|l| l.clone()).unwrap_or_default())
 }
 
-/// Waits for the CRM's first request, gives a wrong second one [`GRACE`],
-/// and returns them all.
-async fn crm_requests_settled(w: &BbWorld) -> Result<Vec<Value>, String> {
-    w.wait_for("the CRM to receive a request", 10, || async {
-        w.crm_requests().await.ok().filter(|r| !r.is_empty())
-    })
-    .await?;
-    tokio::time::sleep(GRACE).await;
-    w.crm_requests().await
+/// Writes the settings file of extension `ext`: its `[account]` (the
+/// simulator's address; the tenant's SIP password, `pw<EXT>` unless a step
+/// set one) and then `settings`.
+pub(super) async fn settings_file(
+    w: &BbWorld,
+    ext: &str,
+    settings: &str,
+) -> Result<PathBuf, String> {
+    let password = state(w)
+        .lock()
+        .await
+        .sip_password
+        .clone()
+        .unwrap_or_else(|| format!("pw{ext}"));
+    let config = w.dir.join(format!("bbclient-{ext}.toml"));
+    let text = format!(
+        "[account]\nserver = \"{}\"\nuser = \"{ext}\"\npassword = {}\n\n{settings}\n",
+        w.sip()?,
+        toml::Value::String(password)
+    );
+    std::fs::write(&config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    Ok(config)
 }
 
 async fn start_phone(
@@ -252,14 +267,32 @@ async fn start_phone(
     env: &[(&str, &str)],
 ) -> Result<(), String> {
     let settings = expand(w, settings).await?;
-    w.start_phone_env(ext, &settings, env).await?;
+    let config = settings_file(w, ext, &settings).await?;
+    let instance = format!("ext{ext}");
+    let mut cmd = w.bbclient_cmd(&instance)?;
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(["run", "--headless", "--config"])
+        .arg(&config)
+        .current_dir(&w.dir);
+    let (proc, _) = Proc::start(&format!("bbclient {ext}"), cmd, None).await?;
+    w.phones.insert(
+        ext.to_string(),
+        Phone {
+            proc,
+            instance,
+            config,
+        },
+    );
+    w.contact_of(ext).await?;
     // This process registered (a restarted one may find its predecessor's
     // binding still at the simulator).
     w.wait_for(
         &format!("extension {ext} to say it registered"),
         15,
         || async {
-            transcript_lines(w, ext)
+            lines_of(w, ext)
                 .iter()
                 .any(|l| l.starts_with("bbclient: registered as"))
                 .then_some(())
@@ -306,108 +339,7 @@ async fn phone_with_settings(w: &mut BbWorld, step: &Step, ext: String) -> Resul
 #[given(expr = "a softphone for extension {word} logging everything, with the settings")]
 async fn phone_logging_everything(w: &mut BbWorld, step: &Step, ext: String) -> Result<(), String> {
     let settings = docstring(step)?;
-    start_phone(w, &ext, &settings, &[("BBCLIENT_LOG", "debug")]).await
-}
-
-async fn crm_behaviour(w: &BbWorld, behaviour: Value) -> Result<(), String> {
-    let url = format!("{}/__mock/behaviour", w.crm()?);
-    let resp = w
-        .http
-        .post(&url)
-        .json(&behaviour)
-        .send()
-        .await
-        .map_err(|e| format!("POST {url}: {e}"))?;
-    if !resp.status().is_success() {
-        return Err(format!(
-            "the mock CRM refused {behaviour}: {}",
-            resp.status()
-        ));
-    }
-    Ok(())
-}
-
-#[given(expr = "the mock CRM answers with status {int}")]
-async fn crm_status(w: &mut BbWorld, status: u16) -> Result<(), String> {
-    crm_behaviour(w, json!({ "status": status })).await
-}
-
-#[given(expr = "the mock CRM answers only after {int} ms")]
-async fn crm_delay(w: &mut BbWorld, ms: u64) -> Result<(), String> {
-    crm_behaviour(w, json!({ "delay_ms": ms })).await
-}
-
-#[given(expr = "the mock CRM answers {string} as {string}")]
-async fn crm_body(w: &mut BbWorld, body: String, content_type: String) -> Result<(), String> {
-    crm_behaviour(w, json!({ "body": body, "content_type": content_type })).await
-}
-
-/// A one-answer HTTP server: every request gets `status`, `content_type`
-/// and the raw `body` bytes, then the connection is closed.
-async fn serve_bytes(
-    status: u16,
-    content_type: &str,
-    body: Vec<u8>,
-) -> Result<(String, tokio::task::JoinHandle<()>), String> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|e| format!("cannot bind a test CRM: {e}"))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| format!("test CRM address: {e}"))?;
-    let mut answer = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )
-    .into_bytes();
-    answer.extend_from_slice(&body);
-    let task = tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            let answer = answer.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let _ = conn.write_all(&answer).await;
-                let _ = conn.shutdown().await;
-            });
-        }
-    });
-    Ok((format!("http://{addr}"), task))
-}
-
-#[given(expr = "a CRM that answers in Shift_JIS with {string}")]
-async fn sjis_crm(w: &mut BbWorld, text: String) -> Result<(), String> {
-    let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&text);
-    if unmappable {
-        return Err(format!("'{text}' cannot be written in Shift_JIS"));
-    }
-    let (url, task) = serve_bytes(200, "text/html; charset=Shift_JIS", bytes.into_owned()).await?;
-    let st = state(w);
-    let mut st = st.lock().await;
-    st.tokens.insert("sjis_crm".into(), url);
-    st.servers.push(task);
-    Ok(())
-}
-
-#[given(expr = "a CRM address that refuses connections")]
-async fn refused_crm(w: &mut BbWorld) -> Result<(), String> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| format!("address: {e}"))?;
-    drop(listener);
-    state(w)
-        .lock()
-        .await
-        .tokens
-        .insert("refused".into(), format!("http://{addr}"));
-    Ok(())
+    start_phone(w, &ext, &settings, &[("BBCLIENT_LOG", "trace")]).await
 }
 
 #[given(expr = "the CRM program is installed as {string}")]
@@ -482,7 +414,29 @@ async fn hostile_call(
     // softphone sees only the identity.
     let id = decode_caller_id(w, &written);
     state(w).lock().await.caller_id = Some(id.clone());
-    w.contact_of(&ext).await?;
+    place_hostile_call(w, id, &ext, &line).await
+}
+
+#[when(expr = "the same caller calls extension {word} on the outside line {word}")]
+async fn same_caller(w: &mut BbWorld, ext: String, line: String) -> Result<(), String> {
+    let id = state(w)
+        .lock()
+        .await
+        .caller_id
+        .clone()
+        .ok_or("no caller called before")?;
+    place_hostile_call(w, id, &ext, &line).await
+}
+
+/// Has the simulator call `ext` on the outside `line` with the caller ID
+/// `id`, and waits until it rings.
+async fn place_hostile_call(
+    w: &mut BbWorld,
+    id: String,
+    ext: &str,
+    line: &str,
+) -> Result<(), String> {
+    w.contact_of(ext).await?;
     let display = if id.len() <= 256 {
         id.clone()
     } else {
@@ -501,7 +455,7 @@ async fn hostile_call(
     let rang = w
         .wait_for("the softphone to ring", 10, || async {
             let c = w.last_call_state().await.ok()?;
-            (c["state"] == "ringing" && c["extension"] == ext.as_str()).then_some(())
+            (c["state"] == "ringing" && c["extension"] == ext).then_some(())
         })
         .await;
     rang.map_err(|e| format!("the softphone did not ring: {e}"))
@@ -584,109 +538,7 @@ async fn restarted(w: &mut BbWorld, step: &Step, ext: String) -> Result<(), Stri
     start_phone(w, &ext, &settings, &[]).await
 }
 
-#[when("the CRM's requests are cleared")]
-async fn crm_cleared(w: &mut BbWorld) -> Result<(), String> {
-    let url = format!("{}/__mock/requests", w.crm()?);
-    w.http
-        .delete(&url)
-        .send()
-        .await
-        .map_err(|e| format!("DELETE {url}: {e}"))?;
-    Ok(())
-}
-
 // ------------------------------------------------------------------- then
-
-#[then("the CRM receives exactly this request for the call")]
-async fn crm_receives_for_call(w: &mut BbWorld, step: &Step) -> Result<(), String> {
-    let want = docstring(step)?.replace("{call_id}", &encode(&call_id(w).await?));
-    let got = crm_requests_settled(w).await?;
-    exactly_one_request(&got, &want)
-}
-
-#[then(expr = "the CRM's request matches the snapshot {string}")]
-async fn crm_snapshot(w: &mut BbWorld, name: String) -> Result<(), String> {
-    let got = crm_requests_settled(w).await?;
-    let text = got.iter().map(render).collect::<Vec<_>>().join("\n---\n");
-    let result = std::panic::catch_unwind(|| {
-        insta::with_settings!({ prepend_module_to_snapshot => false, omit_expression => true }, {
-            insta::assert_snapshot!(name.as_str(), text);
-        });
-    });
-    result.map_err(|_| format!("the CRM's request differs from snapshot '{name}':\n{text}"))
-}
-
-#[then("the CRM receives no request")]
-async fn crm_nothing(w: &mut BbWorld) -> Result<(), String> {
-    tokio::time::sleep(GRACE).await;
-    let got = w.crm_requests().await?;
-    if !got.is_empty() {
-        return Err(format!(
-            "the CRM received:\n{}",
-            got.iter().map(render).collect::<Vec<_>>().join("\n---\n")
-        ));
-    }
-    Ok(())
-}
-
-#[then(expr = "the CRM receives a request")]
-async fn crm_some(w: &mut BbWorld) -> Result<(), String> {
-    w.wait_for("the CRM to receive a request", 10, || async {
-        w.crm_requests().await.ok().filter(|r| !r.is_empty())
-    })
-    .await
-    .map(|_| ())
-}
-
-#[then(expr = "the popup shows {string}")]
-async fn popup_shows(w: &mut BbWorld, text: String) -> Result<(), String> {
-    let ext = first_ext(w)?;
-    let call = call_id(w).await?;
-    let ev = w
-        .wait_for(&format!("a popup event showing '{text}'"), 10, || async {
-            events(w, &ext)
-                .await
-                .ok()?
-                .into_iter()
-                .find(|e| e["event"] == "popup")
-        })
-        .await?;
-    if ev["call_id"] != call.as_str() {
-        return Err(format!(
-            "the popup is for call {}, not {call}",
-            ev["call_id"]
-        ));
-    }
-    let shown = ev["text"].as_str().unwrap_or("");
-    if !shown.contains(&text) {
-        return Err(format!("the popup shows '{shown}', not '{text}'"));
-    }
-    // The headless softphone prints it too.
-    transcript_once(w, &ext, "the softphone to print the popup line", |l| {
-        l.starts_with("bbclient: popup for call") && l.contains("(CRM answered 200)")
-    })
-    .await
-    .map(|_| ())
-}
-
-#[then(expr = "the popup text is exactly {string}")]
-async fn popup_exact(w: &mut BbWorld, text: String) -> Result<(), String> {
-    let ext = first_ext(w)?;
-    let ev = w
-        .wait_for("a popup event", 10, || async {
-            events(w, &ext)
-                .await
-                .ok()?
-                .into_iter()
-                .find(|e| e["event"] == "popup")
-        })
-        .await?;
-    let text = text.replace("\\n", "\n");
-    if ev["text"] != text.as_str() {
-        return Err(format!("the popup shows {}, not '{text}'", ev["text"]));
-    }
-    Ok(())
-}
 
 async fn expected_args(w: &BbWorld, step: &Step) -> Result<Vec<String>, String> {
     let mut text = docstring(step)?.replace("{dir}", &w.dir.to_string_lossy());
@@ -703,15 +555,15 @@ async fn expected_args(w: &BbWorld, step: &Step) -> Result<Vec<String>, String> 
         .map_err(|e| format!("the expected arguments must be a JSON array of strings: {e}"))
 }
 
-#[then(expr = "{string} is run once with the arguments")]
-async fn run_once_with(w: &mut BbWorld, step: &Step, name: String) -> Result<(), String> {
-    let want = expected_args(w, step).await?;
+/// Checks the runs of `name` once they are over (see
+/// [`runs_of_ended`]): exactly one, with `want`.
+async fn run_once(w: &BbWorld, name: &str, want: &[String]) -> Result<(), String> {
     w.wait_for(&format!("'{name}' to run"), 10, || async {
-        (!runs(w, &name).is_empty()).then_some(())
+        (!runs(w, name).is_empty()).then_some(())
     })
     .await?;
-    tokio::time::sleep(GRACE).await;
-    let got = runs(w, &name);
+    runs_of_ended(w, name).await?;
+    let got = runs(w, name);
     if got.len() != 1 {
         return Err(format!("'{name}' ran {} times: {got:?}", got.len()));
     }
@@ -724,9 +576,44 @@ async fn run_once_with(w: &mut BbWorld, step: &Step, name: String) -> Result<(),
     Ok(())
 }
 
+#[then(expr = "{string} is run once with the arguments")]
+async fn run_once_with(w: &mut BbWorld, step: &Step, name: String) -> Result<(), String> {
+    let want = expected_args(w, step).await?;
+    run_once(w, &name, &want).await
+}
+
+/// CMD-6 in one line of a feature file: `argument` is the one argument
+/// expected, written out (`<N:TEXT>`: TEXT repeated to N characters).
+#[then(expr = "{string} is run once with the single argument {string}")]
+async fn run_once_single(w: &mut BbWorld, name: String, argument: String) -> Result<(), String> {
+    let want = vec![expand_expected(&argument)?];
+    run_once(w, &name, &want).await
+}
+
+/// For a command that is still running (a hung one): it started, and every
+/// run so far had these arguments. Says nothing about how many runs.
+#[then(expr = "{string} is started with the arguments")]
+async fn started_with(w: &mut BbWorld, step: &Step, name: String) -> Result<(), String> {
+    let want = expected_args(w, step).await?;
+    let got = w
+        .wait_for(&format!("'{name}' to run"), 10, || async {
+            let r = runs(w, &name);
+            (!r.is_empty()).then_some(r)
+        })
+        .await?;
+    match got.iter().find(|r| r.args != want) {
+        Some(r) => Err(format!(
+            "'{name}' ran with {:?}\nexpected        {want:?}",
+            r.args
+        )),
+        None => Ok(()),
+    }
+}
+
+/// At once: the feature's previous step is the barrier (the hook reported
+/// as skipped, an earlier hook of the same pass reported as ended, …).
 #[then(expr = "{string} is not run")]
 async fn not_run(w: &mut BbWorld, name: String) -> Result<(), String> {
-    tokio::time::sleep(GRACE).await;
     let got = runs(w, &name);
     if !got.is_empty() {
         return Err(format!("'{name}' ran: {got:?}"));
@@ -734,36 +621,14 @@ async fn not_run(w: &mut BbWorld, name: String) -> Result<(), String> {
     Ok(())
 }
 
-#[then(
-    expr = "{string} is run with the caller ID filtered to the safe characters as its only argument"
-)]
-async fn run_with_filtered(w: &mut BbWorld, name: String) -> Result<(), String> {
-    let id = caller_id(w).await?;
-    let want = vec![filtered(id.trim())];
-    w.wait_for(&format!("'{name}' to run"), 10, || async {
-        (!runs(w, &name).is_empty()).then_some(())
-    })
-    .await?;
-    tokio::time::sleep(GRACE).await;
-    let got = runs(w, &name);
-    if got.len() != 1 || got[0].args != want {
-        return Err(format!("'{name}' ran {got:?}, expected once with {want:?}"));
-    }
-    Ok(())
-}
-
-#[then(expr = "the file {string} holds the caller ID filtered to the safe characters")]
-async fn file_holds_filtered(w: &mut BbWorld, rel: String) -> Result<(), String> {
-    let id = caller_id(w).await?;
+/// The file that a shell command wrote: exactly `line` and a line break.
+/// (The hook that wrote it was reported as ended by an earlier step.)
+#[then(expr = "the file {string} holds the single line {string}")]
+async fn file_holds_line(w: &mut BbWorld, rel: String, line: String) -> Result<(), String> {
     let path = w.dir.join(&rel);
-    let text = w
-        .wait_for(&format!("{rel} to be written"), 10, || async {
-            std::fs::read_to_string(&path)
-                .ok()
-                .filter(|t| t.ends_with('\n'))
-        })
-        .await?;
-    let want = format!("{}\n", filtered(id.trim()));
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let want = format!("{}\n", expand_expected(&line)?);
     if text != want {
         return Err(format!("{rel} holds {text:?}, expected {want:?}"));
     }
@@ -782,84 +647,20 @@ async fn no_file(w: &mut BbWorld, rel: String) -> Result<(), String> {
     Ok(())
 }
 
-#[then(
-    expr = "the CRM receives one well-formed request whose parameters are exactly {string}, with the caller ID as {string}"
-)]
-async fn crm_well_formed(
-    w: &mut BbWorld,
-    names: String,
-    number_param: String,
-) -> Result<(), String> {
-    let id = caller_id(w).await?;
-    let got = crm_requests_settled(w).await?;
-    if got.len() != 1 {
-        return Err(format!("the CRM received {} requests: {got:?}", got.len()));
-    }
-    let query = got[0]["query"]
-        .as_str()
-        .ok_or_else(|| format!("the request has no query: {}", got[0]))?;
-    // Well-formed: only unreserved characters, '%XX', '=' and '&'.
-    let mut bytes = query.bytes().peekable();
-    while let Some(b) = bytes.next() {
-        let ok = b.is_ascii_alphanumeric() || b"-._~=&".contains(&b) || b == b'%';
-        if !ok {
-            return Err(format!(
-                "the query holds a raw {:?}: {query}",
-                char::from(b)
-            ));
-        }
-        if b == b'%' {
-            let h: Vec<u8> = bytes.by_ref().take(2).collect();
-            if h.len() != 2 || !h.iter().all(u8::is_ascii_hexdigit) {
-                return Err(format!("bad percent escape in {query}"));
-            }
-        }
-    }
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let got_names: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
-    let want_names: Vec<&str> = names.split(',').map(str::trim).collect();
-    if got_names != want_names {
-        return Err(format!(
-            "the CRM got the parameters {got_names:?}, expected {want_names:?}; query: {query}"
-        ));
-    }
-    let number = pairs
-        .iter()
-        .find(|(k, _)| *k == number_param)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or("");
-    if number != id.trim() {
-        return Err(format!(
-            "the CRM got {number_param}={number:?}, but the caller ID is {:?}",
-            id.trim()
-        ));
-    }
-    Ok(())
-}
-
-#[then("no line of the softphone's output was forged by the caller ID")]
-async fn no_forged_lines(w: &mut BbWorld) -> Result<(), String> {
-    let ext = first_ext(w)?;
-    for line in transcript_lines(w, &ext) {
-        let ok = match line.strip_prefix("(stderr) ") {
-            // tracing lines start with the timestamp.
-            Some(rest) => rest.starts_with(|c: char| c.is_ascii_digit()) || rest.is_empty(),
-            None => line.starts_with("bbclient: "),
-        };
-        if !ok {
-            return Err(format!(
-                "a line of the softphone's output was forged: {line:?}"
-            ));
-        }
-    }
-    Ok(())
-}
-
 #[then(expr = "the softphone reports the {word} hook as {word}")]
 async fn hook_reported(w: &mut BbWorld, kind: String, outcome: String) -> Result<(), String> {
-    hook_event(w, &kind, &outcome, None, 10).await
+    let ext = first_ext(w)?;
+    hook_event(w, &ext, &kind, &outcome, None, 10).await
+}
+
+#[then(expr = "the softphone of extension {word} reports the {word} hook as {word}")]
+async fn hook_reported_by(
+    w: &mut BbWorld,
+    ext: String,
+    kind: String,
+    outcome: String,
+) -> Result<(), String> {
+    hook_event(w, &ext, &kind, &outcome, None, 10).await
 }
 
 #[then(expr = "the softphone reports the {word} hook as {word} with {string}")]
@@ -869,7 +670,8 @@ async fn hook_reported_with(
     outcome: String,
     detail: String,
 ) -> Result<(), String> {
-    hook_event(w, &kind, &outcome, Some(&detail), 10).await
+    let ext = first_ext(w)?;
+    hook_event(w, &ext, &kind, &outcome, Some(&detail), 10).await
 }
 
 #[then(expr = "within {int} s the softphone reports the {word} hook as {word}")]
@@ -879,23 +681,24 @@ async fn hook_reported_within(
     kind: String,
     outcome: String,
 ) -> Result<(), String> {
-    hook_event(w, &kind, &outcome, None, secs).await
+    let ext = first_ext(w)?;
+    hook_event(w, &ext, &kind, &outcome, None, secs).await
 }
 
 async fn hook_event(
     w: &BbWorld,
+    ext: &str,
     kind: &str,
     outcome: &str,
     detail: Option<&str>,
     secs: u64,
 ) -> Result<(), String> {
-    let ext = first_ext(w)?;
     let call = call_id(w).await?;
     w.wait_for(
         &format!("a {kind} hook event '{outcome}'"),
         secs,
         || async {
-            events(w, &ext).await.ok()?.into_iter().find(|e| {
+            events(w, ext).await.ok()?.into_iter().find(|e| {
                 e["event"] == "hook"
                     && e["kind"] == kind
                     && e["outcome"] == outcome
@@ -912,85 +715,12 @@ async fn hook_event(
 async fn output_says(w: &mut BbWorld, text: String) -> Result<(), String> {
     let ext = first_ext(w)?;
     w.wait_for(&format!("the softphone to say '{text}'"), 10, || async {
-        transcript_lines(w, &ext)
+        lines_of(w, &ext)
             .iter()
             .any(|l| l.contains(&text))
             .then_some(())
     })
     .await
-}
-
-/// Index of the first output line with `kind` (`ring command`) `#N started`.
-fn started_at(lines: &[String], kind: &str) -> Option<usize> {
-    lines.iter().position(|l| {
-        l.starts_with("bbclient: hook:")
-            && l.contains(&format!(": {kind} #"))
-            && l.contains(" started: ")
-    })
-}
-
-/// Index of the first output line saying a `kind` hook ended.
-fn ended_at(lines: &[String], kind: &str) -> Option<usize> {
-    lines.iter().position(|l| {
-        l.starts_with("bbclient: hook:")
-            && l.contains(&format!(": {kind} #"))
-            && (l.contains(" finished in ")
-                || l.contains(" failed in ")
-                || l.contains(" timed out "))
-    })
-}
-
-#[then("the hooks started in this order")]
-async fn hooks_in_order(w: &mut BbWorld, step: &Step) -> Result<(), String> {
-    let kinds: Vec<String> = docstring(step)?
-        .lines()
-        .map(|l| l.trim().to_string())
-        .collect();
-    let ext = first_ext(w)?;
-    let last = kinds.last().cloned().unwrap_or_default();
-    w.wait_for(&format!("the {last} to start"), 10, || async {
-        started_at(&transcript_lines(w, &ext), &last)
-    })
-    .await?;
-    let lines = transcript_lines(w, &ext);
-    let mut prev = None;
-    for k in &kinds {
-        let at = started_at(&lines, k)
-            .ok_or_else(|| format!("no {k} started:\n{}", lines.join("\n")))?;
-        if prev.is_some_and(|p| at < p) {
-            return Err(format!(
-                "the {k} started out of order:\n{}",
-                lines.join("\n")
-            ));
-        }
-        prev = Some(at);
-    }
-    Ok(())
-}
-
-#[then(expr = "the {string} hook was still running when the call ended")]
-async fn still_running(w: &mut BbWorld, kind: String) -> Result<(), String> {
-    let ext = first_ext(w)?;
-    let lines = transcript_once(w, &ext, "the softphone to say the call ended", |l| {
-        l.starts_with("bbclient: hung up:")
-    })
-    .await?;
-    let hung_up = lines
-        .iter()
-        .position(|l| l.starts_with("bbclient: hung up:"))
-        .ok_or("the softphone never said the call ended")?;
-    started_at(&lines, &kind)
-        .filter(|s| *s < hung_up)
-        .ok_or_else(|| format!("the {kind} did not start before the call ended"))?;
-    if let Some(end) = ended_at(&lines, &kind)
-        && end < hung_up
-    {
-        return Err(format!(
-            "the {kind} ended before the call did, so it held up nothing worth proving:\n{}",
-            lines.join("\n")
-        ));
-    }
-    Ok(())
 }
 
 #[then(expr = "the process of {string} is no longer running")]
@@ -1035,32 +765,6 @@ async fn exits_with(w: &mut BbWorld, code: i32, what: String) -> Result<(), Stri
     Ok(())
 }
 
-#[then(expr = "the operator password {string} appears nowhere in the softphone's output or events")]
-async fn password_nowhere(w: &mut BbWorld, pw: String) -> Result<(), String> {
-    let ext = first_ext(w)?;
-    let forms = [pw.clone(), encode(&pw), encode(&pw).to_ascii_lowercase()];
-    let lines = transcript_lines(w, &ext);
-    if lines.is_empty() {
-        return Err("the softphone printed nothing: nothing was checked".into());
-    }
-    for l in &lines {
-        if forms.iter().any(|f| l.contains(f.as_str())) {
-            return Err(format!("the password is in the softphone's output: {l}"));
-        }
-    }
-    let evs = events(w, &ext).await?;
-    if evs.is_empty() {
-        return Err("no events were received: nothing was checked".into());
-    }
-    for e in evs {
-        let text = e.to_string();
-        if forms.iter().any(|f| text.contains(f.as_str())) {
-            return Err(format!("the password is in an event: {text}"));
-        }
-    }
-    Ok(())
-}
-
 #[then(expr = "running {string} fails with {string}")]
 async fn running_fails(w: &mut BbWorld, command: String, message: String) -> Result<(), String> {
     let words: Vec<&str> = command.split_whitespace().collect();
@@ -1081,56 +785,4 @@ async fn running_fails(w: &mut BbWorld, command: String, message: String) -> Res
         return Err(format!("'{command}' failed with '{err}', not '{message}'"));
     }
     Ok(())
-}
-
-#[then(expr = "within {int} s the popup request is given up at its {int} s time limit")]
-async fn popup_given_up(w: &mut BbWorld, secs: u64, limit: u64) -> Result<(), String> {
-    // The engine's deadline reports `timed_out`; the driver's own HTTP
-    // timeout, set to the same instant, may win the race and report
-    // `failed: no answer within …` (see the report: both say the limit).
-    let ext = first_ext(w)?;
-    let call = call_id(w).await?;
-    let ev = w
-        .wait_for("the popup request to end", secs, || async {
-            events(w, &ext).await.ok()?.into_iter().find(|e| {
-                e["event"] == "hook" && e["kind"] == "popup" && e["call_id"] == call.as_str()
-            })
-        })
-        .await?;
-    let detail = ev["detail"].as_str().unwrap_or("");
-    let at_limit = match ev["outcome"].as_str() {
-        Some("timed_out") => detail == format!("time limit {} ms", limit * 1000),
-        Some("failed") => detail.contains("no answer within"),
-        _ => false,
-    };
-    if !at_limit {
-        return Err(format!("the popup request ended otherwise: {ev}"));
-    }
-    let gives_up = |l: &str| {
-        l.starts_with("bbclient: hook:")
-            && l.contains(": popup request #")
-            && (l.contains(" timed out after ") || l.contains(" failed in "))
-    };
-    let lines = transcript_once(
-        w,
-        &ext,
-        "the log line that gives up the popup request",
-        gives_up,
-    )
-    .await?;
-    let logged = lines.iter().find(|l| gives_up(l));
-    let elapsed: Option<u64> = logged.and_then(|l| {
-        let rest = l
-            .split(" timed out after ")
-            .nth(1)
-            .or_else(|| l.split(" failed in ").nth(1))?;
-        rest.split(' ').next()?.parse().ok()
-    });
-    match elapsed {
-        Some(ms) if ms + 50 >= limit * 1000 => Ok(()),
-        _ => Err(format!(
-            "no log line gives up the popup request at {limit} s:\n{}",
-            lines.join("\n")
-        )),
-    }
 }

@@ -6,6 +6,9 @@ pub mod acd;
 pub mod calls;
 pub mod control;
 pub mod cti;
+pub mod cti_crm;
+pub mod cti_hooks;
+pub mod cti_output;
 pub mod web;
 // The operator's window over a real core, and two-way audio (CALL-1).
 pub mod audio;

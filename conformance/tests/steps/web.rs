@@ -1,7 +1,5 @@
 //! Steps about Web integration (WEB-*): popup settings, what the CRM received.
 
-use std::time::Duration;
-
 use conformance::world::BbWorld;
 use cucumber::gherkin::Step;
 use cucumber::{given, then};
@@ -53,8 +51,9 @@ async fn crm_receives(w: &mut BbWorld, step: &Step) -> Result<(), String> {
             w.crm_requests().await.ok().filter(|r| !r.is_empty())
         })
         .await?;
-    // Give a wrongly repeated request a moment to show up.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A wrongly repeated request would have been sent before the popup
+    // request ended.
+    super::cti_hooks::crm_requests_done(w).await?;
     let got = w.crm_requests().await.unwrap_or(got);
     exactly_one_request(&got, &want)
 }

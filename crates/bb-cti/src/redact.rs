@@ -60,8 +60,9 @@ impl<T> fmt::Display for Secret<T> {
 }
 
 /// Returns a copy of `text` for logs in which every occurrence of the secret,
-/// written raw or percent-encoded the way [`crate::request`] encodes it, is
-/// replaced by `***`.
+/// written raw or percent-encoded the way [`crate::request`] encodes it
+/// (with upper- or lower-case hex digits, and with `+` for a space as in a
+/// form body), is replaced by `***`.
 ///
 /// This is the fallback for text this crate did not build itself, such as an
 /// HTTP client's error message quoting the request URL. It prefers hiding too
@@ -76,12 +77,30 @@ pub fn redact_secret(text: &str, secret: &Secret<String>) -> String {
     }
     let mut out = text.replace(raw.as_str(), REDACTED);
     let encoded = encode_component(raw);
-    if encoded != *raw {
-        out = out.replace(encoded.as_str(), REDACTED);
-        // Some clients print lowercase hex escapes.
-        let lower = encoded.to_ascii_lowercase();
-        if lower != encoded {
-            out = out.replace(lower.as_str(), REDACTED);
+    let plus = encoded.replace("%20", "+");
+    // Some clients print lower-case hex escapes (only the escapes: the
+    // password's own letters keep their case).
+    for form in [lower_hex(&encoded), lower_hex(&plus), encoded, plus] {
+        if form != *raw {
+            out = out.replace(form.as_str(), REDACTED);
+        }
+    }
+    out
+}
+
+/// `text` with the hex digits of its `%XX` escapes in lower case.
+fn lower_hex(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut escape = 0;
+    for c in text.chars() {
+        if c == '%' {
+            escape = 2;
+            out.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
         }
     }
     out
@@ -111,6 +130,43 @@ pub fn log_safe(text: &str) -> String {
     out
 }
 
+/// Makes `text` safe to print as one line: control characters other than
+/// TAB (`\n`, `\r`, NUL, ESC, DEL, the C1 controls), the Unicode line and
+/// paragraph separators and the bidirectional controls are written as Rust
+/// escapes (`\n`, `\u{1b}`, `\u{202e}`); everything else, quotes and
+/// backslashes included, is left as it is, and nothing is cut.
+///
+/// This is the last guard before a line reaches a terminal or a log file
+/// (the softphone's terminal lines and every field of its tracing output go
+/// through it), so that no text from the network can start a line of its
+/// own or move the cursor, whatever the code that built the line forgot.
+/// Values from the network should still go through [`log_safe`] where they
+/// are put into a line, which also escapes quotes and backslashes and
+/// bounds the length.
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| (c.is_control() && c != '\t') || is_bidi_control(c) || is_line_separator(c);
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+        } else if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.extend(c.escape_unicode());
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// U+2028 and U+2029, which some viewers break lines at.
+fn is_line_separator(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
+}
+
 /// Characters that change the display order of text (Trojan Source).
 pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
@@ -137,9 +193,44 @@ mod tests {
     }
 
     #[test]
+    fn redact_secret_in_every_encoded_form() {
+        let s = Secret::new("Zq8!pw x&yé".to_owned());
+        for form in [
+            "Zq8!pw x&yé",
+            "Zq8%21pw%20x%26y%C3%A9",
+            "Zq8%21pw%20x%26y%c3%a9",
+            "Zq8%21pw+x%26y%C3%A9",
+            "Zq8%21pw+x%26y%c3%a9",
+        ] {
+            assert_eq!(redact_secret(&format!("pw={form}&x=1"), &s), "pw=***&x=1");
+        }
+        // The letters of the password keep their case: another word stays.
+        assert_eq!(
+            redact_secret("zq8%21pw%20x%26y%c3%a9", &s),
+            "zq8%21pw%20x%26y%c3%a9"
+        );
+    }
+
+    #[test]
     fn redact_empty_secret_is_identity() {
         let s = Secret::new(String::new());
         assert_eq!(redact_secret("abc", &s), "abc");
+    }
+
+    #[test]
+    fn one_line_escapes_what_breaks_or_disguises_a_line() {
+        assert_eq!(one_line("0901\nbbclient: x"), "0901\\nbbclient: x");
+        assert_eq!(
+            one_line("a\r\nb\0c\u{1b}[2Jd\u{7f}"),
+            "a\\r\\nb\\0c\\u{1b}[2Jd\\u{7f}"
+        );
+        assert_eq!(
+            one_line("\u{85}\u{2028}\u{202e}x"),
+            "\\u{85}\\u{2028}\\u{202e}x"
+        );
+        // TAB, quotes, backslashes and non-ASCII text stay as they are.
+        assert_eq!(one_line("a\tb \"c\" \\d 山田"), "a\tb \"c\" \\d 山田");
+        assert!(matches!(one_line("plain"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]
