@@ -678,7 +678,7 @@ impl Tenant {
         for (number, ext) in &self.extensions {
             if !is_extension_number(number) {
                 return Err(format!(
-                    "extensions.{number}: an extension number is {}..{} digits and does not start with 0 \
+                    "extensions.{number}: an extension number is {} to {} digits and does not start with 0 \
                      (0 is the outside-line access digit; softphones tell internal calls by this form)",
                     EXTENSION_DIGITS.start(),
                     EXTENSION_DIGITS.end()
@@ -933,19 +933,19 @@ mod tests {
             ("[sip]\nsession_refresh = \"sometimes\"\n", "sometimes"),
             (
                 "[extensions.0101]\npassword = \"p\"\n",
-                "extensions.0101: an extension number is 2..8 digits and does not start with 0",
+                "extensions.0101: an extension number is 2 to 8 digits and does not start with 0",
             ),
             (
                 "[extensions.7]\npassword = \"p\"\n",
-                "extensions.7: an extension number is 2..8 digits",
+                "extensions.7: an extension number is 2 to 8 digits",
             ),
             (
                 "[extensions.123456789]\npassword = \"p\"\n",
-                "extensions.123456789: an extension number is 2..8 digits",
+                "extensions.123456789: an extension number is 2 to 8 digits",
             ),
             (
                 "[extensions.\"19a0\"]\npassword = \"p\"\n",
-                "extensions.19a0: an extension number is 2..8 digits",
+                "extensions.19a0: an extension number is 2 to 8 digits",
             ),
         ];
         for (text, want) in cases {
@@ -961,7 +961,16 @@ mod tests {
             let text = format!("[extensions.{ok}]\npassword = \"p\"\n");
             Tenant::from_toml(&text, "t.toml").expect(ok);
         }
-        for bad in ["", "1", "0", "0101", "123456789", "+1910", "19a0", "１９１０"] {
+        for bad in [
+            "",
+            "1",
+            "0",
+            "0101",
+            "123456789",
+            "+1910",
+            "19a0",
+            "１９１０",
+        ] {
             assert!(!is_extension_number(bad), "{bad}");
         }
     }

@@ -450,21 +450,6 @@ async fn raw_call(w: &BbWorld, ext: &str, spec: InviteSpec) -> Result<(), String
         .map_err(|e| format!("the softphone did not ring: {e}\n{}", w.transcripts()))
 }
 
-#[when(expr = "extension {word} calls extension {word} directly")]
-async fn internal_call(w: &mut BbWorld, from: String, to: String) -> Result<(), String> {
-    // As BlueBean delivers an extension-to-extension call: the caller's
-    // extension in From, the callee's in To and the Request-URI, and no
-    // outside line (no P-Called-Party-ID).
-    let spec = InviteSpec {
-        request_user: to.clone(),
-        from_display: Some(format!("Operator {from}")),
-        from_user: from,
-        to_user: to.clone(),
-        ..InviteSpec::default()
-    };
-    raw_call(w, &to, spec).await
-}
-
 #[when(
     regex = r"^a caller whose caller ID is (?s)(.*) calls extension (\d+) on the outside line (\d+)$"
 )]

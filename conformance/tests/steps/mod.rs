@@ -6,6 +6,8 @@ pub mod acd;
 pub mod calls;
 pub mod control;
 pub mod cti;
+// Internal calls through the simulator's B2BUA (WEB-6, CMD-5).
+pub mod internal;
 pub mod web;
 // The operator's window over a real core, and two-way audio (CALL-1).
 pub mod audio;

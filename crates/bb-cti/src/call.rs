@@ -294,7 +294,15 @@ mod tests {
             assert!(!internal(public, ""), "{public}");
         }
         // Too short, too long, not digits, empty.
-        for odd in ["1", "123456789", "81312345678", "12a", "１２３", "", "anonymous"] {
+        for odd in [
+            "1",
+            "123456789",
+            "81312345678",
+            "12a",
+            "１２３",
+            "",
+            "anonymous",
+        ] {
             assert!(!internal(odd, ""), "{odd}");
         }
     }
