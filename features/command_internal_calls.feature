@@ -1,6 +1,8 @@
 # CMD-5: "do nothing on internal calls" for command integration. The internal
-# call is sent by the test's SIP user agent as BlueBean delivers one (see
-# web_internal_calls.feature: the simulator's B2BUA is not there yet).
+# call is a real extension-to-extension call through the simulator's B2BUA:
+# the softphone of extension 1911 dials 1910 with `bbclient call 1910`. The
+# rule, and the table of every kind of call the simulator delivers, are in
+# web_internal_calls.feature.
 @CMD-5
 Feature: No command integration on internal calls
   With "do nothing on internal calls" checked in the Command integration tab,
@@ -19,13 +21,14 @@ Feature: No command integration on internal calls
       on_answer = "{recorder:on-answer} answer %CallerNumber%"
       on_hangup = "{recorder:on-hangup} hangup %CallerNumber%"
       """
-    When extension 1911 calls extension 1910 directly
-    Then the softphone reports the command_ring hook as skipped with "internal call"
-    When the operator runs "bbclient answer"
-    Then the caller is answered
-    And the softphone reports the command_answer hook as skipped
-    When the caller hangs up
-    Then the softphone reports the command_hangup hook as skipped
+    And a softphone for extension 1911 is running
+    When extension 1911 calls extension 1910
+    Then the softphone of extension 1910 reports the command_ring hook of that call as skipped with "internal call"
+    When the operator at extension 1910 runs "bbclient answer"
+    Then the softphone of extension 1911 reports the call answered
+    And the softphone of extension 1910 reports the command_answer hook of that call as skipped
+    When the operator at extension 1911 runs "bbclient hangup"
+    Then the softphone of extension 1910 reports the command_hangup hook of that call as skipped
     And "on-ring" is not run
     And "on-answer" is not run
     And "on-hangup" is not run
@@ -38,12 +41,13 @@ Feature: No command integration on internal calls
       on_ring = "{recorder:on-ring} ring %CallerNumber% %Exten%"
       on_hangup = "{recorder:on-hangup} hangup %CallerNumber%"
       """
-    When extension 1911 calls extension 1910 directly
+    And a softphone for extension 1911 is running
+    When extension 1911 calls extension 1910
     Then "on-ring" is run once with the arguments
       """
       ["ring", "1911", "1910"]
       """
-    When the caller gives up
+    When the operator at extension 1911 runs "bbclient hangup"
     Then "on-hangup" is run once with the arguments
       """
       ["hangup", "1911"]
@@ -78,10 +82,11 @@ Feature: No command integration on internal calls
       skip_internal = true
       on_ring = "{recorder:on-ring} ring"
       """
-    When extension 1911 calls extension 1910 directly
-    Then the CRM receives exactly this request for the call
+    And a softphone for extension 1911 is running
+    When extension 1911 calls extension 1910
+    Then the CRM receives exactly this request
       """
       GET /popup?number=1911
       """
-    And the softphone reports the command_ring hook as skipped
+    And the softphone of extension 1910 reports the command_ring hook of that call as skipped
     And "on-ring" is not run

@@ -51,6 +51,41 @@ Feature: Slow and hung commands never hold up a call
       """
     And the process of "hung" is no longer running
 
+  # Not only signalling: the call's audio flows both ways while a ring and
+  # an answer command hang. Each side speaks its own tone and each direction
+  # is checked on what arrived; the hang-up comes after both tones were
+  # heard, and both commands were still running then.
+  @Q-1 @CMD-1 @CMD-2
+  Scenario: audio flows both ways while the ring and answer commands hang
+    Given the file "voice-1910.wav" holds a 1000 Hz tone
+    And a softphone for extension 1910 with the settings
+      """
+      [audio]
+      input_wav = "{dir}/voice-1910.wav"
+      output_wav = "{dir}/heard-1910.wav"
+
+      [command]
+      on_ring = "{recorder:hung-ring} --rec-sleep-ms=45000 ring"
+      on_answer = "{recorder:hung-answer} --rec-sleep-ms=45000 answer"
+      """
+    When an outside caller 09012345678 speaking a 620 Hz tone calls the outside line 0312345678
+    Then the softphone rings
+    And "hung-ring" is run once with the arguments
+      """
+      ["--rec-sleep-ms=45000", "ring"]
+      """
+    When the operator runs "bbclient answer"
+    Then the outside caller is talking to extension 1910
+    And "hung-answer" is run once with the arguments
+      """
+      ["--rec-sleep-ms=45000", "answer"]
+      """
+    And while the "ring command" hook is still running, the outside party hears a 1000 Hz tone from extension 1910 and extension 1910 hears a 620 Hz tone
+    When the outside caller hangs up
+    Then the call has ended
+    And the "ring command" hook was still running when the call ended
+    And the "answer command" hook was still running when the call ended
+
   @Q-2 @CMD-1 @CMD-2 @CMD-3
   Scenario: ring, answer and hang-up hooks start in order while the ring hooks are still busy
     Given the mock CRM answers only after 20000 ms

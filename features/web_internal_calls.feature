@@ -1,21 +1,24 @@
-# WEB-6: "do nothing on internal calls" for web integration.
+# WEB-6 (and CMD-5): "do nothing on internal calls". Every call here comes
+# through the simulator's B2BUA as BlueBean delivers it: a colleague's
+# softphone dials with `bbclient call`, and the simulator sends the caller's
+# extension (From with its display name, P-Asserted-Identity) and no outside
+# line (no P-Called-Party-ID); calls from outside name the company line they
+# came in on, whichever way they reach the extension.
 #
-# The simulator cannot place an extension-to-extension call yet (that waits
-# for its B2BUA). Until then the internal call is an INVITE sent by the test's
-# own SIP user agent exactly as BlueBean delivers one: the calling extension
-# in From, the called extension in To and the Request-URI, no outside line
-# (no P-Called-Party-ID). An outside call from a number that looks like an
-# extension goes through the simulator.
+# The rule (README, "Internal calls"; bb-cti's InternalCallRule): a call is
+# internal when no outside line was called and the caller number is 2 to 8
+# digits not starting with 0 (0 is the outside-line access digit, so public
+# numbers start with 0 or +). The "hooks" column is written from that rule;
+# the "kind" column is what the simulator's call view says, and the two must
+# agree (internal exactly when the hooks are skipped).
 @WEB-6
 Feature: No web integration on internal calls
   With "do nothing on internal calls" checked, an extension-to-extension call
   sends no popup request and opens no detail view; outside calls still do.
 
-  Background:
-    Given the BlueBean simulator and a mock CRM are running
-
   Scenario: an internal call sends no popup request and opens no browser
-    Given a softphone for extension 1910 with the settings
+    Given the BlueBean simulator and a mock CRM are running
+    And a softphone for extension 1910 with the settings
       """
       [web]
       skip_internal = true
@@ -30,14 +33,16 @@ Feature: No web integration on internal calls
       open_browser_on_ring = true
       browser = "{recorder:browser}"
       """
-    When extension 1911 calls extension 1910 directly
-    Then the softphone reports the popup hook as skipped with "internal call"
-    And the softphone reports the details hook as skipped with "internal call"
+    And a softphone for extension 1911 is running
+    When extension 1911 calls extension 1910
+    Then the softphone of extension 1910 reports the popup hook of that call as skipped with "internal call"
+    And the softphone of extension 1910 reports the details hook of that call as skipped with "internal call"
     And the CRM receives no request
     And "browser" is not run
 
   Scenario: with the box unchecked an internal call sends the popup request
-    Given a softphone for extension 1910 with the settings
+    Given the BlueBean simulator and a mock CRM are running
+    And a softphone for extension 1910 with the settings
       """
       [web]
       skip_internal = false
@@ -49,14 +54,16 @@ Feature: No web integration on internal calls
       outline=%OutLineNumber%
       '''
       """
-    When extension 1911 calls extension 1910 directly
-    Then the CRM receives exactly this request for the call
+    And a softphone for extension 1911 is running
+    When extension 1911 calls extension 1910
+    Then the CRM receives exactly this request
       """
       GET /popup?number=1911&outline=
       """
 
   Scenario: an outside caller whose number looks like an extension is not internal
-    Given a softphone for extension 1910 with the settings
+    Given the BlueBean simulator and a mock CRM are running
+    And a softphone for extension 1910 with the settings
       """
       [web]
       skip_internal = true
@@ -77,7 +84,8 @@ Feature: No web integration on internal calls
 
   @CMD-5
   Scenario: skipping web integration leaves command integration alone
-    Given a softphone for extension 1910 with the settings
+    Given the BlueBean simulator and a mock CRM are running
+    And a softphone for extension 1910 with the settings
       """
       [web]
       skip_internal = true
@@ -90,10 +98,51 @@ Feature: No web integration on internal calls
       skip_internal = false
       on_ring = "{recorder:on-ring} ring %CallerNumber% [%OutLineNumber%]"
       """
-    When extension 1911 calls extension 1910 directly
+    And a softphone for extension 1911 is running
+    When extension 1911 calls extension 1910
     Then "on-ring" is run once with the arguments
       """
       ["ring", "1911", "[]"]
       """
-    And the softphone reports the popup hook as skipped
+    And the softphone of extension 1910 reports the popup hook of that call as skipped
     And the CRM receives no request
+
+  @CMD-5
+  Scenario Outline: the hooks run or not by the internal-call rule, and the simulator agrees (<call>, from <caller>)
+    Given the BlueBean simulator runs the tenant "internal_calls.toml" beside a mock CRM
+    And a softphone for extension 1910 with the settings
+      """
+      [web]
+      skip_internal = true
+
+      [web.popup]
+      url = "{crm}/popup"
+      params = '''
+      number=%CallerNumber%
+      outline=%OutLineNumber%
+      '''
+
+      [command]
+      skip_internal = true
+      on_ring = "{recorder:on-ring} ring %CallerNumber% [%OutLineNumber%]"
+      """
+    And a softphone for extension 1911 is running
+    And a softphone for extension 200100 is running
+    When "<call>" rings extension 1910 from <caller>
+    Then the simulator named the outside line <line> to extension 1910
+    And extension 1910 <hooks> the hooks of that call
+    And the simulator counts that call as <kind>, which the softphone <hooks>
+
+    Examples:
+      | call                                                   | caller      | line       | hooks | kind     |
+      | an extension dials it                                  | 1911        | none       | skips | internal |
+      | an extension dials it                                  | 200100      | none       | skips | internal |
+      | an extension dials its outside line                    | 1911        | none       | skips | internal |
+      | a consultation call before a transfer                  | 1911        | none       | skips | internal |
+      | an outside caller dials its outside line               | 09012345678 | 0312345678 | runs  | inbound  |
+      | an outside caller dials its outside line               | 1234        | 0312345678 | runs  | inbound  |
+      | an extension blind-transfers an outside caller         | 1234        | 0312345679 | runs  | inbound  |
+      | an extension holds an outside caller, then transfers it | 1234       | 0312345679 | runs  | inbound  |
+      | an extension completes a transfer while it rings       | 1234        | 0312345679 | runs  | inbound  |
+      | the ACD queue offers a call                            | 1234        | 0312345680 | runs  | inbound  |
+      | the dialler connects a campaign call                   | 0801110001  | 0312345680 | runs  | campaign |

@@ -460,6 +460,20 @@ pub enum TenantError {
     },
 }
 
+/// How many digits an extension number has.
+pub const EXTENSION_DIGITS: std::ops::RangeInclusive<usize> = 2..=8;
+
+/// Whether `s` can be an extension number: 2 to 8 ASCII digits, the first
+/// not `0`. This is the numbering plan of a BlueBean-style PBX: `0` is the
+/// outside-line access digit, so public numbers start with `0` or `+`, and
+/// a softphone tells an internal call by its caller having this form and no
+/// outside line being named (bb-cti's `InternalCallRule`, docs/simulator.md).
+pub fn is_extension_number(s: &str) -> bool {
+    EXTENSION_DIGITS.contains(&s.len())
+        && !s.starts_with('0')
+        && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Whether `s` is a dialable number: digits, optionally a leading `+`.
 fn is_number(s: &str) -> bool {
     let digits = s.strip_prefix('+').unwrap_or(s);
@@ -662,9 +676,12 @@ impl Tenant {
             self.check_line("sip.default_caller_id", line)?;
         }
         for (number, ext) in &self.extensions {
-            if !number.bytes().all(|b| b.is_ascii_digit()) || number.is_empty() {
+            if !is_extension_number(number) {
                 return Err(format!(
-                    "extensions.{number}: an extension number is digits only"
+                    "extensions.{number}: an extension number is {} to {} digits and does not start with 0 \
+                     (0 is the outside-line access digit; softphones tell internal calls by this form)",
+                    EXTENSION_DIGITS.start(),
+                    EXTENSION_DIGITS.end()
                 ));
             }
             if ext.password.is_empty() {
@@ -914,10 +931,47 @@ mod tests {
                 "sip.session_expires: 30 s is not 0 (off) or 90..86400 s",
             ),
             ("[sip]\nsession_refresh = \"sometimes\"\n", "sometimes"),
+            (
+                "[extensions.0101]\npassword = \"p\"\n",
+                "extensions.0101: an extension number is 2 to 8 digits and does not start with 0",
+            ),
+            (
+                "[extensions.7]\npassword = \"p\"\n",
+                "extensions.7: an extension number is 2 to 8 digits",
+            ),
+            (
+                "[extensions.123456789]\npassword = \"p\"\n",
+                "extensions.123456789: an extension number is 2 to 8 digits",
+            ),
+            (
+                "[extensions.\"19a0\"]\npassword = \"p\"\n",
+                "extensions.19a0: an extension number is 2 to 8 digits",
+            ),
         ];
         for (text, want) in cases {
             let err = Tenant::from_toml(text, "t.toml").expect_err(text);
             assert!(err.to_string().contains(want), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn extension_numbers_follow_the_numbering_plan() {
+        for ok in ["10", "1910", "200100", "12345678"] {
+            assert!(is_extension_number(ok), "{ok}");
+            let text = format!("[extensions.{ok}]\npassword = \"p\"\n");
+            Tenant::from_toml(&text, "t.toml").expect(ok);
+        }
+        for bad in [
+            "",
+            "1",
+            "0",
+            "0101",
+            "123456789",
+            "+1910",
+            "19a0",
+            "１９１０",
+        ] {
+            assert!(!is_extension_number(bad), "{bad}");
         }
     }
 

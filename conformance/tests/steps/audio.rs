@@ -15,13 +15,19 @@ use serde_json::{Value, json};
 /// it loops without a click) and returns its path.
 fn tone_wav(w: &BbWorld, hz: u32) -> Result<PathBuf, String> {
     let path = w.dir.join(format!("tone-{hz}.wav"));
+    write_tone(&path, hz)?;
+    Ok(path)
+}
+
+/// Writes one second of a `hz` sine to `path` (see [`tone_wav`]).
+fn write_tone(path: &std::path::Path, hz: u32) -> Result<(), String> {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: 8000,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut out = hound::WavWriter::create(&path, spec)
+    let mut out = hound::WavWriter::create(path, spec)
         .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     for i in 0..8000u32 {
         let t = f64::from(i) / 8000.0;
@@ -30,8 +36,7 @@ fn tone_wav(w: &BbWorld, hz: u32) -> Result<PathBuf, String> {
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     out.finalize()
-        .map_err(|e| format!("cannot finish {}: {e}", path.display()))?;
-    Ok(path)
+        .map_err(|e| format!("cannot finish {}: {e}", path.display()))
 }
 
 fn heard_path(w: &BbWorld, ext: &str) -> PathBuf {
@@ -50,6 +55,15 @@ async fn phone_with_tone(w: &mut BbWorld, ext: String, hz: u32) -> Result<(), St
         heard.display()
     );
     w.start_phone(&ext, &extra).await
+}
+
+#[given(expr = "the file {string} holds a {int} Hz tone")]
+async fn tone_file(w: &mut BbWorld, name: String, hz: u32) -> Result<(), String> {
+    // For settings written in a feature file: `input_wav = "{dir}/NAME"`.
+    if name.contains('/') || name.contains("..") {
+        return Err(format!("'{name}': a file name in the scenario's folder"));
+    }
+    write_tone(&w.dir.join(&name), hz)
 }
 
 #[given(expr = "the simulator's number {word} answers speaking a {int} Hz tone")]
@@ -105,7 +119,12 @@ async fn call_of(w: &BbWorld, ext: &str) -> Result<u64, String> {
 
 #[then(expr = "the outside party hears a {int} Hz tone from extension {word}")]
 async fn party_hears(w: &mut BbWorld, hz: u32, ext: String) -> Result<(), String> {
-    let id = call_of(w, &ext).await?;
+    party_heard(w, hz, &ext).await
+}
+
+/// Waits until the outside party of extension `ext`'s call hears `hz`.
+async fn party_heard(w: &BbWorld, hz: u32, ext: &str) -> Result<(), String> {
+    let id = call_of(w, ext).await?;
     let last = std::sync::Mutex::new(Value::Null);
     let found = w
         .wait_for(
@@ -129,7 +148,7 @@ async fn party_hears(w: &mut BbWorld, hz: u32, ext: String) -> Result<(), String
         .await;
     match found {
         Ok(share) => {
-            println!("CALL-1: the outside party heard {hz} Hz (share {share:.2} of the energy)");
+            println!("audio: the outside party heard {hz} Hz (share {share:.2} of the energy)");
             Ok(())
         }
         Err(e) => Err(format!(
@@ -150,7 +169,67 @@ fn last_second(path: &std::path::Path) -> Option<(Vec<i16>, u32)> {
 
 #[then(expr = "the softphone of extension {word} hears a {int} Hz tone")]
 async fn phone_hears(w: &mut BbWorld, ext: String, hz: u32) -> Result<(), String> {
-    let path = heard_path(w, &ext);
+    phone_heard(w, &ext, hz).await
+}
+
+#[then(
+    expr = "while the {string} hook is still running, the outside party hears a {int} Hz tone from extension {word} and extension {word} hears a {int} Hz tone"
+)]
+async fn both_ways_during_hook(
+    w: &mut BbWorld,
+    kind: String,
+    party_hz: u32,
+    ext: String,
+    listener: String,
+    phone_hz: u32,
+) -> Result<(), String> {
+    if !hook_lines(w, &ext, &kind).0 {
+        return Err(format!(
+            "extension {ext} has not started a {kind} hook, so no audio can be heard during it"
+        ));
+    }
+    // Both directions at once: each is polled until its tone arrives, side
+    // by side, so the check takes as long as the slower direction.
+    let w = &*w;
+    tokio::try_join!(
+        party_heard(w, party_hz, &ext),
+        phone_heard(w, &listener, phone_hz)
+    )?;
+    // Heard, and the hook still running: the audio did not wait for it. (A
+    // line printed just now may still be in the pipe; the scenario's later
+    // "still running when the call ended" settles the order for good.)
+    let (_, ended) = hook_lines(w, &ext, &kind);
+    if let Some(line) = ended {
+        return Err(format!(
+            "the tones were heard only once the {kind} hook had ended ({line}): the audio waited for the hook"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the softphone of `ext` said that a `kind` hook (`popup request`,
+/// `ring command`, …) started, and its line saying that one ended.
+fn hook_lines(w: &BbWorld, ext: &str, kind: &str) -> (bool, Option<String>) {
+    let lines = w
+        .phones
+        .get(ext)
+        .and_then(|p| p.proc.output.lock().ok().map(|o| o.clone()))
+        .unwrap_or_default();
+    let hook = |l: &&String| l.starts_with("bbclient: hook:") && l.contains(&format!(": {kind} #"));
+    let started = lines.iter().filter(hook).any(|l| l.contains(" started: "));
+    let ended = lines
+        .iter()
+        .filter(hook)
+        .find(|l| {
+            l.contains(" finished in ") || l.contains(" failed in ") || l.contains(" timed out ")
+        })
+        .cloned();
+    (started, ended)
+}
+
+/// Waits until the recording of what extension `ext` heard holds `hz`.
+async fn phone_heard(w: &BbWorld, ext: &str, hz: u32) -> Result<(), String> {
+    let path = heard_path(w, ext);
     let last = std::sync::Mutex::new(String::from("nothing recorded yet"));
     let found = w
         .wait_for(
@@ -169,7 +248,7 @@ async fn phone_hears(w: &mut BbWorld, ext: String, hz: u32) -> Result<(), String
     match found {
         Ok(r) => {
             println!(
-                "CALL-1: extension {ext} heard {hz} Hz (share {:.2}, {:.1} dBFS)",
+                "audio: extension {ext} heard {hz} Hz (share {:.2}, {:.1} dBFS)",
                 r.ratio, r.level_dbfs
             );
             Ok(())

@@ -29,10 +29,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
-use std::time::Duration;
 
 use conformance::procs::Proc;
-use conformance::uac::{Call, InviteSpec, Uac};
 use conformance::world::{BbWorld, Phone};
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
@@ -50,8 +48,6 @@ const RECORDER: &str = env!("CARGO_BIN_EXE_argv-recorder");
 pub(super) struct Cti {
     /// Each softphone's event stream, by extension.
     pub events: HashMap<String, Arc<Mutex<Vec<Value>>>>,
-    uac: Option<Uac>,
-    call: Option<Call>,
     /// Addresses set up by earlier steps (`{sjis_crm}`, `{refused}`).
     pub tokens: HashMap<String, String>,
     caller_id: Option<String>,
@@ -196,12 +192,8 @@ pub(super) fn runs(w: &BbWorld, name: &str) -> Vec<Run> {
         .collect()
 }
 
-/// The Call-ID of the call under test: the test's own call, else the
-/// simulator's last outside call.
+/// The Call-ID of the call under test: the simulator's last outside call.
 pub(super) async fn call_id(w: &BbWorld) -> Result<String, String> {
-    if let Some(c) = &state(w).lock().await.call {
-        return Ok(c.call_id.clone());
-    }
     let v = w.last_call_state().await?;
     v["call_id"]
         .as_str()
@@ -349,54 +341,6 @@ async fn program_installed(w: &mut BbWorld, rel: String) -> Result<(), String> {
 
 // ------------------------------------------------------------------- when
 
-async fn uac(w: &BbWorld) -> Result<(), String> {
-    let st = state(w);
-    let mut st = st.lock().await;
-    if st.uac.is_none() {
-        let ip = w.sip()?.ip();
-        st.uac = Some(
-            Uac::bind(ip, false)
-                .await
-                .map_err(|e| format!("cannot bind the test's SIP user agent: {e}"))?,
-        );
-    }
-    Ok(())
-}
-
-/// Sends `spec` to the softphone of `ext` from the test's user agent and
-/// waits for 180 Ringing.
-async fn raw_call(w: &BbWorld, ext: &str, spec: InviteSpec) -> Result<(), String> {
-    let target = w.contact_of(ext).await?;
-    uac(w).await?;
-    let st = state(w);
-    let mut st = st.lock().await;
-    let uac = st.uac.as_ref().ok_or("no user agent")?;
-    let mut call = uac
-        .invite(target, &spec)
-        .await
-        .map_err(|e| format!("cannot send the INVITE: {e}"))?;
-    let rang = call.wait_status(180, Duration::from_secs(10)).await;
-    st.call = Some(call);
-    drop(st);
-    rang.map(|_| ())
-        .map_err(|e| format!("the softphone did not ring: {e}\n{}", w.transcripts()))
-}
-
-#[when(expr = "extension {word} calls extension {word} directly")]
-async fn internal_call(w: &mut BbWorld, from: String, to: String) -> Result<(), String> {
-    // As BlueBean delivers an extension-to-extension call: the caller's
-    // extension in From, the callee's in To and the Request-URI, and no
-    // outside line (no P-Called-Party-ID).
-    let spec = InviteSpec {
-        request_user: to.clone(),
-        from_display: Some(format!("Operator {from}")),
-        from_user: from,
-        to_user: to.clone(),
-        ..InviteSpec::default()
-    };
-    raw_call(w, &to, spec).await
-}
-
 #[when(
     regex = r"^a caller whose caller ID is (?s)(.*) calls extension (\d+) on the outside line (\d+)$"
 )]
@@ -463,17 +407,6 @@ async fn place_hostile_call(
 
 #[when("the caller gives up")]
 async fn caller_gives_up(w: &mut BbWorld) -> Result<(), String> {
-    let st = state(w);
-    let mut st = st.lock().await;
-    if let Some(call) = st.call.as_mut() {
-        // The test's own user agent called: CANCEL.
-        let code = call.cancel(Duration::from_secs(10)).await?;
-        if code != 487 {
-            return Err(format!("the INVITE ended with {code}, not 487"));
-        }
-        return Ok(());
-    }
-    drop(st);
     // The simulator's outside caller hangs up while it rings: the
     // simulator CANCELs the INVITE to the softphone.
     let id = w.last_call.ok_or("no call to give up")?;
@@ -489,30 +422,6 @@ async fn caller_gives_up(w: &mut BbWorld) -> Result<(), String> {
     })
     .await
     .map(|_| ())
-}
-
-#[then("the caller is answered")]
-async fn caller_answered(w: &mut BbWorld) -> Result<(), String> {
-    let st = state(w);
-    let mut st = st.lock().await;
-    let call = st
-        .call
-        .as_mut()
-        .ok_or("no call from the test's user agent")?;
-    call.wait_status(200, Duration::from_secs(10))
-        .await
-        .map(|_| ())
-}
-
-#[when("the caller hangs up")]
-async fn caller_hangs_up(w: &mut BbWorld) -> Result<(), String> {
-    let st = state(w);
-    let mut st = st.lock().await;
-    let call = st
-        .call
-        .as_mut()
-        .ok_or("no call from the test's user agent")?;
-    call.bye(Duration::from_secs(10)).await
 }
 
 #[when(expr = "the softphone for extension {word} is started with the settings")]

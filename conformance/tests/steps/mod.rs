@@ -9,6 +9,8 @@ pub mod cti;
 pub mod cti_crm;
 pub mod cti_hooks;
 pub mod cti_output;
+// Internal calls through the simulator's B2BUA (WEB-6, CMD-5).
+pub mod internal;
 pub mod web;
 // The operator's window over a real core, and two-way audio (CALL-1).
 pub mod audio;

@@ -150,33 +150,49 @@ impl CallEvent {
 /// The rule deciding whether a call is internal (extension to extension), for
 /// the "do nothing on internal calls" boxes (WEB-6, CMD-5).
 ///
-/// Default: a call is internal when the caller number looks like an extension
-/// (only ASCII digits, length in `2..=5`) **and** no outside line was called
-/// (`%OutLineNumber%` is empty). A call from `1234` to the company number
-/// `0312345678` is therefore *not* internal.
+/// A call is internal when **no outside line was called** and **the caller
+/// number has the form of an extension**:
+///
+/// - no outside line: `%OutLineNumber%` is empty, that is the INVITE has no
+///   `P-Called-Party-ID` and its To and Request-URI name the own extension.
+///   A BlueBean-style PBX names the called company line in
+///   `P-Called-Party-ID` on every call from the public network, also when an
+///   ACD queue, a predictive campaign or a transfer delivers it;
+/// - extension form: 2 to 8 ASCII digits, the first not `0`. Japanese PBXs
+///   dial out with `0` (the outside-line access digit), so a public number
+///   they present starts with `0` or `+` and an extension never starts with
+///   `0`. This also holds where a PBX sends no `P-Called-Party-ID`.
+///
+/// A call from `1234` to the company number `0312345678` is therefore *not*
+/// internal, and neither is a call from `09012345678` that names no line.
+/// The call is judged once, when it rings, from what its INVITE says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InternalCallRule {
-    /// Lengths an extension number may have. Default `2..=5`.
+    /// Lengths an extension number may have. Default `2..=8`.
     pub extension_len: RangeInclusive<usize>,
     /// Also require that no outside line was called. Default `true`; with
     /// `false` the caller number alone decides.
     pub require_no_outline: bool,
 }
 
+/// The lengths an extension number may have under the default rule.
+pub const EXTENSION_LEN: RangeInclusive<usize> = 2..=8;
+
 impl Default for InternalCallRule {
     fn default() -> Self {
         InternalCallRule {
-            extension_len: 2..=5,
+            extension_len: EXTENSION_LEN,
             require_no_outline: true,
         }
     }
 }
 
 impl InternalCallRule {
-    /// True when `number` looks like an extension under this rule.
+    /// True when `number` has the form of an extension under this rule:
+    /// ASCII digits only, a length in `extension_len`, not starting with `0`.
     pub fn is_extension(&self, number: &str) -> bool {
-        !number.is_empty()
-            && number.bytes().all(|b| b.is_ascii_digit())
+        number.bytes().all(|b| b.is_ascii_digit())
+            && !number.starts_with('0')
             && self.extension_len.contains(&number.len())
     }
 
@@ -256,25 +272,60 @@ mod tests {
         assert!(dbg.contains("***"));
     }
 
+    fn internal(caller: &str, outline: &str) -> bool {
+        InternalCallRule::default().is_internal(&CallValues {
+            caller_number: caller.into(),
+            outline_number: outline.into(),
+            ..CallValues::default()
+        })
+    }
+
     #[test]
     fn internal_rule_default() {
-        let rule = InternalCallRule::default();
-        let mut v = CallValues {
-            caller_number: "1234".into(),
-            ..CallValues::default()
+        // Extensions of 2 to 8 digits, and no outside line called.
+        for ext in ["12", "1234", "1910", "200100", "12345678"] {
+            assert!(internal(ext, ""), "{ext}");
+        }
+        // An outside line was called: from outside, whatever the number.
+        assert!(!internal("1234", "0312345678"));
+        assert!(!internal("200100", "0312345678"));
+        // Public numbers start with 0 (the outside-line access digit) or +.
+        for public in ["09012345678", "0312345678", "0120", "+81312345678", "01"] {
+            assert!(!internal(public, ""), "{public}");
+        }
+        // Too short, too long, not digits, empty.
+        for odd in [
+            "1",
+            "123456789",
+            "81312345678",
+            "12a",
+            "１２３",
+            "",
+            "anonymous",
+        ] {
+            assert!(!internal(odd, ""), "{odd}");
+        }
+    }
+
+    #[test]
+    fn internal_rule_is_judged_on_the_values_from_sip() {
+        // As a BlueBean-style PBX delivers an extension-to-extension call:
+        // the caller's extension in From and PAI, no P-Called-Party-ID, the
+        // callee in To and the Request-URI.
+        let mut f = SipFacts {
+            from_user: "200100".into(),
+            pai_user: Some("200100".into()),
+            p_called_party_user: None,
+            to_user: "1910".into(),
+            request_uri_user: "1910".into(),
+            own_extension: "1910".into(),
+            call_id: "c".into(),
         };
-        assert!(rule.is_internal(&v));
-        v.outline_number = "0312345678".into();
-        assert!(!rule.is_internal(&v));
-        v.outline_number.clear();
-        v.caller_number = "123456".into();
-        assert!(!rule.is_internal(&v));
-        v.caller_number = "1".into();
-        assert!(!rule.is_internal(&v));
-        v.caller_number = "12a".into();
-        assert!(!rule.is_internal(&v));
-        v.caller_number = "１２３".into();
-        assert!(!rule.is_internal(&v));
+        let rule = InternalCallRule::default();
+        assert!(rule.is_internal(&CallValues::from_sip(&f, &op())));
+        // The same caller through the company line is an outside call.
+        f.p_called_party_user = Some("0312345678".into());
+        assert!(!rule.is_internal(&CallValues::from_sip(&f, &op())));
     }
 
     #[test]
