@@ -10,6 +10,9 @@ pub mod web;
 // The operator's window over a real core, and two-way audio (CALL-1).
 pub mod audio;
 pub mod ui;
+pub mod ui_calls;
+pub mod ui_popup;
+pub mod ui_settings;
 
 /// The doc string of a step, without surrounding blank lines.
 pub fn docstring(step: &Step) -> Result<String, String> {

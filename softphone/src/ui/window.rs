@@ -31,7 +31,8 @@ use super::line::{
 use super::number::{self, NumberField, PAD_KEYS, is_dial_char};
 use super::popup::PopupBoard;
 use super::prefs::{self, UiPrefs};
-use super::settings_form::{self, Field, SettingsForm, Tab, TransportChoice, needs_restart};
+use super::settings_form::{self, Field, SettingsForm, Tab, TransportChoice};
+use crate::app::{Applied, SettingsUpdate};
 use crate::config::RawSettings;
 use crate::control::ControlCommand;
 use crate::history::{CallResult, History, HistoryRow, format_duration};
@@ -54,15 +55,16 @@ pub fn window_width(pad_open: bool) -> f32 {
     }
 }
 
-/// Called after a successful Save with the new settings.
-pub type OnSaved = Box<dyn FnMut(&RawSettings) + Send>;
-
 /// The channels to the running core.
 pub struct CoreLink {
     /// Verbs to the app loop, with a way back for the reply.
     pub commands: mpsc::Sender<ControlCommand>,
     /// The event stream.
     pub events: broadcast::Receiver<Event>,
+    /// Saved settings to the app loop ([`crate::app::Core::settings`]);
+    /// `None`: the core cannot take them (the window then says that the
+    /// changes apply after a restart).
+    pub settings: Option<mpsc::Sender<SettingsUpdate>>,
 }
 
 /// What the window needs besides the core.
@@ -85,9 +87,6 @@ pub struct WindowSetup {
     pub instance: String,
     /// `$XDG_CONFIG_HOME`, for the autostart entry; `None` disables it.
     pub config_home: Option<PathBuf>,
-    /// Called after a successful save with the new settings (e.g. to make
-    /// the running core reload them).
-    pub on_saved: Option<OnSaved>,
 }
 
 /// What a reply answers.
@@ -131,7 +130,10 @@ pub struct OperatorWindow {
     fonts_installed: Option<Lang>,
     instance: String,
     config_home: Option<PathBuf>,
-    on_saved: Option<OnSaved>,
+    /// The core's answer to the last Save, until it comes.
+    applying: Option<oneshot::Receiver<Applied>>,
+    /// What the last Save said before the core answered ("Saved: PATH").
+    saved_message: Option<String>,
     devices: DeviceList,
     started: Instant,
 }
@@ -206,7 +208,8 @@ impl OperatorWindow {
             fonts_installed: None,
             instance: setup.instance,
             config_home: setup.config_home,
-            on_saved: setup.on_saved,
+            applying: None,
+            saved_message: None,
             devices: DeviceList::default(),
             started: Instant::now(),
         };
@@ -339,6 +342,47 @@ impl OperatorWindow {
             }
         }
         self.waiting = still;
+        if let Some(rx) = self.applying.as_mut() {
+            match rx.try_recv() {
+                Ok(applied) => {
+                    self.applying = None;
+                    self.follow_history(applied.history_path.as_deref());
+                }
+                Err(oneshot::error::TryRecvError::Empty) => {}
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    self.applying = None;
+                    self.notice = Some(self.tr.t("notice-core-gone"));
+                }
+            }
+        }
+    }
+
+    /// Reads the history the core records into from now on (saved
+    /// settings may have moved it or turned it off).
+    fn follow_history(&mut self, path: Option<&Path>) {
+        let viewer = self.history.as_ref().is_none_or(History::is_viewer);
+        let current = self.history.as_ref().map(|h| h.path().to_path_buf());
+        if !viewer || current.as_deref() == path {
+            return;
+        }
+        match path {
+            Some(p) => match History::open_viewer(p) {
+                Ok(h) => {
+                    self.history = Some(h);
+                    self.history_error = None;
+                }
+                Err(e) => {
+                    self.history = None;
+                    self.history_error = Some(e.to_string());
+                }
+            },
+            None => {
+                self.history = None;
+                self.history_error = Some(self.tr.t("history-off"));
+            }
+        }
+        self.history_rows.clear();
+        self.refresh_history();
     }
 
     fn on_event(&mut self, ev: &Event) {
@@ -352,6 +396,19 @@ impl OperatorWindow {
                     "notice-transfer-failed",
                     &[("target", target), ("reason", reason)],
                 ),
+                Notice::Settings {
+                    applied,
+                    after_restart,
+                    failed,
+                } => {
+                    // The extension may have changed: read it back.
+                    self.ask(Asked::Status, RequestBody::Status);
+                    let saved = self
+                        .saved_message
+                        .take()
+                        .unwrap_or_else(|| self.tr.t("settings-saved-plain"));
+                    settings_notice(&self.tr, saved, &applied, &after_restart, &failed)
+                }
             });
         }
         if let EventKind::Hook {
@@ -580,15 +637,18 @@ impl OperatorWindow {
         }
     }
 
-    /// Save (保存): check, write atomically, apply.
+    /// Save (保存): check, write atomically, hand the settings to the
+    /// running core (in force for the next call; the core's `settings`
+    /// event says what it applied).
     pub fn save_settings(&mut self) {
         let Some(form) = self.form.as_mut() else {
             return;
         };
-        let Some(raw) = form.finish(&self.settings_path) else {
+        let Some(settings) = form.finish(&self.settings_path) else {
             self.form_message = Some((false, self.tr.t("settings-has-errors")));
             return;
         };
+        let raw = settings.raw.clone();
         let new_prefs = form.prefs.clone();
         if let Err(e) = crate::settings_store::save(&self.settings_path, &raw) {
             self.form_message = Some((
@@ -618,7 +678,6 @@ impl OperatorWindow {
                 self.notice = Some(self.tr.t1("settings-save-failed", "error", e));
             }
         }
-        let restart = needs_restart(&self.settings, &raw);
         if let Some(lang) = new_prefs.lang() {
             self.tr.set_lang(lang);
         }
@@ -626,21 +685,42 @@ impl OperatorWindow {
         if self.login_id.is_empty() {
             self.login_id = raw.operator.login_id.clone();
         }
-        if let Some(cb) = self.on_saved.as_mut() {
-            cb(&raw);
-        }
+        let changed = self.settings != raw;
         self.settings = raw;
         self.form = None;
-        let mut msg = self.tr.t1(
+        let saved = self.tr.t1(
             "settings-saved",
             "path",
             self.settings_path.display().to_string(),
         );
-        if restart && self.on_saved.is_none() {
-            msg.push_str(" — ");
-            msg.push_str(&self.tr.t("settings-restart"));
+        if self.apply(settings) {
+            // Until the core says what it put in force.
+            self.saved_message = Some(saved.clone());
+            self.notice = Some(saved);
+        } else if changed {
+            self.notice = Some(format!("{saved} — {}", self.tr.t("settings-restart")));
+        } else {
+            self.notice = Some(saved);
         }
-        self.notice = Some(msg);
+    }
+
+    /// Hands saved settings to the running core; false when it cannot
+    /// take them.
+    fn apply(&mut self, settings: crate::config::Settings) -> bool {
+        let Some(tx) = &self.core.settings else {
+            return false;
+        };
+        let (reply, rx) = oneshot::channel();
+        match tx.try_send(SettingsUpdate { settings, reply }) {
+            Ok(()) => {
+                self.applying = Some(rx);
+                true
+            }
+            Err(e) => {
+                tracing::warn!("ui: the saved settings did not reach the core: {e}");
+                false
+            }
+        }
     }
 
     /// Cancel (キャンセル): drop the edits.
@@ -1789,6 +1869,31 @@ fn beside_main(ctx: &egui::Context, builder: ViewportBuilder) -> ViewportBuilder
         Some(r) => builder.with_position(r.right_top() + egui::vec2(8.0, 0.0)),
         None => builder,
     }
+}
+
+/// The status line after the core took saved settings: `saved` (e.g.
+/// "Saved: PATH"), then what is in force now, what waits for a restart and
+/// what failed.
+pub fn settings_notice(
+    tr: &Tr,
+    saved: String,
+    applied: &[String],
+    after_restart: &[String],
+    failed: &[String],
+) -> String {
+    let keys = after_restart.join(", ");
+    let tail = match (applied.is_empty(), after_restart.is_empty()) {
+        (true, true) => tr.t("settings-nothing-changed"),
+        (false, true) => tr.t("settings-in-force"),
+        (false, false) => tr.t1("settings-in-force-except", "keys", keys),
+        (true, false) => tr.t1("settings-after-restart", "keys", keys),
+    };
+    let mut line = format!("{saved}; {tail}");
+    if !failed.is_empty() {
+        line.push_str("; ");
+        line.push_str(&tr.t1("settings-not-applied", "errors", failed.join("; ")));
+    }
+    line
 }
 
 /// The fluent message ID of a placeholder button.
