@@ -8,7 +8,13 @@ use conformance::world::BbWorld;
 use cucumber::gherkin::Step;
 use cucumber::{given, then, when};
 
-use super::ui::{expand_settings, replace_text, session, session_ref};
+use egui::accesskit::Role;
+use egui_kittest::kittest::{NodeT as _, Queryable as _};
+use softphone::ui::i18n::Tr;
+
+use super::ui::{
+    clear_focused, expand_settings, is_field, replace_text, session, session_ref, settle, shown,
+};
 
 /// A directory nobody can create files in (even root: `chattr +i` when
 /// running as root, `chmod 0555` otherwise), restored on drop.
@@ -257,6 +263,44 @@ async fn same_contact(w: &mut BbWorld, ext: String) -> Result<(), String> {
         return Err(format!(
             "extension {ext} is registered from {now} now, not from {noted}: the softphone was restarted"
         ));
+    }
+    Ok(())
+}
+
+/// Replaces the text of the field labelled `label` in the settings window
+/// (the main window may have a field of the same name, e.g. the operator
+/// panel's Password).
+#[when(expr = "the operator replaces the settings window's {string} field with {string}")]
+async fn replace_settings_field(
+    w: &mut BbWorld,
+    label: String,
+    text: String,
+) -> Result<(), String> {
+    let s = session(w)?;
+    let title = Tr::new(s.harness.state().lang()).t("settings-title");
+    for typed in [None, Some(text.as_str())] {
+        let node = s
+            .harness
+            .query_all_by_role_and_label(Role::Window, &title)
+            .find_map(|win| {
+                win.query_all_by_label(&label)
+                    .find(|n| is_field(n.accesskit_node().role()))
+            })
+            .ok_or_else(|| {
+                format!(
+                    "no text field labelled '{label}' in the settings window; the window shows:\n{}",
+                    shown(&s.harness)
+                )
+            })?;
+        node.focus();
+        s.harness.run_ok();
+        match typed {
+            None => clear_focused(s),
+            Some(t) => {
+                s.harness.event(egui::Event::Text(t.into()));
+                settle(s);
+            }
+        }
     }
     Ok(())
 }
