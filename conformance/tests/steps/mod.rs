@@ -9,6 +9,7 @@ pub mod cti;
 pub mod web;
 // The operator's window over a real core, and two-way audio (CALL-1).
 pub mod audio;
+pub mod settings_crash;
 pub mod ui;
 pub mod ui_calls;
 pub mod ui_popup;

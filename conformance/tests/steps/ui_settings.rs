@@ -170,39 +170,12 @@ fn temp_files(dir: &Path) -> Vec<String> {
 async fn no_temp(w: &mut BbWorld) -> Result<(), String> {
     let s = session(w)?;
     let dir = s.settings_path.parent().ok_or("no directory")?;
-    let left: Vec<String> = temp_files(dir)
-        .into_iter()
-        .filter(|n| !n.contains("crashed"))
-        .collect();
+    let left = temp_files(dir);
     if left.is_empty() {
         Ok(())
     } else {
         Err(format!("temporary files left: {left:?}"))
     }
-}
-
-/// What a process killed between writing its temporary file and renaming
-/// it leaves behind: a private, half-written file beside the settings.
-#[given("an earlier save was killed before its rename, leaving a half-written temporary file")]
-async fn crashed_save(w: &mut BbWorld) -> Result<(), String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let s = session(w)?;
-    let dir = s.settings_path.parent().ok_or("no directory")?;
-    let name = s
-        .settings_path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-99999-0-crashed0"));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-    f.write_all(b"[account]\nserver = \"127.0.0.1:5")
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))
 }
 
 #[given("the settings file's folder cannot be written to")]
