@@ -428,7 +428,11 @@ async fn next_save_cleans(w: &mut BbWorld) -> Result<(), String> {
         left.len()
     );
     if !left.is_empty() {
-        return Err(format!("the next save left temporary files: {left:?}"));
+        let names: Vec<&str> = left.iter().take(5).map(|(n, _)| n.as_str()).collect();
+        return Err(format!(
+            "the next save left {} temporary files of killed saves, e.g. {names:?}",
+            left.len()
+        ));
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use softphone::ui::window::OperatorWindow;
 
-use super::ui::{session_ref, text_of, until};
+use super::ui::{is_field, session, session_ref, settle, shown, text_of, until};
 
 // ---------------------------------------------------------------------------
 // History (CALL-3)
@@ -234,4 +234,43 @@ async fn caller_gets_dtmf(w: &mut BbWorld, digits: String) -> Result<(), String>
             last.lock().map(|l| l.to_string()).unwrap_or_default()
         )
     })
+}
+
+// ---------------------------------------------------------------------------
+// Paste (UI-4)
+// ---------------------------------------------------------------------------
+
+/// Ctrl+V in a field: egui turns the platform's paste into a `Paste`
+/// event carrying the clipboard text, which is what is sent here.
+#[when(expr = "the operator pastes {string} into the window's {string} field")]
+async fn paste_into(w: &mut BbWorld, text: String, label: String) -> Result<(), String> {
+    let s = session(w)?;
+    let node = s
+        .harness
+        .query_all_by_label(&label)
+        .find(|n| is_field(n.accesskit_node().role()))
+        .ok_or_else(|| {
+            format!(
+                "no text field labelled '{label}'; the window shows:\n{}",
+                shown(&s.harness)
+            )
+        })?;
+    node.focus();
+    s.harness.run_ok();
+    s.harness.event(egui::Event::Paste(text));
+    settle(s);
+    Ok(())
+}
+
+/// Ctrl+V with no text field focused (the window's own shortcut).
+#[when(expr = "the operator pastes {string} with no field selected")]
+async fn paste_unfocused(w: &mut BbWorld, text: String) -> Result<(), String> {
+    let s = session(w)?;
+    settle(s);
+    if s.harness.ctx.text_edit_focused() {
+        return Err("a text field has the keyboard".into());
+    }
+    s.harness.event(egui::Event::Paste(text));
+    settle(s);
+    Ok(())
 }
