@@ -274,3 +274,56 @@ async fn paste_unfocused(w: &mut BbWorld, text: String) -> Result<(), String> {
     settle(s);
     Ok(())
 }
+
+// ---------------------------------------------------------------------------
+// Transfers as the simulator saw them (CALL-2)
+// ---------------------------------------------------------------------------
+
+/// Every transfer the simulator recorded, on any call: `kind by→target
+/// (outcome)`, with the JSON for messages.
+async fn transfers(w: &BbWorld) -> Result<Vec<Value>, String> {
+    let (status, calls) = w.api_call("GET", "/api/calls", None).await?;
+    if status != 200 {
+        return Err(format!("the simulator's call list answered {status}: {calls}"));
+    }
+    Ok(calls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["transfers"].as_array().cloned().unwrap_or_default())
+        .collect())
+}
+
+/// The simulator handles a REFER as a transfer and records it: `blind`
+/// for a REFER to a number, `attended` for a REFER whose Refer-To carries
+/// Replaces (the consultation call). Completed means the transferee was
+/// connected to the target.
+#[then(expr = "the simulator completed a/an {word} transfer that extension {word} asked for with a REFER to {word}")]
+async fn refer_seen(w: &mut BbWorld, kind: String, by: String, target: String) -> Result<(), String> {
+    let found = w
+        .wait_for(
+            &format!("the simulator to complete a {kind} transfer by {by} to {target}"),
+            10,
+            || async {
+                transfers(w)
+                    .await
+                    .ok()?
+                    .iter()
+                    .any(|t| {
+                        t["kind"] == kind.as_str()
+                            && t["by"] == by.as_str()
+                            && t["target"] == target.as_str()
+                            && t["outcome"] == "completed"
+                    })
+                    .then_some(())
+            },
+        )
+        .await;
+    match found {
+        Ok(()) => Ok(()),
+        Err(e) => Err(format!(
+            "{e}\ntransfers the simulator recorded: {:?}",
+            transfers(w).await.unwrap_or_default()
+        )),
+    }
+}
