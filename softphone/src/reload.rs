@@ -113,15 +113,14 @@ pub fn plan(old: &Settings, new: Settings, reachable: &dyn Fn(SocketAddr) -> boo
         }
         changed
     };
-    if keep(
+    // Spelled differently is not changed ("UDP" is "udp").
+    keep(
         &mut after_restart,
-        old.raw.account.transport.trim().to_ascii_lowercase()
-            != s.raw.account.transport.trim().to_ascii_lowercase(),
+        s.transport != old.transport,
         "account.transport",
-    ) {
-        s.raw.account.transport = old.raw.account.transport.clone();
-        s.transport = old.transport;
-    }
+    );
+    s.raw.account.transport = old.raw.account.transport.clone();
+    s.transport = old.transport;
     if keep(
         &mut after_restart,
         old.raw.account.local_addr != s.raw.account.local_addr,

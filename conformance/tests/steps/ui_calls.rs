@@ -284,7 +284,9 @@ async fn paste_unfocused(w: &mut BbWorld, text: String) -> Result<(), String> {
 async fn transfers(w: &BbWorld) -> Result<Vec<Value>, String> {
     let (status, calls) = w.api_call("GET", "/api/calls", None).await?;
     if status != 200 {
-        return Err(format!("the simulator's call list answered {status}: {calls}"));
+        return Err(format!(
+            "the simulator's call list answered {status}: {calls}"
+        ));
     }
     Ok(calls
         .as_array()
@@ -298,8 +300,15 @@ async fn transfers(w: &BbWorld) -> Result<Vec<Value>, String> {
 /// for a REFER to a number, `attended` for a REFER whose Refer-To carries
 /// Replaces (the consultation call). Completed means the transferee was
 /// connected to the target.
-#[then(expr = "the simulator completed a/an {word} transfer that extension {word} asked for with a REFER to {word}")]
-async fn refer_seen(w: &mut BbWorld, kind: String, by: String, target: String) -> Result<(), String> {
+#[then(
+    expr = "the simulator completed a/an {word} transfer that extension {word} asked for with a REFER to {word}"
+)]
+async fn refer_seen(
+    w: &mut BbWorld,
+    kind: String,
+    by: String,
+    target: String,
+) -> Result<(), String> {
     let found = w
         .wait_for(
             &format!("the simulator to complete a {kind} transfer by {by} to {target}"),
