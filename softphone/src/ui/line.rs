@@ -777,4 +777,28 @@ mod tests {
         );
         assert_eq!(m.operator(), &Operator::LoginFailed("bad password".into()));
     }
+
+    #[test]
+    fn a_settings_event_becomes_a_notice() {
+        let mut m = LineModel::new("1910");
+        m.apply(
+            &ev(
+                EventKind::Settings {
+                    applied: vec!["web".into()],
+                    after_restart: vec!["audio".into()],
+                    failed: vec![],
+                },
+                None,
+            ),
+            1,
+        );
+        assert_eq!(
+            m.take_notices(),
+            vec![Notice::Settings {
+                applied: vec!["web".into()],
+                after_restart: vec!["audio".into()],
+                failed: vec![],
+            }]
+        );
+    }
 }
