@@ -1,6 +1,8 @@
 # UI-5: Call, Hold, Transfer, Hang up, Settings and History, driven through
 # egui_kittest over a real core; their effect is what the simulator sees
-# (re-INVITE for hold, REFER with Replaces for the transfer, BYE).
+# (re-INVITE for hold, REFER with Replaces for the transfer, REFER for the
+# blind transfer, BYE). CALL-2 from the buttons: after a transfer the
+# operator's legs are gone at the simulator.
 @UI-5
 Feature: Call, Hold, Transfer, Hang up, Settings and History buttons
   The call buttons are enabled only when they make sense, and each one acts
@@ -31,6 +33,7 @@ Feature: Call, Hold, Transfer, Hang up, Settings and History buttons
     Then the call has ended
     And the status bar shows "内線 1910" and "ダイヤルできます"
 
+  @CALL-2
   Scenario: Call answers, Hold holds and resumes, Hang up sends BYE
     When an outside caller 09012345678 calls the outside line 0312345678
     Then the softphone rings
@@ -46,6 +49,7 @@ Feature: Call, Hold, Transfer, Hang up, Settings and History buttons
     Then the simulator sees the call ended by extension 1910
     And the status bar shows "内線 1910" and "ダイヤルできます"
 
+  @CALL-2
   Scenario: Transfer holds the call and dials the target; Complete hands the caller over
     Given a softphone for extension 1911 is running
     When an outside caller 09012345678 calls the outside line 0312345678
@@ -59,6 +63,25 @@ Feature: Call, Hold, Transfer, Hang up, Settings and History buttons
     When the operator at extension 1911 runs "bbclient answer"
     And the operator clicks "転送完了" in the window
     Then the outside caller ends up talking to extension 1911
+    And the simulator completed an attended transfer that extension 1910 asked for with a REFER to 1911
+    And the simulator keeps no leg of extension 1910 up
+    And the status bar shows "内線 1910" and "ダイヤルできます"
+
+  @CALL-2
+  Scenario: Blind transfer in the Transfer menu hands the caller over without a consultation
+    Given a softphone for extension 1911 is running
+    When an outside caller 09012345678 calls the outside line 0312345678
+    And the operator clicks "通話" in the window
+    Then the outside caller is talking to extension 1910
+    When the operator types "1911" into the window's "電話番号" field
+    And the operator clicks "転送メニュー" in the window
+    And the operator clicks "ブラインド転送" in the window
+    Then the softphone of extension 1911 rings with a call from 09012345678
+    When the operator at extension 1911 runs "bbclient answer"
+    Then the outside caller ends up talking to extension 1911
+    And the simulator completed a blind transfer that extension 1910 asked for with a REFER to 1911
+    And the simulator keeps no leg of extension 1910 up
+    And the window shows "1911 へ転送しました"
     And the status bar shows "内線 1910" and "ダイヤルできます"
 
   Scenario: Settings and History open their windows

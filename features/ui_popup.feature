@@ -16,7 +16,7 @@ Feature: The popup window shows the CRM's answer and opens the detail view
 
   # The issue's "done when": log in, take a call from the simulator, see the
   # popup, hold, transfer and hang up from the window alone.
-  @UI-5 @UI-6 @ACD-1
+  @UI-5 @UI-6 @ACD-1 @CALL-2
   Scenario: an operator logs in, sees the popup and takes the call to a completed transfer from the window
     Given a softphone for extension 1911 is running
     And the operator's window for extension 1910 is open in English with the settings
@@ -55,6 +55,8 @@ Feature: The popup window shows the CRM's answer and opens the detail view
     When the operator at extension 1911 runs "bbclient answer"
     And the operator clicks "Complete transfer" in the window
     Then the outside caller ends up talking to extension 1911
+    And the simulator completed an attended transfer that extension 1910 asked for with a REFER to 1911
+    And the simulator keeps no leg of extension 1910 up
     And the status bar shows "Ext. 1910" and "Ready to dial"
     And the popup window shows "Call ended"
     And the popup window's "Details" is greyed out

@@ -61,3 +61,29 @@ Feature: Settings has four tabs; Save persists, Cancel discards
     Then the window shows "Some entries are wrong"
     And the window shows "Web integration (!)"
     And the settings file is unchanged
+
+  # Save puts the settings in force in the running softphone (WEB-7's
+  # decision, see softphone::reload): a new account is registered at once,
+  # the old binding removed first.
+  @WEB-7
+  Scenario: Save with another account registers it at once and removes the old binding
+    Given the operator's window for extension 1910 is open in English
+    When the operator clicks "Settings" in the window
+    And the operator replaces the settings window's "User (extension)" field with "1911"
+    And the operator replaces the settings window's "Password" field with "pw1911"
+    And the operator clicks "Save" in the window
+    Then the window shows "; in force for the next call"
+    And the simulator lists extension 1911 as registered
+    And the simulator lists no registration for extension 1910
+    And the status bar shows "Ext. 1911" and "Ready to dial"
+
+  # What a running softphone cannot change is said, not ignored.
+  @WEB-7
+  Scenario: a change that needs a restart is named in the status line
+    Given the operator's window for extension 1910 is open in English
+    When the operator clicks "Settings" in the window
+    And the operator clicks "TCP" in the window
+    And the operator clicks "Save" in the window
+    Then the window shows "; account.transport in force after a restart"
+    And the settings file has account.transport = "tcp"
+    And the simulator lists extension 1910 as registered

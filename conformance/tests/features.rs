@@ -9,6 +9,11 @@ use cucumber::{World as _, WriterExt as _, writer};
 
 #[tokio::main]
 async fn main() {
+    // Started again by the Q-4 crash scenario as the process that saves
+    // the settings in a loop until it is killed (steps/settings_crash.rs).
+    if let Ok(spec) = std::env::var(steps::settings_crash::SAVER_ENV) {
+        steps::settings_crash::saver_child(&spec);
+    }
     let root = conformance::procs::workspace_root();
     let out_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)

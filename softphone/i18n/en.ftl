@@ -120,6 +120,12 @@ settings-saved = Saved: { $path }
 settings-restart = The changes apply after the softphone restarts
 settings-save-failed = Could not save: { $error }
 settings-has-errors = Some entries are wrong; check the fields marked in red
+settings-saved-plain = Saved
+settings-in-force = in force for the next call
+settings-in-force-except = in force for the next call, except { $keys } (after a restart)
+settings-after-restart = { $keys } in force after a restart
+settings-nothing-changed = nothing changed
+settings-not-applied = not in force: { $errors }
 
 ## Popup (WEB-1, WEB-4)
 popup-title = Incoming call
@@ -143,6 +149,7 @@ history-incoming = Incoming
 history-outgoing = Outgoing
 history-empty = No calls yet
 history-unavailable = The history cannot be opened: { $error }
+history-off = The call history is off ([history] enabled = false)
 history-redial = Click to call again
 history-close = Close
 result-answered = Answered

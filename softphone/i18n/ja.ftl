@@ -120,6 +120,12 @@ settings-saved = 保存しました: { $path }
 settings-restart = 設定の変更はソフトフォンの再起動後に反映されます
 settings-save-failed = 保存できませんでした: { $error }
 settings-has-errors = 入力内容に誤りがあります。赤字の項目を確認してください
+settings-saved-plain = 保存しました
+settings-in-force = 次の通話から有効です
+settings-in-force-except = 次の通話から有効です(ただし { $keys } は再起動後に有効)
+settings-after-restart = { $keys } は再起動後に有効になります
+settings-nothing-changed = 変更はありません
+settings-not-applied = 反映できませんでした: { $errors }
 
 ## Popup (WEB-1, WEB-4)
 popup-title = 着信情報
@@ -143,6 +149,7 @@ history-incoming = 着信
 history-outgoing = 発信
 history-empty = 履歴はありません
 history-unavailable = 履歴を開けません: { $error }
+history-off = 通話履歴はオフです([history] enabled = false)
 history-redial = クリックで再発信
 history-close = 閉じる
 result-answered = 応答

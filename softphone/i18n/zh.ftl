@@ -120,6 +120,12 @@ settings-saved = 已保存: { $path }
 settings-restart = 设置的更改将在软电话重启后生效
 settings-save-failed = 无法保存: { $error }
 settings-has-errors = 部分输入有误,请检查标红的项目
+settings-saved-plain = 已保存
+settings-in-force = 从下一通电话起生效
+settings-in-force-except = 从下一通电话起生效({ $keys } 需重启后生效)
+settings-after-restart = { $keys } 将在重启后生效
+settings-nothing-changed = 没有更改
+settings-not-applied = 未能生效: { $errors }
 
 ## Popup (WEB-1, WEB-4)
 popup-title = 来电信息
@@ -143,6 +149,7 @@ history-incoming = 来电
 history-outgoing = 去电
 history-empty = 暂无通话记录
 history-unavailable = 无法打开通话记录: { $error }
+history-off = 通话记录已关闭([history] enabled = false)
 history-redial = 点击重拨
 history-close = 关闭
 result-answered = 已接听

@@ -18,6 +18,12 @@
 //!   (bounded).
 //! * **Media**: DTMF received on a call is published as a `dtmf` event;
 //!   each call's media figures are in `status` and printed when it ends.
+//! * **Saved settings** (WEB-7): the window hands validated [`Settings`]
+//!   in on [`Core::settings`]; [`crate::reload::plan`] decides what is in
+//!   force from the next call and what waits for a restart; the loop swaps
+//!   what it may (hooks, operator, call model, history file, the SIP
+//!   account with a re-registration) and publishes a `settings` event.
+//!   The control socket has no way to send settings: no verb changes them.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -36,7 +42,8 @@ use crate::hooks::HookDriver;
 use crate::media::{MediaNotice, MediaStats};
 use crate::operator::{ApiCall, ApiError, OperatorApi, ServerOperator, Session};
 use crate::phone::{Action, Command, EndCause, Phone, PhoneConfig, PhoneEvent};
-use crate::sip_ua::{RegState, SipEvent, SipUa};
+use crate::reload::Report;
+use crate::sip_ua::{RegState, SipAccount, SipEvent, SipUa};
 
 /// How a softphone is started.
 pub struct RunOptions {
@@ -69,6 +76,27 @@ enum OpMsg {
     Server(ServerOperator),
 }
 
+/// Saved settings for the running core (WEB-7), validated by
+/// [`Settings::validate`] (the window's Save does that before it writes
+/// the file).
+pub struct SettingsUpdate {
+    /// The settings as saved.
+    pub settings: Settings,
+    /// What the core did with them.
+    pub reply: oneshot::Sender<Applied>,
+}
+
+/// What the core did with saved settings; the same [`Report`] is
+/// published as a `settings` event.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// In force now, after a restart, not at all.
+    pub report: Report,
+    /// The call history the core records into from now on (`None`: off,
+    /// or it could not be opened).
+    pub history_path: Option<PathBuf>,
+}
+
 /// Prints one line for the person at the terminal (headless mode).
 fn say(line: impl AsRef<str>) {
     crate::logging::say(line);
@@ -80,6 +108,8 @@ fn say(line: impl AsRef<str>) {
 pub struct Core {
     /// Verbs into the app loop (the channel the control socket uses too).
     pub commands: mpsc::Sender<ControlCommand>,
+    /// Saved settings into the app loop (in-process only: the window).
+    pub settings: mpsc::Sender<SettingsUpdate>,
     /// The app loop's event stream; `subscribe()` for a receiver.
     pub events: broadcast::Sender<Event>,
     /// Cancel to shut the core down (unregisters, removes the socket).
@@ -118,6 +148,7 @@ pub async fn start(opts: RunOptions) -> anyhow::Result<Core> {
     let listener = control::bind(&path).await?;
     let (events_tx, _) = broadcast::channel::<Event>(1024);
     let (cmd_tx, cmd_rx) = mpsc::channel::<ControlCommand>(64);
+    let (settings_tx, settings_rx) = mpsc::channel::<SettingsUpdate>(4);
     // One feed for the control socket and the publisher: it keeps the
     // registration state for late subscribers, stored before it is sent.
     let feed = control::EventFeed::new(events_tx.clone());
@@ -165,18 +196,33 @@ pub async fn start(opts: RunOptions) -> anyhow::Result<Core> {
         media_rx,
         hooks,
         cmd_rx,
+        settings_rx,
         publisher,
         cancel: cancel.clone(),
         operator,
         api,
+        instance: opts.instance,
+        history_path: std::sync::Arc::new(std::sync::Mutex::new(history_path.clone())),
     }));
     Ok(Core {
         commands: cmd_tx,
+        settings: settings_tx,
         events: events_tx,
         cancel,
         task,
         history_path,
     })
+}
+
+/// Where the history of saved settings goes: `Ok(None)` when it is off.
+fn history_target(settings: &Settings, instance: &str) -> Result<Option<PathBuf>, String> {
+    if !settings.raw.history.enabled {
+        return Ok(None);
+    }
+    let env = |name: &str| std::env::var_os(name);
+    crate::history::path_for(instance, settings.history_path.as_deref(), &env)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Opens the call history the core records into; says where, or why not.
@@ -210,27 +256,34 @@ struct AppLoop {
     media_rx: broadcast::Receiver<MediaNotice>,
     hooks: HookDriver,
     cmd_rx: mpsc::Receiver<ControlCommand>,
+    settings_rx: mpsc::Receiver<SettingsUpdate>,
     /// Where the app loop's events go (recorded in the history, then
     /// broadcast, on the history thread).
     publisher: Publisher,
     cancel: CancellationToken,
     operator: Session,
     api: Option<OperatorApi>,
+    instance: String,
+    /// The history file recorded into (changed by saved settings).
+    history_path: std::sync::Arc<std::sync::Mutex<Option<PathBuf>>>,
 }
 
 async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
     let AppLoop {
-        settings,
+        mut settings,
         path,
         sip,
         mut sip_rx,
         mut media_rx,
         mut hooks,
         mut cmd_rx,
+        mut settings_rx,
         publisher,
         cancel,
         mut operator,
-        api,
+        mut api,
+        instance,
+        history_path,
     } = parts;
     let started = Instant::now();
     let now = || started.elapsed().as_millis() as u64;
@@ -297,6 +350,52 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                 }
                 OpMsg::Server(server) => operator.note_server(server),
             },
+            Some(update) = settings_rx.recv() => {
+                let plan = crate::reload::plan(&settings, update.settings, &|a| sip.reaches(a));
+                settings = plan.settings;
+                // Cheap, and the same whatever changed: the call model,
+                // the operator session and the hooks take the settings.
+                phone.set_config(PhoneConfig {
+                    ring_second_call: settings.raw.sip.second_call == crate::config::SecondCall::Ring,
+                });
+                api = settings
+                    .operator_api
+                    .clone()
+                    .map(|url| OperatorApi::new(url, settings.operator_timeout));
+                let login = operator.reconfigure(
+                    settings.hooks.operator.clone(),
+                    &settings.raw.account.user,
+                    api.is_some(),
+                    &settings.path,
+                );
+                hooks.reconfigure(&settings.hooks, login);
+                if plan.reregister {
+                    sip.set_account(SipAccount::from_settings(&settings));
+                }
+                // The history file is opened on the history thread; the
+                // report waits for it, the loop does not.
+                let switch = plan.history.then(|| history_target(&settings, &instance));
+                let (publisher, mut report) = (publisher.clone(), plan.report);
+                let history_path = history_path.clone();
+                tokio::spawn(async move {
+                    match switch {
+                        None => {}
+                        Some(Err(e)) => report.failed.push(format!("history: {e}")),
+                        Some(Ok(target)) => match publisher.switch_history(target.clone()).await {
+                            Ok(()) => *lock(&history_path) = target,
+                            Err(e) => report.failed.push(format!("history: {e}")),
+                        },
+                    }
+                    let now = lock(&history_path).clone();
+                    say(report.line());
+                    publisher.publish(Event::new(EventKind::Settings {
+                        applied: report.applied.clone(),
+                        after_restart: report.after_restart.clone(),
+                        failed: report.failed.clone(),
+                    }));
+                    let _ = update.reply.send(Applied { report, history_path: now });
+                });
+            }
             Some(cmd) = cmd_rx.recv() => {
                 match cmd.body {
                     RequestBody::Login { login_id, password } => {
@@ -449,6 +548,10 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
     }
     let _ = std::fs::remove_file(&path);
     Ok(())
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A registration state as shown: reasons trimmed (a server's empty reason

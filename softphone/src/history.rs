@@ -413,6 +413,13 @@ impl History {
         }
     }
 
+    /// Takes over the calls in progress that `old` was following, so that
+    /// they are recorded here when they end (the history file changed
+    /// while they were up).
+    pub fn take_calls_from(&mut self, old: &mut History) {
+        self.tracker = std::mem::replace(&mut old.tracker, Tracker::new());
+    }
+
     /// See [`Tracker::note_outside_line`].
     pub fn note_outside_line(&mut self, call_id: &str, line: &str) {
         self.tracker.note_outside_line(call_id, line);

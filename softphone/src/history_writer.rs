@@ -18,6 +18,7 @@
 //! and published (the app loop calls it before it ends, so the last call's
 //! row is not lost when the process exits).
 
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::SystemTime;
 
@@ -34,6 +35,8 @@ enum Msg {
     OutsideLine { call_id: String, line: String },
     /// Answer once everything before it is done.
     Flush(oneshot::Sender<()>),
+    /// Record into another file from now on (`None`: stop recording).
+    Switch(Option<PathBuf>, oneshot::Sender<Result<(), String>>),
 }
 
 /// Hands events to the publisher thread. Cheap to clone; sending never
@@ -97,6 +100,22 @@ impl Publisher {
         });
     }
 
+    /// Records into the history at `path` from the next event on (`None`:
+    /// records no more), after everything handed in before; calls in
+    /// progress are recorded in the new file. On failure the old history
+    /// stays in use and the reason is returned.
+    pub async fn switch_history(&self, path: Option<PathBuf>) -> Result<(), String> {
+        if !self.threaded {
+            return Err("the call-history thread is not running".into());
+        }
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Msg::Switch(path, done))
+            .map_err(|_| "the call-history thread has stopped".to_string())?;
+        wait.await
+            .unwrap_or_else(|_| Err("the call-history thread has stopped".into()))
+    }
+
     /// Resolves when everything handed in before is stored and published.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
@@ -122,6 +141,25 @@ fn serve(rx: mpsc::Receiver<Msg>, mut history: Option<History>, events: EventFee
             }
             Msg::Flush(done) => {
                 let _ = done.send(());
+            }
+            Msg::Switch(path, done) => {
+                let outcome = match path {
+                    None => {
+                        history = None;
+                        Ok(())
+                    }
+                    Some(p) => match History::open(&p) {
+                        Ok(mut new) => {
+                            if let Some(old) = history.as_mut() {
+                                new.take_calls_from(old);
+                            }
+                            history = Some(new);
+                            Ok(())
+                        }
+                        Err(e) => Err(e.to_string()),
+                    },
+                };
+                let _ = done.send(outcome);
             }
         }
     }

@@ -122,6 +122,8 @@ enum Msg {
     Done(HookId, HookOutcome),
     /// The call's 180 is out (or will not come, or we waited long enough).
     RingSent(String),
+    /// Saved settings: the engine's configuration and the browser command.
+    Configure(Box<EngineConfig>, Vec<String>),
 }
 
 /// Handle to the hook driver task.
@@ -229,6 +231,19 @@ impl HookDriver {
     /// logout).
     pub fn set_operator(&mut self, operator: OperatorLogin) {
         self.operator = operator;
+    }
+
+    /// Takes saved settings (WEB-7): calls that ring from now on use
+    /// them (see [`bb_cti::engine::Engine::set_config`] for calls in
+    /// progress). `operator` is the login behind `%OpId%`/`%OpPW%` now
+    /// (the logged-in operator, else the configured one).
+    pub fn reconfigure(&mut self, hooks: &HookSettings, operator: OperatorLogin) {
+        self.own_extension = hooks.own_extension.clone();
+        self.operator = operator;
+        let _ = self.tx.send(Msg::Configure(
+            Box::new(hooks.engine.clone()),
+            hooks.browser.clone(),
+        ));
     }
 
     /// The operator behind `%OpId%` and `%OpPW%` now.
@@ -345,6 +360,10 @@ impl Task {
                 Some(Msg::Done(id, outcome)) => {
                     self.running.remove(&id);
                     self.engine.handle_hook_done(id, outcome, now);
+                }
+                Some(Msg::Configure(config, browser)) => {
+                    self.engine.set_config(*config);
+                    self.browser = browser;
                 }
                 None => self.engine.handle_timeout(now),
             }

@@ -294,7 +294,7 @@ fn run_windowed(
         history,
         prefs_path: None,
         instance,
-        on_saved: None,
+        settings_tx: Some(core.settings.clone()),
     };
     let shown = softphone::ui::run(link);
     if let Err(e) = &shown {

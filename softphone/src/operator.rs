@@ -179,6 +179,24 @@ impl Session {
         }
     }
 
+    /// Takes saved settings (WEB-7): the configured login, our extension
+    /// and whether an API is configured, for the next login. A logged-in
+    /// operator stays logged in. Returns the login behind
+    /// `%OpId%`/`%OpPW%` from now on.
+    pub fn reconfigure(
+        &mut self,
+        configured: OperatorLogin,
+        extension: &str,
+        api_configured: bool,
+        settings_path: &std::path::Path,
+    ) -> OperatorLogin {
+        self.configured = configured;
+        self.extension = extension.trim().to_string();
+        self.api_configured = api_configured;
+        self.settings_path = settings_path.display().to_string();
+        self.hooks_login()
+    }
+
     /// The current state.
     pub fn state(&self) -> OperatorState {
         self.state
@@ -765,5 +783,34 @@ mod tests {
     fn path_segments_are_escaped() {
         assert_eq!(url_path_segment("op1910"), "op1910");
         assert_eq!(url_path_segment("a b/c"), "a%20b%2Fc");
+    }
+
+    #[test]
+    fn saved_settings_change_the_defaults_but_not_a_logged_in_operator() {
+        let mut s = session(false);
+        let op2 = OperatorLogin {
+            id: "op2".into(),
+            password: Secret::new("pw2".into()),
+        };
+        // Nobody logged in: the new configured login is behind %OpId%.
+        let now = s.reconfigure(op2.clone(), "1911", true, std::path::Path::new("/y.toml"));
+        assert_eq!(now.id, "op2");
+        match s.begin_login(None, None).unwrap() {
+            ApiCall::Login {
+                login_id,
+                extension,
+                ..
+            } => assert_eq!((login_id.as_str(), extension.as_str()), ("op2", "1911")),
+            other => panic!("{other:?}"),
+        }
+        let call = s.begin_login(Some("op3"), Some("pw3"));
+        assert!(call.is_err(), "a login is in progress");
+        s.busy = false;
+        let call = s.begin_login(Some("op3"), Some("pw3")).unwrap();
+        s.finish(&call, Ok(server("op3", "available")));
+        // Logged in: the logged-in operator stays behind %OpId%.
+        let now = s.reconfigure(op2, "1911", true, std::path::Path::new("/y.toml"));
+        assert_eq!(now.id, "op3");
+        assert_eq!(s.logged_in_as(), Some("op3"));
     }
 }

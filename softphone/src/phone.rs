@@ -463,6 +463,12 @@ impl Phone {
         }
     }
 
+    /// Replaces the configuration (saved settings): the next incoming call
+    /// is decided with it; calls in progress are not touched.
+    pub fn set_config(&mut self, config: PhoneConfig) {
+        self.config = config;
+    }
+
     /// Number of calls in progress.
     pub fn call_count(&self) -> usize {
         self.calls.len()

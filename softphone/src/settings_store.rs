@@ -9,6 +9,14 @@
 //! flushed too, so the rename itself survives a power cut. On any failure
 //! the temporary file is removed and the old settings stay as they were.
 //!
+//! **A save killed on the way** (power cut, SIGKILL) leaves the settings
+//! file as it was (before the rename) or whole and new (after it), never a
+//! mix. What it may leave besides is its temporary file,
+//! `.NAME.tmp-PID-N-SALT` beside the settings, 0600 like them. The rule:
+//! **the next save removes every such file whose process is gone**
+//! ([`remove_stale_temps`]); files of saves still running are left alone.
+//! Nothing ever reads a temporary file.
+//!
 //! When the target is a symbolic link, the file it points to is replaced
 //! (the link stays). Comments in a hand-written file are not kept: the file
 //! is written from the settings.
@@ -110,6 +118,7 @@ pub fn write_atomic_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "settings".into());
+    remove_stale_temps(&dir, &name);
     let (tmp, mut file) = create_temp(&dir, &name).map_err(err(
         "cannot create a temporary file beside it",
         "check that the directory exists and is writable",
@@ -142,6 +151,52 @@ pub fn write_atomic_with(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// The process that made temporary file `file` of settings file `name`
+/// (`.NAME.tmp-PID-…`), if it is one.
+fn temp_owner(file: &str, name: &str) -> Option<u32> {
+    let rest = file.strip_prefix(&format!(".{name}.tmp-"))?;
+    rest.split('-').next()?.parse().ok()
+}
+
+/// Whether process `pid` is gone (it cannot be signalled because it does
+/// not exist; one of another user still exists).
+fn process_gone(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only checks the pid.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Removes the temporary files of earlier saves of `name` in `dir` whose
+/// process is gone (killed before its rename); see the module docs. A file
+/// that cannot be removed is logged and left.
+pub fn remove_stale_temps(dir: &Path, name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let me = std::process::id();
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = temp_owner(&file.to_string_lossy(), name) else {
+            continue;
+        };
+        if pid == me || !process_gone(pid) {
+            continue;
+        }
+        if let Err(e) = fs::remove_file(entry.path()) {
+            tracing::warn!(
+                "cannot remove '{}', left by a save that did not finish: {e}",
+                entry.path().display()
+            );
+        }
+    }
 }
 
 /// Creates `.NAME.tmp-PID-N` in `dir`, exclusively, mode 0600.
@@ -243,6 +298,39 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(&path).expect("read"), "old settings");
         assert!(leftovers(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn the_next_save_removes_temporary_files_of_dead_processes_only() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bbclient.toml");
+        fs::write(&path, "old").expect("seed");
+        // A process that is gone: a child that has exited and been reaped.
+        let mut child = std::process::Command::new("true").spawn().expect("true");
+        let dead = child.id();
+        child.wait().expect("wait");
+        let stale = dir
+            .path()
+            .join(format!(".bbclient.toml.tmp-{dead}-0-0000abcd"));
+        // A save still running (this process's parent is alive), and
+        // another settings file's temporary file.
+        let parent = std::os::unix::process::parent_id();
+        let running = dir
+            .path()
+            .join(format!(".bbclient.toml.tmp-{parent}-0-0000abcd"));
+        let other = dir
+            .path()
+            .join(format!(".other.toml.tmp-{dead}-0-0000abcd"));
+        for f in [&stale, &running, &other] {
+            fs::write(f, "x").expect("plant");
+        }
+        write_atomic(&path, b"new").expect("save");
+        assert!(!stale.exists(), "the dead save's file is removed");
+        assert!(running.exists(), "a running save's file is kept");
+        assert!(other.exists(), "another file's temporary file is kept");
+        assert_eq!(temp_owner(".a.toml.tmp-12-0-ff", "a.toml"), Some(12));
+        assert_eq!(temp_owner(".a.toml.tmp-x-0-ff", "a.toml"), None);
+        assert_eq!(temp_owner("a.toml", "a.toml"), None);
     }
 
     #[test]

@@ -238,6 +238,41 @@ impl InboundCounts {
     }
 }
 
+/// The account the driver registers and calls with. Saved settings may
+/// replace it while the softphone runs ([`SipUa::set_account`]); no
+/// `Debug`, it holds the password.
+#[derive(Clone)]
+pub struct SipAccount {
+    /// The SIP server.
+    pub server: SocketAddr,
+    /// Where requests are sent: the outbound proxy, else the server.
+    pub next_hop: SocketAddr,
+    /// The extension.
+    pub user: String,
+    /// The digest credential.
+    pub credential: Credential,
+    /// The registration expiry asked for, seconds.
+    pub expires: u32,
+}
+
+impl SipAccount {
+    /// The account of validated settings.
+    pub fn from_settings(settings: &crate::config::Settings) -> SipAccount {
+        SipAccount {
+            server: settings.server,
+            next_hop: settings.outbound_proxy.unwrap_or(settings.server),
+            user: settings.raw.account.user.clone(),
+            credential: Credential {
+                username: settings.raw.account.user.clone(),
+                password: settings.raw.account.password.clone(),
+                realm: None,
+                auth_username: None,
+            },
+            expires: settings.raw.account.expires,
+        }
+    }
+}
+
 /// The running SIP side of the softphone.
 #[derive(Clone)]
 pub struct SipUa {
@@ -245,12 +280,12 @@ pub struct SipUa {
     dialog_layer: Arc<DialogLayer>,
     /// Our SIP address for the chosen transport (what Contact names).
     local: SocketAddr,
-    server: SocketAddr,
-    /// Where requests are sent: the outbound proxy, else the server.
-    next_hop: SocketAddr,
     transport: Transport,
-    user: String,
-    credential: Credential,
+    /// The account in force (new calls and the registration use it).
+    account: Arc<Mutex<SipAccount>>,
+    /// Woken when `account` was replaced: the registration loop
+    /// unregisters the old binding and registers the new one.
+    account_changed: Arc<tokio::sync::Notify>,
     legs: Arc<Mutex<HashMap<CallKey, Leg>>>,
     next_key: Arc<Mutex<CallKey>>,
     events: mpsc::UnboundedSender<SipEvent>,
@@ -478,21 +513,13 @@ impl SipUa {
         let inner = endpoint.inner.clone();
         let dialog_layer = Arc::new(DialogLayer::new(inner.clone()));
         tokio::spawn(async move { endpoint.serve().await });
-        let credential = Credential {
-            username: settings.raw.account.user.clone(),
-            password: settings.raw.account.password.clone(),
-            realm: None,
-            auth_username: None,
-        };
         let ua = SipUa {
             endpoint: inner,
             dialog_layer,
             local,
-            server: settings.server,
-            next_hop: settings.outbound_proxy.unwrap_or(settings.server),
             transport: settings.transport,
-            user: settings.raw.account.user.clone(),
-            credential: credential.clone(),
+            account: Arc::new(Mutex::new(SipAccount::from_settings(settings))),
+            account_changed: Arc::default(),
             legs: Arc::new(Mutex::new(HashMap::new())),
             next_key: Arc::new(Mutex::new(0)),
             events,
@@ -512,14 +539,29 @@ impl SipUa {
                 tokio::spawn(async move { me.handle(tx).await });
             }
         });
-        tokio::spawn(ua.clone().registration_loop(
-            settings.server,
-            credential,
-            settings.raw.account.expires,
-            cancel,
-            stack,
-        ));
+        tokio::spawn(ua.clone().registration_loop(cancel, stack));
         Ok(ua)
+    }
+
+    /// The account in force.
+    fn account(&self) -> SipAccount {
+        lock(&self.account).clone()
+    }
+
+    /// Replaces the account (saved settings, WEB-7): calls placed from now
+    /// on use it, and the registration loop unregisters the old binding
+    /// and registers the new one at once. Calls in progress keep their
+    /// dialogs.
+    pub fn set_account(&self, account: SipAccount) {
+        *lock(&self.account) = account;
+        self.account_changed.notify_one();
+    }
+
+    /// Whether our bound SIP socket reaches `server` (the address the
+    /// system would send from is ours). A new server that does not is
+    /// only reached after a restart (see [`crate::reload`]).
+    pub fn reaches(&self, server: SocketAddr) -> bool {
+        self.local.ip().is_unspecified() || route_to(server).is_ok_and(|ip| ip == self.local.ip())
     }
 
     /// A token that is cancelled once the 180 Ringing of the incoming call
@@ -627,8 +669,8 @@ impl SipUa {
     }
 
     /// Where to send a request.
-    fn destination(&self) -> SipAddr {
-        let mut d = SipAddr::from(self.next_hop);
+    fn destination(&self, account: &SipAccount) -> SipAddr {
+        let mut d = SipAddr::from(account.next_hop);
         d.r#type = Some(match self.transport {
             Transport::Udp => rsipstack::sip::Transport::Udp,
             Transport::Tcp => rsipstack::sip::Transport::Tcp,
@@ -640,34 +682,51 @@ impl SipUa {
         let _ = self.events.send(SipEvent::Call(input));
     }
 
-    async fn registration_loop(
-        self,
-        server: SocketAddr,
-        credential: Credential,
-        expires: u32,
-        cancel: CancellationToken,
-        stack: CancellationToken,
-    ) {
-        let server_uri = self.uri_on_transport(None, server);
-        let new_registration = || {
-            let mut reg = Registration::new(self.endpoint.clone(), Some(credential.clone()));
-            if self.next_hop != server {
-                reg.outbound_proxy = Some(self.next_hop);
-            }
-            if self.transport == Transport::Tcp {
-                reg.contact = Some(rsipstack::sip::typed::Contact {
-                    display_name: None,
-                    uri: self.uri_on_transport(Some(&self.user), self.local),
-                    params: vec![],
-                });
-            }
-            reg
-        };
-        let mut reg = new_registration();
+    /// A fresh registration (new Call-ID) for `account`.
+    fn new_registration(&self, account: &SipAccount) -> Registration {
+        let mut reg = Registration::new(self.endpoint.clone(), Some(account.credential.clone()));
+        if account.next_hop != account.server {
+            reg.outbound_proxy = Some(account.next_hop);
+        }
+        if self.transport == Transport::Tcp {
+            reg.contact = Some(rsipstack::sip::typed::Contact {
+                display_name: None,
+                uri: self.uri_on_transport(Some(&account.user), self.local),
+                params: vec![],
+            });
+        }
+        reg
+    }
+
+    /// Removes `account`'s binding (REGISTER with Expires: 0), bounded by
+    /// [`UNREGISTER_LIMIT`]; `why` names the occasion in warnings.
+    async fn unregister(&self, reg: &mut Registration, account: &SipAccount, why: &str) {
+        let server_uri = self.uri_on_transport(None, account.server);
+        match tokio::time::timeout(UNREGISTER_LIMIT, reg.register(server_uri, Some(0))).await {
+            Ok(Ok(resp)) if resp.status_code == StatusCode::OK => {}
+            Ok(Ok(resp)) => tracing::warn!(
+                "unregistering {why}: server answered {} {}",
+                u16::from(resp.status_code.clone()),
+                resp.reason_phrase().unwrap_or_default()
+            ),
+            Ok(Err(e)) => tracing::warn!("unregistering {why} failed: {e}"),
+            Err(_) => tracing::warn!(
+                "unregistering {why}: no answer from {} within {} s",
+                account.server,
+                UNREGISTER_LIMIT.as_secs()
+            ),
+        }
+    }
+
+    async fn registration_loop(self, cancel: CancellationToken, stack: CancellationToken) {
+        let mut account = self.account();
+        let mut reg = self.new_registration(&account);
         let mut failures = 0u32;
         let mut registered = false;
         loop {
-            let wait = match reg.register(server_uri.clone(), Some(expires)).await {
+            let server = account.server;
+            let server_uri = self.uri_on_transport(None, server);
+            let wait = match reg.register(server_uri, Some(account.expires)).await {
                 Ok(resp) if resp.status_code == StatusCode::OK => {
                     failures = 0;
                     registered = true;
@@ -696,12 +755,26 @@ impl SipUa {
                     }));
                     // A new registration (new Call-ID) after a failure: the
                     // server may have restarted and forgotten us.
-                    reg = new_registration();
+                    reg = self.new_registration(&account);
                     wait
                 }
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                _ = self.account_changed.notified() => {
+                    // Saved settings changed the account: the old binding
+                    // goes first, then the new account registers at once.
+                    if registered {
+                        self.unregister(&mut reg, &account, "the old account").await;
+                        registered = false;
+                        let _ = self
+                            .events
+                            .send(SipEvent::Registration(RegState::Unregistered));
+                    }
+                    account = self.account();
+                    reg = self.new_registration(&account);
+                    failures = 0;
+                }
                 _ = cancel.cancelled() => break,
             }
         }
@@ -709,19 +782,7 @@ impl SipUa {
         // answered would only make shutdown wait); bounded so that shutdown
         // never hangs. The stack stops afterwards.
         if registered {
-            match tokio::time::timeout(UNREGISTER_LIMIT, reg.register(server_uri, Some(0))).await {
-                Ok(Ok(resp)) if resp.status_code == StatusCode::OK => {}
-                Ok(Ok(resp)) => tracing::warn!(
-                    "unregistering at exit: server answered {} {}",
-                    u16::from(resp.status_code.clone()),
-                    resp.reason_phrase().unwrap_or_default()
-                ),
-                Ok(Err(e)) => tracing::warn!("unregistering at exit failed: {e}"),
-                Err(_) => tracing::warn!(
-                    "unregistering at exit: no answer from {server} within {} s",
-                    UNREGISTER_LIMIT.as_secs()
-                ),
-            }
+            self.unregister(&mut reg, &account, "at exit").await;
         }
         stack.cancel();
         let _ = self
@@ -927,7 +988,7 @@ impl SipUa {
             None => None,
         };
         let (sender, receiver) = self.dialog_layer.new_dialog_state_channel();
-        let contact = self.uri_on_transport(Some(&self.user), self.local);
+        let contact = self.uri_on_transport(Some(&self.account().user), self.local);
         let dialog =
             match self
                 .dialog_layer
@@ -1276,6 +1337,7 @@ impl SipUa {
             .rtp_socket()
             .await
             .map_err(|e| format!("no RTP port: {e}"))?;
+        let account = self.account();
         let mut media = LegMedia::new(pair, rtp_addr, media::sdp::offer_formats(&self.audio));
         let offer = media.sdp(Direction::SendRecv, self.ptime());
         // We answer session timers (RFC 4028) but do not ask for them.
@@ -1284,13 +1346,13 @@ impl SipUa {
             headers.push(make("Replaces", r));
         }
         let opt = InviteOption {
-            caller: uri(Some(&self.user), self.server),
-            callee: self.uri_on_transport(Some(number), self.server),
-            destination: Some(self.destination()),
+            caller: uri(Some(&account.user), account.server),
+            callee: self.uri_on_transport(Some(number), account.server),
+            destination: Some(self.destination(&account)),
             content_type: Some("application/sdp".to_string()),
             offer: Some(offer),
-            contact: self.uri_on_transport(Some(&self.user), self.local),
-            credential: Some(self.credential.clone()),
+            contact: self.uri_on_transport(Some(&account.user), self.local),
+            credential: Some(account.credential.clone()),
             headers: Some(headers),
             call_id: Some(call_id),
             ..Default::default()
@@ -1497,19 +1559,23 @@ impl SipUa {
             });
             return;
         };
+        let account = self.account();
         let target = match replaces_value {
             Some(r) => format!(
                 "<sip:{number}@{}?Replaces={}>",
-                self.server,
+                account.server,
                 escape_uri_header(&r)
             ),
-            None => format!("<sip:{number}@{}>", self.server),
+            None => format!("<sip:{number}@{}>", account.server),
         };
         let me = self.clone();
         tokio::spawn(async move {
             let headers = vec![
                 make("Refer-To", target),
-                make("Referred-By", format!("<sip:{}@{}>", me.user, me.server)),
+                make(
+                    "Referred-By",
+                    format!("<sip:{}@{}>", account.user, account.server),
+                ),
             ];
             let code = match dialog.request(Method::Refer, Some(headers), None).await {
                 Ok(Some(resp)) => u16::from(resp.status_code.clone()),

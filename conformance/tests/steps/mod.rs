@@ -14,7 +14,11 @@ pub mod internal;
 pub mod web;
 // The operator's window over a real core, and two-way audio (CALL-1).
 pub mod audio;
+pub mod settings_crash;
 pub mod ui;
+pub mod ui_calls;
+pub mod ui_popup;
+pub mod ui_settings;
 
 /// The doc string of a step, without surrounding blank lines.
 pub fn docstring(step: &Step) -> Result<String, String> {

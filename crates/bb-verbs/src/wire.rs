@@ -394,6 +394,23 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Saved settings reached the running softphone (WEB-7): what is in
+    /// force from the next call on, and what waits for a restart.
+    Settings {
+        /// The changed parts now in force, e.g. `web`, `command`,
+        /// `account` (re-registered), `operator`, `history`,
+        /// `sip.second_call`.
+        applied: Vec<String>,
+        /// The changed settings the running softphone cannot take, in
+        /// force after a restart, e.g. `account.transport`, `audio`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        after_restart: Vec<String>,
+        /// Changes that could not be put in force, each `key: why`
+        /// (e.g. a history file that cannot be opened); the old value
+        /// stays.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        failed: Vec<String>,
+    },
 }
 
 /// SIP registration states.
@@ -686,6 +703,14 @@ mod tests {
             message_json(Event::new(EventKind::Held).with_call("c1")),
             r#"{"type":"event","event":"held","call_id":"c1"}"#
         );
+        assert_eq!(
+            message_json(Event::new(EventKind::Settings {
+                applied: vec!["web".into(), "command".into()],
+                after_restart: vec![],
+                failed: vec![]
+            })),
+            r#"{"type":"event","event":"settings","applied":["web","command"]}"#
+        );
     }
 
     fn any_event_kind() -> impl Strategy<Value = EventKind> {
@@ -764,6 +789,16 @@ mod tests {
                     state,
                     login_id,
                     reason
+                }),
+            (
+                proptest::collection::vec(text(), 0..4),
+                proptest::collection::vec(text(), 0..4),
+                proptest::collection::vec(text(), 0..2)
+            )
+                .prop_map(|(applied, after_restart, failed)| EventKind::Settings {
+                    applied,
+                    after_restart,
+                    failed
                 }),
         ]
     }

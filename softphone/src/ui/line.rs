@@ -183,6 +183,16 @@ pub enum Notice {
         /// Why.
         reason: String,
     },
+    /// Saved settings reached the core (WEB-7): what is in force now, what
+    /// waits for a restart, what failed (`key: why`).
+    Settings {
+        /// In force for the next call.
+        applied: Vec<String>,
+        /// In force after a restart.
+        after_restart: Vec<String>,
+        /// Not put in force.
+        failed: Vec<String>,
+    },
 }
 
 /// The line, rebuilt from events.
@@ -357,6 +367,15 @@ impl LineModel {
                     }
                 };
             }
+            EventKind::Settings {
+                applied,
+                after_restart,
+                failed,
+            } => self.notices.push(Notice::Settings {
+                applied: applied.clone(),
+                after_restart: after_restart.clone(),
+                failed: failed.clone(),
+            }),
             EventKind::Hook { .. } | EventKind::Popup { .. } | EventKind::Dtmf { .. } => {}
         }
     }
@@ -757,5 +776,29 @@ mod tests {
             2,
         );
         assert_eq!(m.operator(), &Operator::LoginFailed("bad password".into()));
+    }
+
+    #[test]
+    fn a_settings_event_becomes_a_notice() {
+        let mut m = LineModel::new("1910");
+        m.apply(
+            &ev(
+                EventKind::Settings {
+                    applied: vec!["web".into()],
+                    after_restart: vec!["audio".into()],
+                    failed: vec![],
+                },
+                None,
+            ),
+            1,
+        );
+        assert_eq!(
+            m.take_notices(),
+            vec![Notice::Settings {
+                applied: vec!["web".into()],
+                after_restart: vec!["audio".into()],
+                failed: vec![],
+            }]
+        );
     }
 }

@@ -53,13 +53,13 @@
 //!   settings; the language and autostart are the window's `ui.toml`.
 //!   Without a CJK font the window starts in English.
 //! * **Save** runs the core's own validation (which resolves the server's
-//!   name, on the UI thread) and writes the file atomically, 0600.
-//!
-//! # What it won't do
-//!
-//! It does not reload the running core after Save: it calls
-//! [`UiLink::on_saved`] when given, and otherwise tells the operator that
-//! the changes apply after a restart.
+//!   name, on the UI thread), writes the file atomically, 0600, and hands
+//!   the validated settings to the running core ([`UiLink::settings`]),
+//!   which puts them in force for the next call (see [`crate::reload`]);
+//!   the core's `settings` event becomes the status line ("Saved: PATH; in
+//!   force for the next call", naming anything that waits for a restart).
+//!   Without a core to take them the window says the changes apply after a
+//!   restart.
 
 pub mod fonts;
 pub mod i18n;
@@ -77,12 +77,13 @@ use tokio::sync::{broadcast, mpsc};
 
 use bb_verbs::wire::Event;
 
+use crate::app::SettingsUpdate;
 use crate::config::RawSettings;
 use crate::control::ControlCommand;
 use crate::history::History;
 use i18n::Lang;
 use prefs::UiPrefs;
-use window::{CoreLink, MAIN_HEIGHT, MAIN_WIDTH, OnSaved, OperatorWindow, WindowSetup};
+use window::{CoreLink, MAIN_HEIGHT, MAIN_WIDTH, OperatorWindow, WindowSetup};
 
 /// Everything the window needs from the rest of the softphone.
 pub struct UiLink {
@@ -101,9 +102,9 @@ pub struct UiLink {
     pub prefs_path: Option<PathBuf>,
     /// The instance name.
     pub instance: String,
-    /// Called on the UI thread after a successful Save, with the new
-    /// settings; e.g. to make the running core reload them.
-    pub on_saved: Option<OnSaved>,
+    /// Where Save hands the new settings to the running core
+    /// ([`crate::app::Core::settings`]).
+    pub settings_tx: Option<mpsc::Sender<SettingsUpdate>>,
 }
 
 /// Opens the window and runs it until it is closed. Call on the main thread.
@@ -127,6 +128,7 @@ pub fn run(link: UiLink) -> anyhow::Result<()> {
     let core = CoreLink {
         commands: link.commands,
         events: link.events,
+        settings: link.settings_tx,
     };
     let setup = WindowSetup {
         settings_path: link.settings_path,
@@ -138,7 +140,6 @@ pub fn run(link: UiLink) -> anyhow::Result<()> {
         cjk,
         instance: link.instance,
         config_home,
-        on_saved: link.on_saved,
     };
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()

@@ -498,16 +498,17 @@ impl SettingsForm {
 
     /// The full check before saving: the field checks, then the core's own
     /// load-time validation of the whole file (which resolves the server).
-    /// On success, the settings to save; otherwise the errors are in place
-    /// and the tab switches to the first one with an error.
-    pub fn finish(&mut self, path: &Path) -> Option<RawSettings> {
+    /// On success, the validated settings (their `raw` is what to save,
+    /// the whole is what the running core takes); otherwise the errors are
+    /// in place and the tab switches to the first one with an error.
+    pub fn finish(&mut self, path: &Path) -> Option<Settings> {
         if !self.validate() {
             self.show_first_error();
             return None;
         }
         let raw = self.to_raw();
-        match Settings::validate(raw.clone(), path) {
-            Ok(_) => Some(raw),
+        match Settings::validate(raw, path) {
+            Ok(settings) => Some(settings),
             Err(e) => {
                 let (field, message) = match &e {
                     ConfigError::Invalid { key, message, .. } => {
@@ -586,12 +587,6 @@ pub fn insert_at(text: &mut String, start: usize, end: usize, token: &str) -> us
     let (bs, be) = (byte(start), byte(end));
     text.replace_range(bs..be, token);
     start + token.chars().count()
-}
-
-/// Whether the settings change needs a restart of the running core to take
-/// effect (everything but the window's own preferences does, today).
-pub fn needs_restart(old: &RawSettings, new: &RawSettings) -> bool {
-    old != new
 }
 
 #[cfg(test)]
@@ -681,7 +676,7 @@ mod tests {
         f.popup_params = "pw=%OpPW%".into();
         assert!(f.validate());
         assert!(!f.warnings(Field::PopupUrl).is_empty());
-        let raw = f.finish(Path::new("/tmp/x.toml")).expect("valid");
+        let raw = f.finish(Path::new("/tmp/x.toml")).expect("valid").raw;
         assert_eq!(raw.web.popup.expect("popup").params, "pw=%OpPW%");
     }
 

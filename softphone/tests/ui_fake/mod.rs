@@ -138,12 +138,12 @@ pub fn parts(lang: Lang, raw: RawSettings) -> (OperatorWindow, FakeCore, Option<
         cjk: cjk.clone(),
         instance: "test".into(),
         config_home: Some(dir.path().join("config")),
-        on_saved: None,
     };
     let mut w = OperatorWindow::new(
         CoreLink {
             commands: cmd_tx,
             events: ev_rx,
+            settings: None,
         },
         setup,
     );
