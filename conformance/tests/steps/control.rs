@@ -614,11 +614,22 @@ fn changes(before: &Snapshot, after: &Snapshot) -> Vec<String> {
             before.calls, after.calls
         ));
     }
-    if before.operators != after.operators {
-        out.push(format!(
-            "the simulator's operators changed from {} to {}",
-            before.operators, after.operators
-        ));
+    let ops = |v: &Value| -> BTreeMap<String, Value> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| (o["login_id"].as_str().unwrap_or("?").to_string(), o.clone()))
+            .collect()
+    };
+    let (was, is) = (ops(&before.operators), ops(&after.operators));
+    for id in was.keys().chain(is.keys()).collect::<BTreeSet<_>>() {
+        if was.get(id) != is.get(id) {
+            out.push(format!(
+                "the simulator's operator {id} changed from {} to {}",
+                was.get(id).unwrap_or(&Value::Null),
+                is.get(id).unwrap_or(&Value::Null)
+            ));
+        }
     }
     if before.invites != after.invites {
         out.push(format!(
