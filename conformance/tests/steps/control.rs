@@ -76,7 +76,7 @@ fn last(w: &BbWorld) -> Result<Outcome, String> {
 }
 
 /// The scenario's desktop directories.
-fn xdg(w: &BbWorld, which: &str) -> PathBuf {
+pub(crate) fn xdg(w: &BbWorld, which: &str) -> PathBuf {
     w.dir.join("xdg").join(which)
 }
 
@@ -109,7 +109,7 @@ fn bbclient(w: &BbWorld) -> Result<Command, String> {
 /// `WAYLAND_DISPLAY` is set (nothing connects to it); without
 /// `XDG_CURRENT_DESKTOP`, `DESKTOP_SESSION`, a D-Bus session or `BROWSER`,
 /// no desktop's own opener or browser gets in the way.
-fn desktop(w: &BbWorld, program: impl AsRef<std::ffi::OsStr>) -> Command {
+pub(crate) fn desktop(w: &BbWorld, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
