@@ -459,7 +459,9 @@ async fn dials(w: &mut BbWorld, ext: String, number: String) -> Result<(), Strin
 async fn invites_from(w: &BbWorld, ext: &str) -> Result<Vec<String>, String> {
     let (status, events) = w.api_call("GET", "/api/events", None).await?;
     if status != 200 {
-        return Err(format!("the simulator's event log answered {status}: {events}"));
+        return Err(format!(
+            "the simulator's event log answered {status}: {events}"
+        ));
     }
     Ok(events
         .as_array()
@@ -533,7 +535,9 @@ async fn status_of(w: &BbWorld, ext: &str) -> Result<Value, String> {
     cmd.args(["--instance", &instance_of(w, ext), "status", "--json"]);
     let out = tokio::time::timeout(Duration::from_secs(15), cmd.kill_on_drop(true).output())
         .await
-        .map_err(|_| format!("'bbclient status --json' at extension {ext} did not answer within 15 s"))?
+        .map_err(|_| {
+            format!("'bbclient status --json' at extension {ext} did not answer within 15 s")
+        })?
         .map_err(|e| format!("cannot run 'bbclient status --json': {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
@@ -557,7 +561,9 @@ async fn snapshot(w: &BbWorld, ext: &str) -> Result<Snapshot, String> {
     }
     let (code, mut operators) = w.api_call("GET", "/api/operators", None).await?;
     if code != 200 {
-        return Err(format!("the simulator's operators answered {code}: {operators}"));
+        return Err(format!(
+            "the simulator's operators answered {code}: {operators}"
+        ));
     }
     for o in operators.as_array_mut().into_iter().flatten() {
         if let Some(o) = o.as_object_mut() {
@@ -648,7 +654,9 @@ fn changes(before: &Snapshot, after: &Snapshot) -> Vec<String> {
 #[then(expr = "the softphone of extension {word} did nothing")]
 async fn did_nothing(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let before = with_scratch(|s| s.before.get(&(w.dir.clone(), ext.clone())).cloned())
-        .ok_or_else(|| format!("no snapshot of extension {ext} was taken before the last command"))?;
+        .ok_or_else(|| {
+            format!("no snapshot of extension {ext} was taken before the last command")
+        })?;
     let after = snapshot(w, &ext).await?;
     let mut changed = changes(&before, &after);
     let acts = [

@@ -53,7 +53,13 @@ async fn run_in_desktop(
 
 #[given("a desktop whose default web browser fetches the pages it is given")]
 async fn desktop_browser(w: &mut BbWorld) -> Result<(), String> {
-    for d in ["home", "data/applications", "config", "sys-data", "sys-config"] {
+    for d in [
+        "home",
+        "data/applications",
+        "config",
+        "sys-data",
+        "sys-config",
+    ] {
         let dir = xdg(w, d);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -160,13 +166,17 @@ fn browser_runs(w: &BbWorld) -> Vec<Vec<String>> {
 
 /// `{crm}` is the mock CRM's address, `{call_id}` the simulator's
 /// Call-ID of the last outside call, percent-encoded as in a query.
-#[then(expr = "the desktop's default browser is opened once, with the detail URL of the call {string}")]
+#[then(
+    expr = "the desktop's default browser is opened once, with the detail URL of the call {string}"
+)]
 async fn browser_opened(w: &mut BbWorld, url: String) -> Result<(), String> {
     let call_id = w.last_call_state().await?["call_id"]
         .as_str()
         .map(query_encode)
         .unwrap_or_default();
-    let url = url.replace("{crm}", &w.crm()?).replace("{call_id}", &call_id);
+    let url = url
+        .replace("{crm}", &w.crm()?)
+        .replace("{call_id}", &call_id);
     let runs = w
         .wait_for("the desktop's default browser to be opened", 10, || async {
             Some(browser_runs(w)).filter(|r| !r.is_empty())
