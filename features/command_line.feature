@@ -64,6 +64,7 @@ Feature: The command line drives the running softphone
   @CLI-1 @CALL-2 @b2bua
   Scenario: transfer then transfer_complete from the command line
     Given a softphone for extension 1910 is running
+    And the simulator waits for the transferor to hang up after a transfer
     And a softphone for extension 1303 is running
     And an outside caller 09012345678 is talking to extension 1910
     When the operator at extension 1910 runs "bbclient transfer 1303"

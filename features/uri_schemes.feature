@@ -79,6 +79,7 @@ Feature: CRM links drive the running softphone
   @URI-2 @URI-3 @CALL-2 @b2bua
   Scenario: bbclient:transfer then bbclient:transfer_complete hand the caller over after a consultation
     Given a softphone for extension 1303 is running
+    And the simulator waits for the transferor to hang up after a transfer
     And an outside caller 09012345678 is talking to extension 1910
     When the CRM page's link bbclient:transfer:1303 is opened
     Then the softphone of extension 1910 reports the call held

@@ -988,6 +988,28 @@ async fn script_sees_events(w: &mut BbWorld, names: String) -> Result<(), String
     Ok(())
 }
 
+/// The simulator leaves the transferor's legs of an attended transfer up
+/// until the transferor ends them with its own BYEs (`POST
+/// /api/transfers`), so that "keeps no leg up" proves the softphone hung
+/// up, not the simulator. Blind transfers always wait for that BYE.
+#[given("the simulator waits for the transferor to hang up after a transfer")]
+async fn transferor_hangs_up(w: &mut BbWorld) -> Result<(), String> {
+    let (status, v) = w
+        .api_call(
+            "POST",
+            "/api/transfers",
+            Some(json!({"transferor_hangs_up": true})),
+        )
+        .await?;
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(format!(
+            "the simulator refused the transfer settings ({status}): {v}"
+        ))
+    }
+}
+
 /// The legs of extension `ext` that the simulator still keeps up, as
 /// `call id/leg id (state, purpose)`.
 async fn live_legs_of(w: &BbWorld, ext: &str) -> Result<Vec<String>, String> {
