@@ -59,10 +59,12 @@ Feature: The command line drives the running softphone
     When the operator at extension 1303 runs "bbclient answer"
     Then the outside caller ends up talking to extension 1303
     And the softphone of extension 1910 reports the call transferred to 1303
+    And the simulator keeps no leg of extension 1910 up
 
   @CLI-1 @CALL-2 @b2bua
   Scenario: transfer then transfer_complete from the command line
     Given a softphone for extension 1910 is running
+    And the simulator waits for the transferor to hang up after a transfer
     And a softphone for extension 1303 is running
     And an outside caller 09012345678 is talking to extension 1910
     When the operator at extension 1910 runs "bbclient transfer 1303"
@@ -71,6 +73,7 @@ Feature: The command line drives the running softphone
     When the operator at extension 1303 runs "bbclient answer"
     And the operator at extension 1910 runs "bbclient transfer_complete"
     Then the outside caller ends up talking to extension 1303
+    And the simulator keeps no leg of extension 1910 up
 
   @CLI-1
   Scenario Outline: a verb that makes no sense now is refused with the reason

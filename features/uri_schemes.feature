@@ -7,7 +7,8 @@
 Feature: CRM links drive the running softphone
   A link cannot change settings or the operator session: only the guide's
   seven call-control verbs exist in a URI, and everything else is refused
-  with one line and a non-zero exit.
+  with one line and a non-zero exit. That a link dialled is seen at the
+  simulator: the INVITE it received, for the normalised number.
 
   Background:
     Given the BlueBean simulator and a mock CRM are running
@@ -73,10 +74,12 @@ Feature: CRM links drive the running softphone
     When the operator at extension 1303 runs "bbclient answer"
     Then the outside caller ends up talking to extension 1303
     And the softphone of extension 1910 reports the call transferred to 1303
+    And the simulator keeps no leg of extension 1910 up
 
   @URI-2 @URI-3 @CALL-2 @b2bua
   Scenario: bbclient:transfer then bbclient:transfer_complete hand the caller over after a consultation
     Given a softphone for extension 1303 is running
+    And the simulator waits for the transferor to hang up after a transfer
     And an outside caller 09012345678 is talking to extension 1910
     When the CRM page's link bbclient:transfer:1303 is opened
     Then the softphone of extension 1910 reports the call held
@@ -108,16 +111,18 @@ Feature: CRM links drive the running softphone
 
   @URI-2 @URI-3
   Scenario Outline: a link cannot change settings or the operator session
+    Given the operator at extension 1910 is <session>
     When the CRM page's link <link> is opened
     Then the link is refused with the one line "<reason>"
     And the softphone of extension 1910 did nothing
 
     Examples:
-      | link                             | reason                                          |
-      | bbclient:login                   | login is available on the command line only     |
-      | bbclient:logout                  | logout is available on the command line only    |
-      | bbclient:set:server=evil.example | unsupported URI 'bbclient:set:server=evil.exam |
-      | bbclient:settings?password=x     | take no '?' query                               |
-      | bbclient:status                  | status is available on the command line only    |
-      | bbclient:answer                  | answer is available on the command line only    |
-      | bbclient:dtmf:1234               | dtmf is available on the command line only      |
+      | session    | link                             | reason                                          |
+      | logged out | bbclient:login                   | login is available on the command line only     |
+      | logged out | bbclient:login:op1910            | login is available on the command line only     |
+      | logged in  | bbclient:logout                  | logout is available on the command line only    |
+      | logged in  | bbclient:set:server=evil.example | unsupported URI 'bbclient:set:server=evil.exam |
+      | logged in  | bbclient:settings?password=x     | take no '?' query                               |
+      | logged in  | bbclient:status                  | status is available on the command line only    |
+      | logged in  | bbclient:answer                  | answer is available on the command line only    |
+      | logged in  | bbclient:dtmf:1234               | dtmf is available on the command line only      |

@@ -1,6 +1,9 @@
 # WEB-4 (detail view, GET only) and WEB-5 (open it on ring). The browser is
 # an argv recorder: it writes down the URL it was given and, with
-# --rec-fetch, fetches it from the mock CRM as a browser would.
+# --rec-fetch, fetches it from the mock CRM as a browser would. With no
+# browser set up, the softphone hands the URL to the desktop's default
+# opener (xdg-open); those scenarios run the softphone in a desktop of
+# their own whose default web browser is that recorder.
 @WEB-4
 Feature: The detail view in the browser
   The popup's Details action opens the CRM's detail screen in the web
@@ -43,6 +46,48 @@ Feature: The detail view in the browser
       GET /crm/customer?view=full&number=%2B81312345678&outline=0312345678&callid={call_id}&opid=op-7
       """
     And the softphone reports the details hook as ok
+
+  Scenario: with no browser set up, Details opens the detail view in the desktop's default browser
+    Given a desktop whose default web browser fetches the pages it is given
+    And a softphone for extension 1910 in that desktop, with the settings
+      """
+      [web.detail]
+      url = "{crm}/crm/customer?view=full"
+      params = '''
+      number=%CallerNumber%
+      outline=%OutLineNumber%
+      callid=%CallId%
+      '''
+      """
+    When an outside caller +81312345678 calls the outside line 0312345678
+    Then the softphone rings
+    When the operator runs "bbclient details"
+    Then the CRM receives exactly this request for the call
+      """
+      GET /crm/customer?view=full&number=%2B81312345678&outline=0312345678&callid={call_id}
+      """
+    And the desktop's default browser is opened once, with the detail URL of the call "{crm}/crm/customer?view=full&number=%2B81312345678&outline=0312345678&callid={call_id}"
+
+  @WEB-5
+  Scenario: with no browser set up, launch-browser-on-ring opens the desktop's default browser
+    Given a desktop whose default web browser fetches the pages it is given
+    And a softphone for extension 1910 in that desktop, with the settings
+      """
+      [web.detail]
+      url = "{crm}/crm/customer"
+      params = '''
+      number=%CallerNumber%
+      outline=%OutLineNumber%
+      '''
+      open_browser_on_ring = true
+      """
+    When an outside caller 09012345678 calls the outside line 0312345678
+    Then the softphone rings
+    And the CRM receives exactly this request for the call
+      """
+      GET /crm/customer?number=09012345678&outline=0312345678
+      """
+    And the desktop's default browser is opened once, with the detail URL of the call "{crm}/crm/customer?number=09012345678&outline=0312345678"
 
   Scenario: Details still opens the detail view after the call ended
     Given a softphone for extension 1910 with the settings

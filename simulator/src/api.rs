@@ -164,6 +164,7 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/api/session_timer",
             get(get_session_timer).post(set_session_timer),
         )
+        .route("/api/transfers", get(get_transfers).post(set_transfers))
         .route("/api/scenarios", post(start_scenario).get(list_scenarios))
         .route("/api/scenarios/{id}", get(get_scenario))
         .fallback(|| async {
@@ -631,6 +632,33 @@ async fn add_party(
         Json(json!({"api_rules": api.parties.rules()})),
     )
         .into_response()
+}
+
+/// `GET`/`POST /api/transfers`: how the simulator ends attended transfers.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferSettings {
+    /// See `[sip] transferor_hangs_up`.
+    transferor_hangs_up: bool,
+}
+
+async fn get_transfers(State(api): State<Api>) -> Response {
+    Json(TransferSettings {
+        transferor_hangs_up: api.read(|p, _| p.transferor_hangs_up()),
+    })
+    .into_response()
+}
+
+async fn set_transfers(
+    State(api): State<Api>,
+    b: Result<Json<TransferSettings>, JsonRejection>,
+) -> Response {
+    let t = match body(b, r#"{"transferor_hangs_up": true}"#) {
+        Ok(t) => t,
+        Err(e) => return e,
+    };
+    api.with(|p, _| p.set_transferor_hangs_up(t.transferor_hangs_up));
+    Json(t).into_response()
 }
 
 async fn get_session_timer(State(api): State<Api>) -> Response {

@@ -798,6 +798,9 @@ pub struct Pbx {
     session_base: u64,
     /// The session-timer settings in force.
     session: SessionTimerSettings,
+    /// `[sip] transferor_hangs_up`: after an attended transfer, wait for the
+    /// transferor's BYEs instead of sending ours.
+    transferor_hangs_up: bool,
     /// Session-timer deadlines of legs, earliest first.
     timers: BTreeSet<(Millis, LegId)>,
 }
@@ -844,6 +847,7 @@ impl Pbx {
     /// A PBX for `tenant`; `session_base` seeds the SDP session ids.
     pub fn new(tenant: Arc<Tenant>, session_base: u64) -> Pbx {
         let session = tenant.sip.session_timer();
+        let transferor_hangs_up = tenant.sip.transferor_hangs_up;
         Pbx {
             registrar: Registrar::new(tenant.sip.algorithms()),
             acd: Acd::new(&tenant),
@@ -862,6 +866,7 @@ impl Pbx {
             keep_ended: DEFAULT_KEEP_ENDED,
             session_base,
             session,
+            transferor_hangs_up,
             timers: BTreeSet::new(),
         }
     }
@@ -905,6 +910,22 @@ impl Pbx {
             json!({"session_expires": s.session_expires, "refresher": s.refresher, "refresh": s.refresh}),
         );
         Ok(())
+    }
+
+    /// Whether the transferor's legs are left for it to end after an
+    /// attended transfer (`[sip] transferor_hangs_up`).
+    pub fn transferor_hangs_up(&self) -> bool {
+        self.transferor_hangs_up
+    }
+
+    /// Changes [`Pbx::transferor_hangs_up`] for transfers from now on.
+    pub fn set_transferor_hangs_up(&mut self, on: bool) {
+        self.transferor_hangs_up = on;
+        self.event(
+            "transfer_settings",
+            None,
+            json!({"transferor_hangs_up": on}),
+        );
     }
 
     /// How many ended calls to keep for the API (older ones are forgotten).
@@ -2522,7 +2543,11 @@ impl Pbx {
                 x.peer = None;
             }
             self.release_operator(self.legs.get(&l).map(|x| x.call).unwrap_or(0), l, now);
-            self.end_leg(l, "transferred", now);
+            // Detached either way; with `transferor_hangs_up` its own BYE
+            // ends it (`leg_ended` changes nothing else for a detached leg).
+            if !self.transferor_hangs_up {
+                self.end_leg(l, "transferred", now);
+            }
         }
         // Which call lives on: the one anchored by an outside party, else the older.
         let outside_anchor = |pbx: &Pbx, c: CallId| {

@@ -503,6 +503,54 @@ fn attended_transfer_joins_the_held_caller_and_the_consulted_extension() {
 }
 
 #[test]
+fn attended_transfer_can_leave_the_transferors_legs_to_its_own_byes() {
+    let mut r = Rig::new(Tenant::builtin());
+    r.pbx.set_transferor_hangs_up(true);
+    let (call1, anchor1, op_leg1) = answered_outside_call(&mut r, "1910", "0312345678");
+    r.reg("1303", "sip:1303@h:3");
+    let op_leg2 = r.invite("1910", "1303", "consult");
+    let target = invites(&r.drain())[0].0;
+    r.pbx
+        .leg_answered(target, Some(sdp(3, 6000, "sendrecv")), 20);
+    r.drain();
+    r.pbx.refer(
+        op_leg1,
+        9,
+        ReferRequest {
+            target: "1303".into(),
+            replaces: Some(ReplacesRef {
+                call_id: "cid-consult".into(),
+                to_tag: "our-consult".into(),
+                from_tag: "their-consult".into(),
+            }),
+        },
+        30,
+    );
+    let acts = r.drain();
+    assert!(acts.contains(&Action::Notify {
+        leg: op_leg1,
+        code: 200,
+        terminated: true
+    }));
+    for leg in [op_leg1, op_leg2] {
+        assert!(!acts.contains(&Action::Bye { leg }), "{acts:?}");
+        assert!(r.pbx.leg_live(leg), "leg {leg} stays up for its BYE");
+    }
+    assert_eq!(r.view(call1).talking_to.as_deref(), Some("1303"));
+    // The transferor hangs up both: only its legs end.
+    r.pbx.leg_ended(op_leg1, "bye", 40);
+    r.pbx.leg_ended(op_leg2, "bye", 41);
+    assert_eq!(r.drain(), vec![]);
+    assert!(!r.pbx.leg_live(op_leg1) && !r.pbx.leg_live(op_leg2));
+    let v1 = r.view(call1);
+    assert_eq!(
+        (v1.state, v1.talking_to.as_deref()),
+        (CallState::Answered, Some("1303"))
+    );
+    assert!(r.pbx.leg_live(anchor1) && r.pbx.leg_live(target));
+}
+
+#[test]
 fn attended_transfer_with_an_unknown_dialog_fails_by_notify() {
     let mut r = Rig::new(Tenant::builtin());
     let (call, _, op) = answered_outside_call(&mut r, "1910", "0312345678");

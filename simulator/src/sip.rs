@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use bb_sip::headers::{addr_uri, addr_user, first_value, make, uri_user};
+use bb_sip::headers::{addr_uri, addr_user, first_value, make, percent_decode, uri_user};
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::DialogId;
 use rsipstack::dialog::dialog::{
@@ -676,11 +676,14 @@ async fn invite(sim: &Arc<SimState>, mut tx: Transaction) {
         .unwrap_or_default()
         .to_string();
     let from_user = addr_user(&from).unwrap_or_default();
+    // The Request-URI's user part, percent-decoded: a `#` in a dialled
+    // number travels as `%23` (RFC 3261 §25.1 leaves it out of `user`), and
+    // rsip keeps the user part as written.
     let dialled = req
         .uri
         .auth
         .as_ref()
-        .map(|a| a.user.clone())
+        .map(|a| percent_decode(&a.user))
         .filter(|u| !u.is_empty())
         .or_else(|| first_value(&req.headers, "To").and_then(addr_user))
         .unwrap_or_default();

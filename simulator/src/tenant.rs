@@ -104,6 +104,13 @@ pub struct SipSettings {
     /// the extension must end the call with BYE when the session expires).
     #[serde(default)]
     pub session_refresh: SessionRefresh,
+    /// After an attended transfer, leave the transferor's two legs up
+    /// (detached from the joined call) until the transferor ends them with
+    /// its own BYEs, as RFC 5589 has it, instead of sending BYE on them
+    /// (the default, as many PBXs do). A transferor that never hangs up
+    /// keeps them up.
+    #[serde(default)]
+    pub transferor_hangs_up: bool,
 }
 
 /// Who refreshes a session when the simulator chooses (RFC 4028).
@@ -191,6 +198,7 @@ impl Default for SipSettings {
             session_expires: 0,
             session_refresher: SessionRefresher::default(),
             session_refresh: SessionRefresh::default(),
+            transferor_hangs_up: false,
         }
     }
 }

@@ -54,6 +54,9 @@ struct Scratch {
     last: BTreeMap<PathBuf, Outcome>,
     subscriptions: BTreeMap<(PathBuf, String), Events>,
     reaped: BTreeSet<PathBuf>,
+    /// What each softphone's state was just before the last command or
+    /// link, for "did nothing".
+    before: BTreeMap<(PathBuf, String), Snapshot>,
 }
 
 static SCRATCH: Mutex<Option<Scratch>> = Mutex::new(None);
@@ -73,7 +76,7 @@ fn last(w: &BbWorld) -> Result<Outcome, String> {
 }
 
 /// The scenario's desktop directories.
-fn xdg(w: &BbWorld, which: &str) -> PathBuf {
+pub(crate) fn xdg(w: &BbWorld, which: &str) -> PathBuf {
     w.dir.join("xdg").join(which)
 }
 
@@ -106,7 +109,7 @@ fn bbclient(w: &BbWorld) -> Result<Command, String> {
 /// `WAYLAND_DISPLAY` is set (nothing connects to it); without
 /// `XDG_CURRENT_DESKTOP`, `DESKTOP_SESSION`, a D-Bus session or `BROWSER`,
 /// no desktop's own opener or browser gets in the way.
-fn desktop(w: &BbWorld, program: impl AsRef<std::ffi::OsStr>) -> Command {
+pub(crate) fn desktop(w: &BbWorld, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -212,9 +215,46 @@ fn ok_or_show(w: &BbWorld, o: &Outcome) -> Result<(), String> {
 // Softphones and the desktop
 // ---------------------------------------------------------------------------
 
+/// A headless softphone for `ext`, set up the way an operator's is: the
+/// operator login (`[operator]`, login ID `op<EXT>` of the built-in tenant,
+/// the simulator's API) is available but nobody is logged in, so a verb or
+/// link that wrongly logged in or out would show at the simulator.
 #[given(expr = "a softphone for extension {word} is running")]
 async fn phone_running(w: &mut BbWorld, ext: String) -> Result<(), String> {
-    w.start_phone(&ext, "[sip]\nt1_ms = 100\n").await
+    let extra = format!(
+        "[sip]\nt1_ms = 100\n\n[operator]\nlogin_id = \"op{ext}\"\npassword = \"op-secret\"\napi_url = \"{}\"\n",
+        w.api()?
+    );
+    w.start_phone(&ext, &extra).await
+}
+
+#[given(expr = "the operator at extension {word} is logged in")]
+async fn operator_logged_in(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let o = run_bbclient(w, Some(&ext), "bbclient login").await?;
+    ok_or_show(w, &o)?;
+    operator_state_is(w, &ext, "available").await?;
+    // Its own line about it is out, before anything a later step counts.
+    let line = format!("bbclient: operator op{ext} logged in");
+    wait_line(w, &ext, &format!("extension {ext} to say {line}"), &line).await
+}
+
+#[given(expr = "the operator at extension {word} is logged out")]
+async fn operator_logged_out(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    operator_state_is(w, &ext, "logged_out").await
+}
+
+/// The simulator shows operator `op<EXT>` in `state`.
+async fn operator_state_is(w: &BbWorld, ext: &str, state: &str) -> Result<(), String> {
+    let (status, op) = w
+        .api_call("GET", &format!("/api/operators/op{ext}"), None)
+        .await?;
+    if status == 200 && op["state"] == state {
+        Ok(())
+    } else {
+        Err(format!(
+            "the simulator shows operator op{ext} as {op} ({status}), expected {state}"
+        ))
+    }
 }
 
 #[given(
@@ -249,6 +289,7 @@ async fn handlers_installed(w: &mut BbWorld, ext: String) -> Result<(), String> 
 
 #[when(expr = "the CRM page's link {word} is opened")]
 async fn link_opened(w: &mut BbWorld, uri: String) -> Result<(), String> {
+    remember_before(w).await?;
     let mut cmd = desktop(w, "xdg-open");
     cmd.arg(&uri);
     run(w, format!("xdg-open '{uri}'"), cmd).await.map(|_| ())
@@ -256,6 +297,7 @@ async fn link_opened(w: &mut BbWorld, uri: String) -> Result<(), String> {
 
 #[when(expr = "the OS hands the link {word} to bbclient")]
 async fn link_handed(w: &mut BbWorld, uri: String) -> Result<(), String> {
+    remember_before(w).await?;
     // What the desktop file's Exec line runs: bbclient --instance NAME URI.
     let ext = w.phones.keys().next().cloned();
     let mut cmd = bbclient(w)?;
@@ -274,16 +316,19 @@ async fn operator_at_runs(w: &mut BbWorld, ext: String, command: String) -> Resu
 
 #[when(expr = "the command line {string} is run at extension {word}")]
 async fn run_at(w: &mut BbWorld, command: String, ext: String) -> Result<(), String> {
+    remember_before(w).await?;
     run_bbclient(w, Some(&ext), &command).await.map(|_| ())
 }
 
 #[when(expr = "the command line {string} is run")]
 async fn run_plain(w: &mut BbWorld, command: String) -> Result<(), String> {
+    remember_before(w).await?;
     run_bbclient(w, None, &command).await.map(|_| ())
 }
 
 #[when(expr = "the operator at extension {word} dials {string} from the command line")]
 async fn dials_from_cli(w: &mut BbWorld, ext: String, written: String) -> Result<(), String> {
+    remember_before(w).await?;
     // One argument, as a shell passes a quoted number.
     let mut cmd = bbclient(w)?;
     cmd.args(["--instance", &instance_of(w, &ext), "call", &written]);
@@ -312,6 +357,7 @@ async fn dials_from_link(w: &mut BbWorld, ext: String, written: String) -> Resul
     if !w.phones.contains_key(&ext) {
         return Err(format!("no softphone for extension {ext}"));
     }
+    remember_before(w).await?;
     let uri = format!("bbclient:call:{}", link_encode(&written));
     let mut cmd = desktop(w, "xdg-open");
     cmd.arg(&uri);
@@ -381,10 +427,59 @@ async fn wait_line(w: &BbWorld, ext: &str, what: &str, line: &str) -> Result<(),
     })
 }
 
+/// The softphone dialled `number`: the simulator received its INVITE for
+/// exactly that number (the Request-URI's user part, percent-decoded),
+/// whether it could route it (`call_placed`) or not (`invite_refused`).
+/// Every INVITE the extension sent in this scenario must be for `number`.
 #[then(expr = "the softphone of extension {word} dials {word}")]
 async fn dials(w: &mut BbWorld, ext: String, number: String) -> Result<(), String> {
-    let what = format!("extension {ext} to dial {number}");
-    wait_line(w, &ext, &what, &format!("bbclient: dialing {number}")).await
+    let what = format!("the simulator to receive extension {ext}'s INVITE for {number}");
+    let got = w
+        .wait_for(&what, 10, || async {
+            invites_from(w, &ext).await.ok().filter(|i| !i.is_empty())
+        })
+        .await
+        .map_err(|e| match last(w) {
+            Ok(o) => format!("{e}\nthe last command: {}", o.show()),
+            Err(_) => e,
+        })?;
+    if got.iter().all(|n| *n == number) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the simulator received INVITEs from extension {ext} for {got:?}, expected only {number}\n{}",
+            w.transcripts()
+        ))
+    }
+}
+
+/// The numbers of the INVITEs the simulator received from extension `ext`
+/// (new dialogs, not re-INVITEs), in order; one refused for its
+/// credentials shows as `(refused: REASON)`.
+async fn invites_from(w: &BbWorld, ext: &str) -> Result<Vec<String>, String> {
+    let (status, events) = w.api_call("GET", "/api/events", None).await?;
+    if status != 200 {
+        return Err(format!(
+            "the simulator's event log answered {status}: {events}"
+        ));
+    }
+    Ok(events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| {
+            matches!(e["kind"].as_str(), Some("call_placed" | "invite_refused"))
+                && e["detail"]["from"] == ext
+                && e["detail"]["kind"] != "inbound"
+        })
+        .map(|e| match e["detail"]["to"].as_str() {
+            Some(to) => to.to_string(),
+            None => format!(
+                "(refused: {})",
+                e["detail"]["reason"].as_str().unwrap_or("no reason")
+            ),
+        })
+        .collect())
 }
 
 #[then(expr = "the softphone of extension {word} rings with a call from {word}")]
@@ -403,8 +498,167 @@ async fn rings_from(w: &mut BbWorld, ext: String, from: String) -> Result<(), St
     .await
 }
 
+// ---------------------------------------------------------------------------
+// What a softphone left unchanged
+// ---------------------------------------------------------------------------
+
+/// What a command or link could wrongly change, for one softphone.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    /// The settings file and its bytes (`None`: it does not exist).
+    settings: (PathBuf, Option<Vec<u8>>),
+    /// `bbclient status --json`'s `operator` part.
+    operator: Value,
+    /// `bbclient status --json`'s `calls` (without the media counters).
+    calls: Value,
+    /// The simulator's operators (without the idle time, which runs on).
+    operators: Value,
+    /// The INVITEs the simulator received from the extension.
+    invites: Vec<String>,
+    /// How many lines the softphone had printed.
+    printed: usize,
+}
+
+/// The settings file the softphone of `ext` was started from.
+fn settings_file(w: &BbWorld, ext: &str) -> PathBuf {
+    w.phones
+        .get(ext)
+        .map(|p| p.config.clone())
+        .unwrap_or_else(|| xdg(w, "config").join("bbclient/bbclient.toml"))
+}
+
+/// `bbclient status --json` of the softphone of `ext`. The app loop serves
+/// the control socket's requests one after the other, so its answer also
+/// proves that every request sent before it was handled.
+async fn status_of(w: &BbWorld, ext: &str) -> Result<Value, String> {
+    let mut cmd = bbclient(w)?;
+    cmd.args(["--instance", &instance_of(w, ext), "status", "--json"]);
+    let out = tokio::time::timeout(Duration::from_secs(15), cmd.kill_on_drop(true).output())
+        .await
+        .map_err(|_| {
+            format!("'bbclient status --json' at extension {ext} did not answer within 15 s")
+        })?
+        .map_err(|e| format!("cannot run 'bbclient status --json': {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "'bbclient status --json' at extension {ext} failed ({}): {text}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    serde_json::from_str(text.trim())
+        .map_err(|e| format!("'bbclient status --json' printed no JSON ({e}): {text}"))
+}
+
+async fn snapshot(w: &BbWorld, ext: &str) -> Result<Snapshot, String> {
+    let status = status_of(w, ext).await?;
+    let mut calls = status["calls"].clone();
+    for c in calls.as_array_mut().into_iter().flatten() {
+        if let Some(c) = c.as_object_mut() {
+            c.remove("media");
+        }
+    }
+    let (code, mut operators) = w.api_call("GET", "/api/operators", None).await?;
+    if code != 200 {
+        return Err(format!(
+            "the simulator's operators answered {code}: {operators}"
+        ));
+    }
+    for o in operators.as_array_mut().into_iter().flatten() {
+        if let Some(o) = o.as_object_mut() {
+            o.remove("idle_ms");
+        }
+    }
+    let path = settings_file(w, ext);
+    let bytes = std::fs::read(&path).ok();
+    let printed = output_of(w, ext).len();
+    Ok(Snapshot {
+        printed,
+        settings: (path, bytes),
+        operator: status["operator"].clone(),
+        calls,
+        operators,
+        invites: invites_from(w, ext).await?,
+    })
+}
+
+/// Remembers every softphone's state before a command or link that a
+/// "did nothing" step may follow.
+async fn remember_before(w: &BbWorld) -> Result<(), String> {
+    for ext in w.phones.keys() {
+        let s = snapshot(w, ext).await?;
+        with_scratch(|sc| sc.before.insert((w.dir.clone(), ext.clone()), s));
+    }
+    Ok(())
+}
+
+/// What changed between two snapshots, one line each.
+fn changes(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    if before.settings != after.settings {
+        let show = |b: &Option<Vec<u8>>| match b {
+            Some(b) => String::from_utf8_lossy(b).into_owned(),
+            None => "(no file)".into(),
+        };
+        out.push(format!(
+            "the settings file {} changed from\n{}\nto\n{}",
+            before.settings.0.display(),
+            show(&before.settings.1),
+            show(&after.settings.1)
+        ));
+    }
+    if before.operator != after.operator {
+        out.push(format!(
+            "the softphone's operator session changed from {} to {}",
+            before.operator, after.operator
+        ));
+    }
+    if before.calls != after.calls {
+        out.push(format!(
+            "the softphone's calls changed from {} to {}",
+            before.calls, after.calls
+        ));
+    }
+    let ops = |v: &Value| -> BTreeMap<String, Value> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|o| (o["login_id"].as_str().unwrap_or("?").to_string(), o.clone()))
+            .collect()
+    };
+    let (was, is) = (ops(&before.operators), ops(&after.operators));
+    for id in was.keys().chain(is.keys()).collect::<BTreeSet<_>>() {
+        if was.get(id) != is.get(id) {
+            out.push(format!(
+                "the simulator's operator {id} changed from {} to {}",
+                was.get(id).unwrap_or(&Value::Null),
+                is.get(id).unwrap_or(&Value::Null)
+            ));
+        }
+    }
+    if before.invites != after.invites {
+        out.push(format!(
+            "the simulator received INVITEs for {:?}",
+            &after.invites[before.invites.len().min(after.invites.len())..]
+        ));
+    }
+    out
+}
+
+/// The last command or link changed nothing: after it exited, the same
+/// softphone answers `status` (so it has handled whatever it was sent), and
+/// its settings file (bytes), its operator session, its calls, the
+/// simulator's operators and the INVITEs the simulator received are what
+/// they were before; nor did it print that it acted.
 #[then(expr = "the softphone of extension {word} did nothing")]
 async fn did_nothing(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    let before = with_scratch(|s| s.before.get(&(w.dir.clone(), ext.clone())).cloned())
+        .ok_or_else(|| {
+            format!("no snapshot of extension {ext} was taken before the last command")
+        })?;
+    let after = snapshot(w, &ext).await?;
+    let mut changed = changes(&before, &after);
     let acts = [
         "dialing",
         "on hold",
@@ -412,18 +666,27 @@ async fn did_nothing(w: &mut BbWorld, ext: String) -> Result<(), String> {
         "transferred",
         "hung up",
         "answered",
+        "operator",
     ];
     let done: Vec<String> = output_of(w, &ext)
         .into_iter()
+        .skip(before.printed)
         .filter(|l| {
             acts.iter()
                 .any(|a| l.starts_with(&format!("bbclient: {a}")))
         })
         .collect();
-    if done.is_empty() {
+    if !done.is_empty() {
+        changed.push(format!("it printed {done:?}"));
+    }
+    if changed.is_empty() {
         Ok(())
     } else {
-        Err(format!("extension {ext} acted: {done:?}"))
+        let last = last(w).map(|o| o.show()).unwrap_or_default();
+        Err(format!(
+            "extension {ext} acted on the last command:\n{}\nthe last command: {last}",
+            changed.join("\n")
+        ))
     }
 }
 
@@ -723,6 +986,28 @@ async fn script_sees_events(w: &mut BbWorld, names: String) -> Result<(), String
         ));
     }
     Ok(())
+}
+
+/// The simulator leaves the transferor's legs of an attended transfer up
+/// until the transferor ends them with its own BYEs (`POST
+/// /api/transfers`), so that "keeps no leg up" proves the softphone hung
+/// up, not the simulator. Blind transfers always wait for that BYE.
+#[given("the simulator waits for the transferor to hang up after a transfer")]
+async fn transferor_hangs_up(w: &mut BbWorld) -> Result<(), String> {
+    let (status, v) = w
+        .api_call(
+            "POST",
+            "/api/transfers",
+            Some(json!({"transferor_hangs_up": true})),
+        )
+        .await?;
+    if status == 200 {
+        Ok(())
+    } else {
+        Err(format!(
+            "the simulator refused the transfer settings ({status}): {v}"
+        ))
+    }
 }
 
 /// The legs of extension `ext` that the simulator still keeps up, as

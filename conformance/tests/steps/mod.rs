@@ -27,3 +27,5 @@ pub fn docstring(step: &Step) -> Result<String, String> {
         .map(|d| d.trim_matches('\n').to_string())
         .ok_or_else(|| format!("step '{}' needs a doc string", step.value))
 }
+// The shipped `bbclient run` window under Xvfb, driven with xdotool.
+pub mod xwindow;

@@ -121,7 +121,11 @@ async fn open_window(
     })
     .await
     .map_err(|e| format!("the softphone core did not start: {e:#}"))?;
-    let cjk = fonts::load();
+    // Without a CJK font the ja/zh labels would be tofu and the language
+    // buttons fall back to English names: a broken set-up, not a skip.
+    let cjk = Some(fonts::load().ok_or(
+        "no CJK font: the window's scenarios need fonts-noto-cjk (`cargo xtask setup` installs it)",
+    )?);
     let setup = WindowSetup {
         settings_path: settings_path.clone(),
         settings: raw,
@@ -142,14 +146,9 @@ async fn open_window(
         setup,
     );
     window.fonts_installed(lang);
-    let has_cjk = cjk.is_some();
-    let mut builder = Harness::builder()
+    let builder = Harness::builder()
         .with_size([1100.0, 900.0])
         .with_context_setup(move |ctx| fonts::install(ctx, cjk.as_ref(), lang));
-    if !has_cjk {
-        // Without a CJK font the labels are still there to be read.
-        builder = builder.allow_missing_glyphs();
-    }
     let harness = builder.build_ui_state(|ui, w: &mut OperatorWindow| w.frame(ui), window);
     w.ui = Some(Box::new(UiSession {
         harness,

@@ -1,11 +1,197 @@
-//! Steps about Web integration (WEB-*): popup settings, what the CRM received.
+//! Steps about Web integration (WEB-*): popup settings, what the CRM
+//! received, and the detail view opened by the desktop's own default
+//! browser (WEB-4 without a `browser` setting).
+//!
+//! The desktop is the scenario's own (see [`super::control::desktop`]):
+//! a throwaway browser is registered there as the default for `http:` and
+//! `https:` (a `.desktop` file in `XDG_DATA_HOME/applications`, made the
+//! default with `xdg-mime default`). It is the workspace's argv recorder
+//! with `--rec-fetch`: it writes down its arguments and GETs the URL from
+//! the mock CRM, as a browser would. The softphone runs in that desktop,
+//! so its default opener (`xdg-open`) finds that browser and nothing else.
 
-use conformance::world::BbWorld;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use conformance::procs::{Proc, bin_dir};
+use conformance::world::{BbWorld, Phone};
 use cucumber::gherkin::Step;
 use cucumber::{given, then};
 use serde_json::Value;
 
+use super::control::{desktop, xdg};
 use super::docstring;
+
+/// The argv recorder built with this test.
+const RECORDER: &str = env!("CARGO_BIN_EXE_argv-recorder");
+
+/// The throwaway default browser of the scenario's desktop.
+fn default_browser(w: &BbWorld) -> PathBuf {
+    w.dir.join("bin").join("default-browser")
+}
+
+async fn run_in_desktop(
+    what: &str,
+    mut cmd: tokio::process::Command,
+) -> Result<std::process::Output, String> {
+    let out = tokio::time::timeout(Duration::from_secs(20), cmd.kill_on_drop(true).output())
+        .await
+        .map_err(|_| format!("{what} did not finish within 20 s"))?
+        .map_err(|e| format!("cannot run {what}: {e}"))?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+#[given("a desktop whose default web browser fetches the pages it is given")]
+async fn desktop_browser(w: &mut BbWorld) -> Result<(), String> {
+    for d in [
+        "home",
+        "data/applications",
+        "config",
+        "sys-data",
+        "sys-config",
+    ] {
+        let dir = xdg(w, d);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let browser = default_browser(w);
+    if let Some(dir) = browser.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    std::os::unix::fs::symlink(RECORDER, &browser)
+        .map_err(|e| format!("cannot link {} to {RECORDER}: {e}", browser.display()))?;
+    let entry = xdg(w, "data/applications/bb-test-browser.desktop");
+    let text = format!(
+        "[Desktop Entry]\nType=Application\nName=Test browser\nExec={} --rec-fetch %u\n\
+         MimeType=x-scheme-handler/http;x-scheme-handler/https;\nNoDisplay=true\n",
+        browser.display()
+    );
+    std::fs::write(&entry, text).map_err(|e| format!("cannot write {}: {e}", entry.display()))?;
+    let mut set = desktop(w, "xdg-mime");
+    set.args([
+        "default",
+        "bb-test-browser.desktop",
+        "x-scheme-handler/http",
+        "x-scheme-handler/https",
+    ]);
+    run_in_desktop("xdg-mime default bb-test-browser.desktop", set).await?;
+    for scheme in ["http", "https"] {
+        let mut q = desktop(w, "xdg-mime");
+        q.args(["query", "default", &format!("x-scheme-handler/{scheme}")]);
+        let out = run_in_desktop("xdg-mime query default", q).await?;
+        let got = String::from_utf8_lossy(&out.stdout);
+        if got.trim() != "bb-test-browser.desktop" {
+            return Err(format!(
+                "{scheme}: links do not go to the test browser but to '{}'",
+                got.trim()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Starts a headless softphone for `ext` inside the scenario's desktop
+/// (its HOME, XDG directories and display name, and nothing else of the
+/// harness's environment: no `BROWSER`, no desktop session), with the
+/// doc string's settings (`{crm}` is the mock CRM's address).
+#[given(expr = "a softphone for extension {word} in that desktop, with the settings")]
+async fn phone_in_desktop(w: &mut BbWorld, step: &Step, ext: String) -> Result<(), String> {
+    let settings = docstring(step)?.replace("{crm}", &w.crm()?);
+    let config = w.dir.join(format!("bbclient-{ext}.toml"));
+    let text = format!(
+        "[account]\nserver = \"{}\"\nuser = \"{ext}\"\npassword = \"pw{ext}\"\n\n{settings}\n",
+        w.sip()?
+    );
+    std::fs::write(&config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    let instance = format!("ext{ext}");
+    let mut cmd = desktop(w, bin_dir()?.join("bbclient"));
+    cmd.env("BBCLIENT_LOG", "info,rsipstack=warn")
+        .args(["--instance", &instance, "run", "--headless", "--config"])
+        .arg(&config)
+        .stdin(Stdio::null());
+    let (proc, _) = Proc::start(&format!("bbclient {ext}"), cmd, None).await?;
+    w.phones.insert(
+        ext.clone(),
+        Phone {
+            proc,
+            instance,
+            config,
+        },
+    );
+    w.contact_of(&ext).await.map(|_| ())
+}
+
+/// Percent-encodes like a query value: RFC 3986 unreserved characters
+/// stay, everything else is `%XX`.
+fn query_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The runs of the desktop's default browser: each one's arguments.
+fn browser_runs(w: &BbWorld) -> Vec<Vec<String>> {
+    let log = PathBuf::from(format!("{}.jsonl", default_browser(w).display()));
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| {
+            v["args"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| a.as_str().unwrap_or_default().to_string())
+                .collect()
+        })
+        .collect()
+}
+
+/// `{crm}` is the mock CRM's address, `{call_id}` the simulator's
+/// Call-ID of the last outside call, percent-encoded as in a query.
+#[then(
+    expr = "the desktop's default browser is opened once, with the detail URL of the call {string}"
+)]
+async fn browser_opened(w: &mut BbWorld, url: String) -> Result<(), String> {
+    let call_id = w.last_call_state().await?["call_id"]
+        .as_str()
+        .map(query_encode)
+        .unwrap_or_default();
+    let url = url
+        .replace("{crm}", &w.crm()?)
+        .replace("{call_id}", &call_id);
+    let runs = w
+        .wait_for("the desktop's default browser to be opened", 10, || async {
+            Some(browser_runs(w)).filter(|r| !r.is_empty())
+        })
+        .await?;
+    let want = vec!["--rec-fetch".to_string(), url];
+    if runs == [want.clone()] {
+        Ok(())
+    } else {
+        Err(format!(
+            "the default browser was run with {runs:?}, expected once with {want:?}\n{}",
+            w.transcripts()
+        ))
+    }
+}
 
 #[given(
     expr = "a softphone for extension {word} whose popup request is {word} to {string} with the parameters"

@@ -81,7 +81,9 @@ pub fn addr_user(value: &str) -> Option<String> {
     addr_uri(value).and_then(uri_user)
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes (as in a URI's user part); a `%` not followed by
+/// two hex digits stays as it is, and bytes that are not UTF-8 become U+FFFD.
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
