@@ -70,13 +70,13 @@ Feature: Slow and hung commands never hold up a call
       """
     When an outside caller 09012345678 speaking a 620 Hz tone calls the outside line 0312345678
     Then the softphone rings
-    And "hung-ring" is run once with the arguments
+    And "hung-ring" is started with the arguments
       """
       ["--rec-sleep-ms=45000", "ring"]
       """
     When the operator runs "bbclient answer"
     Then the outside caller is talking to extension 1910
-    And "hung-answer" is run once with the arguments
+    And "hung-answer" is started with the arguments
       """
       ["--rec-sleep-ms=45000", "answer"]
       """
