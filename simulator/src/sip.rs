@@ -476,6 +476,7 @@ impl SipDriver {
         } else {
             "caller"
         };
+        let call_id = format!("{}@bluebean-sim", rsipstack::transaction::make_uuid_v4());
         let opt = InviteOption {
             caller_display_name: presented.from_name.as_deref().map(display_content),
             caller: sip_uri(&presented.from_user, host),
@@ -485,8 +486,21 @@ impl SipDriver {
             offer: body,
             contact: sip_uri(contact_user, host),
             headers: Some(headers),
+            call_id: Some(call_id.clone()),
             ..Default::default()
         };
+        // The leg knows its Call-ID before the INVITE can be on the wire:
+        // a client that sees the phone ring may ask `/api/calls` for it at
+        // once. The tags follow when the dialog exists.
+        sim.with(|p, _| {
+            p.leg_dialog(
+                leg,
+                DialogKey {
+                    call_id,
+                    ..DialogKey::default()
+                },
+            )
+        });
         let (sender, receiver) = self.dialog_layer.new_dialog_state_channel();
         let (dialog, join) = match self.dialog_layer.do_invite_async(opt, sender) {
             Ok(x) => x,
@@ -497,12 +511,8 @@ impl SipDriver {
         };
         let key = key_of(&dialog.id());
         lock(&self.legs).insert(leg, dialog);
-        {
-            let sim = sim.clone();
-            tokio::spawn(async move {
-                sim.with(|p, _| p.leg_dialog(leg, key));
-            });
-        }
+        // No lock is held here: actions run after the core is released.
+        sim.with(|p, _| p.leg_dialog(leg, key));
         tokio::spawn(watch(sim.clone(), leg, receiver, false));
         let sim = sim.clone();
         tokio::spawn(async move {
