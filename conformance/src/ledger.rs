@@ -30,9 +30,9 @@ pub struct Requirement {
     pub pending: Option<String>,
 }
 
-/// Reads `features/requirements.toml`.
-pub fn load(root: &Path) -> Result<Vec<Requirement>, String> {
-    let path = root.join("features/requirements.toml");
+/// Reads `requirements.toml` in the feature folder `dir`.
+pub fn load(dir: &Path) -> Result<Vec<Requirement>, String> {
+    let path = dir.join("requirements.toml");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let table: toml::Table =
@@ -95,15 +95,10 @@ pub struct ScenarioInfo {
     pub ids: BTreeSet<String>,
 }
 
-/// Every scenario under `features/`.
-pub fn scenarios(root: &Path) -> Result<Vec<ScenarioInfo>, String> {
-    let dir = root.join("features");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "feature"))
-        .collect();
+/// Every scenario in the `.feature` files of `dir`.
+pub fn scenarios(dir: &Path) -> Result<Vec<ScenarioInfo>, String> {
+    let mut files = Vec::new();
+    feature_files(dir, &mut files)?;
     files.sort();
     let mut out = Vec::new();
     for file in files {
@@ -147,6 +142,22 @@ pub fn scenarios(root: &Path) -> Result<Vec<ScenarioInfo>, String> {
         }
     }
     Ok(out)
+}
+
+/// The `.feature` files under `dir`, sub-folders included (as cucumber
+/// finds them).
+pub fn feature_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<(), String> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            feature_files(&path, out)?;
+        } else if path.extension().is_some_and(|x| x == "feature") {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// How a scenario ended in the last run.

@@ -19,15 +19,21 @@ pub fn workspace_root() -> PathBuf {
 
 static BIN_DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
-/// Where `bbclient` and `bluebean-sim` are: `$BB_BIN_DIR`, else the
-/// workspace's `target/debug` after an up-to-date `cargo build` of both.
+/// Where `bbclient`, `bluebean-sim` and `argv-recorder` are:
+/// - `$BB_BIN_DIR` when set;
+/// - run by cargo (`$CARGO` set): the workspace's `target/debug` after an
+///   up-to-date `cargo build` of the three;
+/// - otherwise (an installed `bbfeatures`): the folder of the running
+///   executable, when `bbclient` sits there.
 pub fn bin_dir() -> Result<PathBuf, String> {
     BIN_DIR
         .get_or_init(|| {
             if let Some(dir) = std::env::var_os("BB_BIN_DIR") {
                 return Ok(PathBuf::from(dir));
             }
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let Ok(cargo) = std::env::var("CARGO") else {
+                return beside_self();
+            };
             let status = std::process::Command::new(cargo)
                 .current_dir(workspace_root())
                 .args([
@@ -37,6 +43,8 @@ pub fn bin_dir() -> Result<PathBuf, String> {
                     "softphone",
                     "-p",
                     "simulator",
+                    "-p",
+                    "conformance",
                     "--bins",
                 ])
                 .status()
@@ -52,6 +60,36 @@ pub fn bin_dir() -> Result<PathBuf, String> {
             Ok(target.join("debug"))
         })
         .clone()
+}
+
+/// The folder of the running executable, when `bbclient` is there too.
+fn beside_self() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe()
+        .map_err(|e| format!("cannot find the running executable: {e}"))?;
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    if dir.join("bbclient").is_file() && dir.join("bluebean-sim").is_file() {
+        Ok(dir)
+    } else {
+        Err(format!(
+            "bbclient and bluebean-sim are not beside {}: install them in the same folder, \
+             or set BB_BIN_DIR to the folder that holds them",
+            exe.display()
+        ))
+    }
+}
+
+/// The argv recorder (`src/bin/argv-recorder.rs`): stands in for a CRM
+/// program or a browser and writes down the arguments it was given.
+pub fn recorder_bin() -> Result<PathBuf, String> {
+    let path = bin_dir()?.join("argv-recorder");
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "the argv recorder is not at {}: build it with `cargo build -p conformance --bins`",
+            path.display()
+        ))
+    }
 }
 
 /// The next line of a child's output, split at `\n` only: a `\r` or any

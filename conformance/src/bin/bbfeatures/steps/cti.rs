@@ -40,7 +40,6 @@ use super::cti_hooks::{lines_of, runs_of_ended};
 use super::docstring;
 
 /// The argv recorder built with this test.
-const RECORDER: &str = env!("CARGO_BIN_EXE_argv-recorder");
 
 /// The per-scenario state of these steps (the World belongs to everyone;
 /// it is keyed by the World's scratch folder, which is unique).
@@ -136,8 +135,12 @@ fn install_recorder(path: &Path) -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    std::os::unix::fs::symlink(RECORDER, path)
-        .map_err(|e| format!("cannot link {} to {RECORDER}: {e}", path.display()))
+    {
+        let recorder = conformance::procs::recorder_bin()?;
+        std::os::unix::fs::symlink(&recorder, path).map_err(|e| {
+            format!("cannot link {} to {}: {e}", path.display(), recorder.display())
+        })
+        }
 }
 
 /// Replaces the settings tokens (see the module docs).

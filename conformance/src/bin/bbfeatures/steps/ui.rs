@@ -303,7 +303,6 @@ async fn window_open_with(
 
 /// The argv recorder built with this test (the same one `steps::cti`
 /// links; its `"NAME" is run …` steps read the log written here).
-const RECORDER: &str = env!("CARGO_BIN_EXE_argv-recorder");
 
 /// Replaces `{crm}` (the mock CRM's base URL) and `{recorder:NAME}` (an
 /// argv recorder linked at `{dir}/bin/NAME`, logging to
@@ -329,8 +328,12 @@ pub(super) fn expand_settings(w: &BbWorld, text: &str) -> Result<String, String>
         if !path.exists() {
             std::fs::create_dir_all(&bin)
                 .map_err(|e| format!("cannot create {}: {e}", bin.display()))?;
-            std::os::unix::fs::symlink(RECORDER, &path)
-                .map_err(|e| format!("cannot link {} to {RECORDER}: {e}", path.display()))?;
+            {
+                let recorder = conformance::procs::recorder_bin()?;
+                std::os::unix::fs::symlink(&recorder, &path).map_err(|e| {
+                    format!("cannot link {} to {}: {e}", path.display(), recorder.display())
+                })
+                }?;
         }
         out.replace_range(start..=end, &path.to_string_lossy());
     }

@@ -24,7 +24,6 @@ use super::control::{desktop, xdg};
 use super::docstring;
 
 /// The argv recorder built with this test.
-const RECORDER: &str = env!("CARGO_BIN_EXE_argv-recorder");
 
 /// The throwaway default browser of the scenario's desktop.
 fn default_browser(w: &BbWorld) -> PathBuf {
@@ -69,8 +68,12 @@ async fn desktop_browser(w: &mut BbWorld) -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    std::os::unix::fs::symlink(RECORDER, &browser)
-        .map_err(|e| format!("cannot link {} to {RECORDER}: {e}", browser.display()))?;
+    {
+        let recorder = conformance::procs::recorder_bin()?;
+        std::os::unix::fs::symlink(&recorder, &browser).map_err(|e| {
+            format!("cannot link {} to {}: {e}", browser.display(), recorder.display())
+        })
+        }?;
     let entry = xdg(w, "data/applications/bb-test-browser.desktop");
     let text = format!(
         "[Desktop Entry]\nType=Application\nName=Test browser\nExec={} --rec-fetch %u\n\
