@@ -232,6 +232,10 @@ async fn set_state(w: &BbWorld, op: &str, state: &str) -> Result<(), String> {
 
 // ------------------------------------------------------------------ given
 
+/// Starts the BlueBean simulator with the tenant file `file` from `fixtures/sim/tenants/`
+/// (e.g. "acd.toml"): its extensions, operators, queues and campaigns.
+/// Starts no mock CRM, so `{crm}` cannot be used afterwards. Fails if the file does not
+/// exist.
 #[given(expr = "the BlueBean simulator runs the tenant {string}")]
 async fn sim_with_tenant(w: &mut BbWorld, file: String) -> Result<(), String> {
     let path = workspace_root().join("fixtures/sim/tenants").join(&file);
@@ -248,11 +252,18 @@ async fn sim_with_tenant(w: &mut BbWorld, file: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Starts a headless softphone for extension `ext` whose `[operator]` settings name the
+/// simulator's operator API, with no login ID or password, and waits until it registered
+/// (up to 15 s).
+/// Its SIP password is `pwEXT`, as in the tenant files.
 #[given(expr = "a softphone for extension {word} whose operator settings point at the simulator")]
 async fn phone_pointing(w: &mut BbWorld, ext: String) -> Result<(), String> {
     phone_with_operator(w, &ext, None).await
 }
 
+/// Starts a headless softphone for extension `ext` whose `[operator]` settings name the
+/// simulator's operator API, the login ID `op` and the password `pw`.
+/// Waits until it registered (up to 15 s). Nobody is logged in yet.
 #[given(
     expr = "a softphone for extension {word} with the operator login {word} and the password {string}"
 )]
@@ -265,21 +276,35 @@ async fn phone_with_login(
     phone_with_operator(w, &ext, Some((&op, &pw))).await
 }
 
+/// Logs operator `op` in on extension `ext` with `bbclient login OP --password-stdin`,
+/// typing the tenant's password `OP-pw`, and waits up to 10 s until the simulator shows
+/// it logged in there.
+/// Starts a softphone for `ext` first if none runs. Fails with the command's output if
+/// the login fails.
 #[given(expr = "operator {word} is logged in on extension {word}")]
 async fn logged_in(w: &mut BbWorld, op: String, ext: String) -> Result<(), String> {
     log_in(w, &op, &ext).await
 }
 
+/// Logs operator `op` in on extension `ext`: the same actions and checks as the Given
+/// "operator … is logged in on extension …".
+/// Types the tenant's password `OP-pw`; waits up to 10 s until the simulator shows the
+/// operator logged in on `ext`.
 #[when(expr = "operator {word} logs in on extension {word}")]
 async fn logs_in(w: &mut BbWorld, op: String, ext: String) -> Result<(), String> {
     log_in(w, &op, &ext).await
 }
 
+/// Sets operator `op` to not available through the simulator's operator API.
+/// Waits up to 10 s until the simulator shows it so.
 #[given(expr = "operator {word} is not available")]
 async fn not_available(w: &mut BbWorld, op: String) -> Result<(), String> {
     set_state(w, &op, "not_available").await
 }
 
+/// Sets operator `op` to available through the simulator's operator API, so that the ACD
+/// can offer it calls.
+/// Waits up to 10 s until the simulator shows it so.
 #[when(expr = "operator {word} becomes available")]
 async fn becomes_available(w: &mut BbWorld, op: String) -> Result<(), String> {
     set_state(w, &op, "available").await
@@ -287,6 +312,10 @@ async fn becomes_available(w: &mut BbWorld, op: String) -> Result<(), String> {
 
 // ------------------------------------------------------------------- when
 
+/// Runs `bbclient login OP --password-stdin` at the softphone of extension `ext`, typing
+/// the password `pw` on its standard input.
+/// Does not check the outcome: follow it with "the login succeeds" or "the login is
+/// refused". Gives up after 30 s.
 #[when(expr = "the operator at extension {word} logs in as {word} typing the password {string}")]
 async fn login_typing(w: &mut BbWorld, ext: String, op: String, pw: String) -> Result<(), String> {
     run_bbclient(w, &ext, &["login", &op, "--password-stdin"], Some(&pw))
@@ -294,6 +323,10 @@ async fn login_typing(w: &mut BbWorld, ext: String, op: String, pw: String) -> R
         .map(|_| ())
 }
 
+/// Logs in at the softphone of extension `ext` as operator `op`, typing the password `pw`
+/// (`bbclient login OP --password-stdin`).
+/// Fails with the command's output if the login fails; then waits up to 10 s until the
+/// simulator shows the operator logged in on `ext`.
 #[given(expr = "the operator at extension {word} logged in as {word} typing the password {string}")]
 async fn logged_in_typing(
     w: &mut BbWorld,
@@ -312,6 +345,10 @@ async fn logged_in_typing(
     wait_operator(w, &op, "logged_in", Some(&ext)).await
 }
 
+/// Runs `bbclient login` with no arguments at the softphone of extension `ext`, so it
+/// logs in with the login ID and password of its settings.
+/// Does not check the outcome: follow it with "the login succeeds" or "the login is
+/// refused".
 #[when(
     expr = "the operator at extension {word} logs in with the login ID and password of the settings"
 )]
@@ -319,11 +356,18 @@ async fn login_from_settings(w: &mut BbWorld, ext: String) -> Result<(), String>
     run_bbclient(w, &ext, &["login"], None).await.map(|_| ())
 }
 
+/// Runs `bbclient logout` at the softphone of extension `ext`.
+/// Does not check the outcome: "the login succeeds" checks that this command exited with
+/// 0, and "the simulator shows operator … logged out" what it did.
 #[when(expr = "the operator at extension {word} logs out")]
 async fn logs_out(w: &mut BbWorld, ext: String) -> Result<(), String> {
     run_bbclient(w, &ext, &["logout"], None).await.map(|_| ())
 }
 
+/// Starts the simulator's predictive-dialler campaign `name` (from the tenant file) and
+/// checks that it is running.
+/// The simulator answers once the dialler has taken its first decision, so the next step
+/// can check what was dialled or not.
 #[when(expr = "the campaign {word} is started")]
 async fn campaign_started(w: &mut BbWorld, name: String) -> Result<(), String> {
     let (status, v) = w
@@ -341,6 +385,10 @@ async fn campaign_started(w: &mut BbWorld, name: String) -> Result<(), String> {
 
 // ------------------------------------------------------------------- then
 
+/// Checks that the last `bbclient login` or `bbclient logout` run by an operator step
+/// exited with 0.
+/// Despite its name it also checks a logout. Fails with the command's output and every
+/// process's output.
 #[then("the login succeeds")]
 async fn login_succeeds(w: &mut BbWorld) -> Result<(), String> {
     let o = last(w)?;
@@ -350,6 +398,9 @@ async fn login_succeeds(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that the last `bbclient login` (or logout) was refused: exit code 1 and exactly
+/// one line on stderr, starting `bbclient: `.
+/// Blank lines are not counted.
 #[then("the login is refused")]
 async fn login_refused(w: &mut BbWorld) -> Result<(), String> {
     let o = last(w)?;
@@ -365,16 +416,23 @@ async fn login_refused(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that the simulator shows operator `op` available on extension `ext`.
+/// Waits up to 10 s; on failure shows the simulator's view of the operator.
 #[then(expr = "the simulator shows operator {word} available on extension {word}")]
 async fn shows_available(w: &mut BbWorld, op: String, ext: String) -> Result<(), String> {
     wait_operator(w, &op, "available", Some(&ext)).await
 }
 
+/// Checks that the simulator shows operator `op` logged out.
+/// Waits up to 10 s; on failure shows the simulator's view of the operator.
 #[then(expr = "the simulator shows operator {word} logged out")]
 async fn shows_logged_out(w: &mut BbWorld, op: String) -> Result<(), String> {
     wait_operator(w, &op, "logged_out", None).await
 }
 
+/// Checks, at once, that the text `pw` is in no line the softphone of extension `ext`
+/// printed so far, nor in the output of the last `bbclient login` or `logout`.
+/// Only the exact text is looked for, not encoded forms of it.
 #[then(
     expr = "the password {string} appears nowhere in the output of the softphone of extension {word}"
 )]
@@ -395,6 +453,9 @@ async fn password_nowhere(w: &mut BbWorld, pw: String, ext: String) -> Result<()
     }
 }
 
+/// Checks that the softphone of extension `ext` printed that it rings with a call from
+/// `from`.
+/// Waits up to 15 s.
 #[then(expr = "extension {word} rings with a call from {word}")]
 async fn rings_with(w: &mut BbWorld, ext: String, from: String) -> Result<(), String> {
     let prefix = format!("bbclient: ringing: call from {from} ");
@@ -411,6 +472,10 @@ async fn rings_with(w: &mut BbWorld, ext: String, from: String) -> Result<(), St
     .await
 }
 
+/// Checks, at once, that extension `ext` has not rung: its softphone printed no ringing
+/// line and the simulator's ACD offered it no call.
+/// Put a barrier step before it that proves the simulator already routed the call, e.g.
+/// "the call waits in the queue …" or another extension ringing.
 #[then(expr = "extension {word} does not ring")]
 async fn does_not_ring(w: &mut BbWorld, ext: String) -> Result<(), String> {
     if !w.phones.contains_key(&ext) {
@@ -430,6 +495,9 @@ async fn does_not_ring(w: &mut BbWorld, ext: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks, at once, that the softphone of extension `ext` rang exactly once and that the
+/// simulator's ACD offered it exactly one call.
+/// For calls routed through an ACD queue or campaign.
 #[then(expr = "extension {word} rang only once")]
 async fn rang_once(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let rang = ring_lines(w, &ext);
@@ -464,6 +532,8 @@ async fn offers_to(w: &BbWorld, ext: &str) -> Result<Vec<Value>, String> {
         .collect())
 }
 
+/// Checks that the current outside call is waiting in the simulator's ACD queue `queue`.
+/// Waits up to 10 s.
 #[then(expr = "the call waits in the queue {word}")]
 async fn waits_in_queue(w: &mut BbWorld, queue: String) -> Result<(), String> {
     let id = w.last_call.ok_or("no outside call was placed")?;
@@ -495,6 +565,9 @@ async fn campaign(w: &BbWorld, name: &str) -> Result<Value, String> {
     Ok(v)
 }
 
+/// Checks that the simulator's campaign `name` counts exactly `connects` connected calls
+/// and `abandons` abandoned calls.
+/// Waits up to 15 s; on failure shows the campaign.
 #[then(expr = "the campaign {word} counts {int} connect(s) and {int} abandon(s)")]
 async fn campaign_counts(
     w: &mut BbWorld,
@@ -520,6 +593,10 @@ async fn campaign_counts(
     }
 }
 
+/// Checks, at once, that the campaign `name` is running and has dialled no number (e.g.
+/// because no operator is available).
+/// Put it right after "the campaign … is started", which returns once the dialler took
+/// its first decision.
 #[then(expr = "the campaign {word} has dialled no number")]
 async fn dialled_nothing(w: &mut BbWorld, name: String) -> Result<(), String> {
     // The start was answered after the dialler's first pacing (same step).
@@ -532,6 +609,9 @@ async fn dialled_nothing(w: &mut BbWorld, name: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that a live call to the outside number `number` (e.g. one a campaign dialled)
+/// is answered and connected to extension `ext`.
+/// Waits up to 10 s.
 #[then(expr = "the called party {word} is talking to extension {word}")]
 async fn party_talking(w: &mut BbWorld, number: String, ext: String) -> Result<(), String> {
     w.wait_for(
@@ -576,6 +656,9 @@ async fn dialled_party(w: &BbWorld, number: &str) -> Option<(Value, Value)> {
     None
 }
 
+/// Checks that the simulator's outside party `number` was called from extension `ext` and
+/// received the caller ID `shown`.
+/// Waits up to 15 s for the call; fails if the call is not an outgoing call of `ext`.
 #[then(expr = "the outside party {word} is called from extension {word} with the caller ID {word}")]
 async fn party_sees(
     w: &mut BbWorld,

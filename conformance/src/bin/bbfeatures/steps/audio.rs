@@ -43,6 +43,9 @@ fn heard_path(w: &BbWorld, ext: &str) -> PathBuf {
     w.dir.join(format!("heard-{ext}.wav"))
 }
 
+/// Starts a headless softphone for extension `ext` that sends a `hz` Hz tone as its voice
+/// and records what it hears, and waits until it registered (up to 15 s).
+/// "The softphone of extension … hears a … Hz tone" reads that recording.
 #[given(
     expr = "a softphone for extension {word} is running that speaks a {int} Hz tone and records what it hears"
 )]
@@ -57,6 +60,9 @@ async fn phone_with_tone(w: &mut BbWorld, ext: String, hz: u32) -> Result<(), St
     w.start_phone(&ext, &extra).await
 }
 
+/// Writes one second of a `hz` Hz tone as the WAV file `name` in the scenario's folder,
+/// for settings written in a doc string (`input_wav = "{dir}/NAME"`).
+/// `name` must be a plain file name, without a folder.
 #[given(expr = "the file {string} holds a {int} Hz tone")]
 async fn tone_file(w: &mut BbWorld, name: String, hz: u32) -> Result<(), String> {
     // For settings written in a feature file: `input_wav = "{dir}/NAME"`.
@@ -66,6 +72,9 @@ async fn tone_file(w: &mut BbWorld, name: String, hz: u32) -> Result<(), String>
     write_tone(&w.dir.join(&name), hz)
 }
 
+/// Adds a party to the simulator: the outside number `number` answers calls after 0.3 s
+/// and speaks a `hz` Hz tone.
+/// Set it up before the call is placed.
 #[given(expr = "the simulator's number {word} answers speaking a {int} Hz tone")]
 async fn party_tone(w: &mut BbWorld, number: String, hz: u32) -> Result<(), String> {
     let (status, v) = w
@@ -83,6 +92,9 @@ async fn party_tone(w: &mut BbWorld, number: String, hz: u32) -> Result<(), Stri
     Ok(())
 }
 
+/// Has the simulator place a call from the outside number `from`, whose caller speaks a
+/// `hz` Hz tone, to the outside line `to`.
+/// It becomes the current outside call. Does not wait for anything to ring.
 #[when(expr = "an outside caller {word} speaking a {int} Hz tone calls the outside line {word}")]
 async fn caller_tone(w: &mut BbWorld, from: String, hz: u32, to: String) -> Result<(), String> {
     let (status, v) = w
@@ -117,6 +129,10 @@ async fn call_of(w: &BbWorld, ext: &str) -> Result<u64, String> {
     .await
 }
 
+/// Checks that the outside party of extension `ext`'s call hears a `hz` Hz tone (within
+/// 15 Hz, more than half of what it hears), as the simulator measures it.
+/// The call is the current outside call, else the newest call that `ext` made. Waits up
+/// to 15 s.
 #[then(expr = "the outside party hears a {int} Hz tone from extension {word}")]
 async fn party_hears(w: &mut BbWorld, hz: u32, ext: String) -> Result<(), String> {
     party_heard(w, hz, &ext).await
@@ -167,11 +183,20 @@ fn last_second(path: &std::path::Path) -> Option<(Vec<i16>, u32)> {
     (samples.len() >= n).then(|| (samples[samples.len() - n..].to_vec(), rate))
 }
 
+/// Checks that the softphone of extension `ext` hears a `hz` Hz tone: the last second of
+/// its recording carries it, more than half of the sound.
+/// The recording must be `{dir}/heard-EXT.wav`, as "… speaks a … Hz tone and records what
+/// it hears" sets it up (or `output_wav` in the settings). Waits up to 15 s.
 #[then(expr = "the softphone of extension {word} hears a {int} Hz tone")]
 async fn phone_hears(w: &mut BbWorld, ext: String, hz: u32) -> Result<(), String> {
     phone_heard(w, &ext, hz).await
 }
 
+/// Checks that audio flows both ways while a slow hook is still running: extension `ext`
+/// has started the hook `kind`, its outside party hears `party_hz` Hz and extension
+/// `listener` hears `phone_hz` Hz.
+/// `kind` as the softphone prints it, e.g. "ring command", "popup request". Fails if the
+/// hook had ended by the time both tones were heard. Waits up to 15 s for the tones.
 #[then(
     expr = "while the {string} hook is still running, the outside party hears a {int} Hz tone from extension {word} and extension {word} hears a {int} Hz tone"
 )]
@@ -260,6 +285,8 @@ async fn phone_heard(w: &BbWorld, ext: &str, hz: u32) -> Result<(), String> {
     }
 }
 
+/// Starts a headless softphone for extension `ext` with a wrong SIP password.
+/// Does not wait for anything: its registration is expected to fail.
 #[given(expr = "a softphone for extension {word} is started with a wrong SIP password")]
 async fn phone_wrong_password(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let config = w.dir.join(format!("bbclient-{ext}-wrong.toml"));
@@ -271,6 +298,9 @@ async fn phone_wrong_password(w: &mut BbWorld, ext: String) -> Result<(), String
     w.spawn_phone_from(&ext, &config).await
 }
 
+/// Checks that the simulator refused a registration of extension `ext` for wrong
+/// credentials.
+/// Waits up to 15 s.
 #[then(expr = "the simulator refuses the registration of extension {word} for wrong credentials")]
 async fn registration_refused(w: &mut BbWorld, ext: String) -> Result<(), String> {
     w.wait_for(
@@ -295,6 +325,8 @@ async fn registration_refused(w: &mut BbWorld, ext: String) -> Result<(), String
     .await
 }
 
+/// Checks, at once, that the simulator lists no registered address for extension `ext`.
+/// Put it after a step that proves the registration was tried, e.g. the refusal.
 #[then(expr = "the simulator lists no registration for extension {word}")]
 async fn no_registration(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let (_, regs) = w.api_call("GET", "/api/registrations", None).await?;
@@ -311,6 +343,8 @@ async fn no_registration(w: &mut BbWorld, ext: String) -> Result<(), String> {
     }
 }
 
+/// Checks that the simulator lists extension `ext` as registered.
+/// Waits up to 15 s.
 #[then(expr = "the simulator lists extension {word} as registered")]
 async fn registered(w: &mut BbWorld, ext: String) -> Result<(), String> {
     w.contact_of(&ext).await.map(|_| ())
@@ -320,6 +354,9 @@ async fn registered(w: &mut BbWorld, ext: String) -> Result<(), String> {
 // Early media (CALL-1): a 183 with SDP before the answer
 // ---------------------------------------------------------------------------
 
+/// Adds a party to the simulator: calls to the outside number `number` first get `secs`
+/// seconds of early media (a 183 with audio) playing an `early_hz` Hz tone.
+/// Then the party answers and speaks a `hz` Hz tone. Set it up before the call is placed.
 #[given(
     expr = "the simulator's number {word} plays early media of a {int} Hz tone for {int} s, then answers speaking a {int} Hz tone"
 )]
@@ -354,6 +391,10 @@ async fn sim_call_state(w: &BbWorld, id: u64) -> Option<String> {
     c["state"].as_str().map(str::to_string)
 }
 
+/// Checks that the softphone of extension `ext` hears a `hz` Hz tone while its call still
+/// rings, i.e. early media before the answer.
+/// Reads the recording as "the softphone of extension … hears a … Hz tone" does. Fails if
+/// the tone came only after the answer. Waits up to 15 s.
 #[then(
     expr = "the softphone of extension {word} hears a {int} Hz tone before the call is answered"
 )]

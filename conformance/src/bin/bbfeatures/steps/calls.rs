@@ -4,11 +4,20 @@ use conformance::world::BbWorld;
 use cucumber::{given, then, when};
 use serde_json::{Value, json};
 
+/// Starts the BlueBean simulator (the fake PBX, with its built-in tenant) and a mock CRM
+/// on free local ports.
+/// The built-in tenant has the extensions 1910, 1911, 1912, 1303 and 1330 (SIP password
+/// `pwEXT`); the outside line 0312345678 rings 1910 and 0312345679 rings 1911.
 #[given("the BlueBean simulator and a mock CRM are running")]
 async fn servers(w: &mut BbWorld) -> Result<(), String> {
     w.start_servers().await
 }
 
+/// Has the simulator place a call from the outside number `from` to the outside line
+/// `to`.
+/// It becomes the scenario's current outside call, which later steps check. It does not
+/// wait for anything to ring: follow it with e.g. "the softphone rings". Fails at once if
+/// the simulator refuses the call.
 #[when(expr = "an outside caller {word} calls the outside line {word}")]
 async fn outside_call(w: &mut BbWorld, from: String, to: String) -> Result<(), String> {
     let (status, v) = w
@@ -32,11 +41,19 @@ pub async fn wait_call_state(w: &BbWorld, state: &str) -> Result<Value, String> 
     .await
 }
 
+/// Checks that the current outside call is ringing at an extension, as the simulator sees
+/// it.
+/// It does not check which extension rings. Waits up to 10 s.
 #[then("the softphone rings")]
 async fn rings(w: &mut BbWorld) -> Result<(), String> {
     wait_call_state(w, "ringing").await.map(|_| ())
 }
 
+/// Runs a `bbclient` command at the softphone with the lowest extension number and checks
+/// that it succeeds.
+/// `command`: the whole command line, e.g. "bbclient answer", split at spaces (no
+/// quoting); only `bbclient` commands are accepted. Fails with the command's output and
+/// every process's output if it exits with an error.
 #[when(expr = "the operator runs {string}")]
 async fn operator_runs(w: &mut BbWorld, command: String) -> Result<(), String> {
     let words: Vec<&str> = command.split_whitespace().collect();
@@ -57,6 +74,9 @@ async fn operator_runs(w: &mut BbWorld, command: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that the current outside call is answered and connected to extension `ext`, as
+/// the simulator sees it.
+/// Waits up to 10 s for the answer; fails if another extension answered.
 #[then(expr = "the outside caller is talking to extension {word}")]
 async fn talking(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let call = wait_call_state(w, "answered").await?;
@@ -69,6 +89,9 @@ async fn talking(w: &mut BbWorld, ext: String) -> Result<(), String> {
     Ok(())
 }
 
+/// The outside caller of the current outside call hangs up: the simulator ends the call
+/// from its side.
+/// Does not wait for the call to end; follow it with "the call has ended".
 #[when("the outside caller hangs up")]
 async fn caller_hangs_up(w: &mut BbWorld) -> Result<(), String> {
     let id = w.last_call.ok_or("no outside call")?;
@@ -81,6 +104,8 @@ async fn caller_hangs_up(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that the current outside call has ended, as the simulator sees it.
+/// Waits up to 10 s.
 #[then("the call has ended")]
 async fn ended(w: &mut BbWorld) -> Result<(), String> {
     wait_call_state(w, "ended").await.map(|_| ())
@@ -103,6 +128,10 @@ async fn set_session_timer(w: &BbWorld, settings: Value) -> Result<(), String> {
     Ok(())
 }
 
+/// Makes the simulator offer SIP session timers (RFC 4028) on the calls set up after this
+/// step.
+/// `secs`: the session interval in seconds; `who`: `extension` or `simulator`, the side
+/// that must send the refreshes.
 #[given(expr = "the simulator offers session timers of {int} s refreshed by the {word}")]
 async fn session_timers(w: &mut BbWorld, secs: u32, who: String) -> Result<(), String> {
     if who != "extension" && who != "simulator" {
@@ -117,6 +146,9 @@ async fn session_timers(w: &mut BbWorld, secs: u32, who: String) -> Result<(), S
     .await
 }
 
+/// Makes the simulator offer session timers of `secs` seconds on the calls set up after
+/// this step, with itself as the refresher, but never send a refresh.
+/// The session then runs out unless the softphone ends the call itself.
 #[given(expr = "the simulator offers session timers of {int} s but never refreshes them")]
 async fn session_timers_never(w: &mut BbWorld, secs: u32) -> Result<(), String> {
     set_session_timer(
@@ -169,6 +201,10 @@ async fn call_view(w: &BbWorld, id: u64) -> Option<Value> {
     (status == 200).then_some(v)
 }
 
+/// Checks, with `bbclient status --json`, that the softphone of extension `ext` lists a
+/// call with `number` in the state `state`.
+/// `state` as the status shows it: `ringing`, `answering`, `dialing`, `early`, `talking`,
+/// `held` or `held_by_peer`. Waits up to 10 s; on failure shows the last status.
 #[then(expr = "the softphone of extension {word} shows the call to {word} as {word}")]
 async fn phone_shows_call(
     w: &mut BbWorld,
@@ -203,6 +239,9 @@ async fn phone_shows_call(
     })
 }
 
+/// Checks that the simulator shows the call of extension `ext` as answered.
+/// The call is the current outside call, or, if the scenario placed none, the newest call
+/// that `ext` made. Waits up to 15 s.
 #[then(expr = "the simulator shows the call of extension {word} answered")]
 async fn sim_call_answered(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let id = call_id_of(w, &ext).await?;
@@ -215,6 +254,10 @@ async fn sim_call_answered(w: &mut BbWorld, ext: String) -> Result<(), String> {
     .await
 }
 
+/// Checks that the simulator's leg to extension `ext` carries a session timer of `secs`
+/// seconds refreshed by `who` (`extension` or `simulator`).
+/// The call is the current outside call, else the newest call that `ext` made. Waits up
+/// to 10 s; on failure shows the leg's session timer.
 #[then(
     expr = "the call of extension {word} has a session timer of {int} s refreshed by the {word}"
 )]
@@ -254,6 +297,9 @@ async fn call_has_timer(
     })
 }
 
+/// Checks that within `secs` seconds the simulator receives a session refresh from
+/// extension `ext` on its call, and that the call is still answered afterwards.
+/// Prints how many refreshes the simulator counted.
 #[then(expr = "within {int} s the simulator counts a session refresh from extension {word}")]
 async fn refresh_counted(w: &mut BbWorld, secs: u64, ext: String) -> Result<(), String> {
     let id = call_id_of(w, &ext).await?;
@@ -278,6 +324,10 @@ async fn refresh_counted(w: &mut BbWorld, secs: u64, ext: String) -> Result<(), 
     Ok(())
 }
 
+/// Waits until `secs` seconds have passed since the call of extension `ext` was answered
+/// (by the simulator's clock), then checks that the call is still answered.
+/// Use it to prove that a session timer did not end the call early. Fails at once if the
+/// call was never answered.
 #[then(expr = "the call of extension {word} is still answered {int} s after its answer")]
 async fn still_answered(w: &mut BbWorld, ext: String, secs: u64) -> Result<(), String> {
     let id = call_id_of(w, &ext).await?;
@@ -310,6 +360,10 @@ async fn still_answered(w: &mut BbWorld, ext: String, secs: u64) -> Result<(), S
     Ok(())
 }
 
+/// Checks that within `secs` seconds the call of extension `ext` ends because the
+/// softphone sent a BYE, and that the softphone printed that it hung up.
+/// A call that the simulator ended, e.g. because the session expired there, fails the
+/// step.
 #[then(expr = "within {int} s the softphone of extension {word} ends the call with BYE")]
 async fn phone_ends_with_bye(w: &mut BbWorld, secs: u64, ext: String) -> Result<(), String> {
     let id = call_id_of(w, &ext).await?;
@@ -350,6 +404,9 @@ async fn phone_ends_with_bye(w: &mut BbWorld, secs: u64, ext: String) -> Result<
     Ok(())
 }
 
+/// Checks, at once, that the simulator has sent no session refresh on the call of
+/// extension `ext`.
+/// The call is the current outside call, else the newest call that `ext` made.
 #[then(expr = "the simulator sent no session refresh on the call of extension {word}")]
 async fn no_refresh_sent(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let id = call_id_of(w, &ext).await?;

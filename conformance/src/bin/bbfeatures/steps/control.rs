@@ -215,10 +215,10 @@ fn ok_or_show(w: &BbWorld, o: &Outcome) -> Result<(), String> {
 // Softphones and the desktop
 // ---------------------------------------------------------------------------
 
-/// A headless softphone for `ext`, set up the way an operator's is: the
-/// operator login (`[operator]`, login ID `op<EXT>` of the built-in tenant,
-/// the simulator's API) is available but nobody is logged in, so a verb or
-/// link that wrongly logged in or out would show at the simulator.
+/// Starts a headless softphone for extension `ext` of the built-in tenant and waits until
+/// it registered (up to 15 s).
+/// Its operator login (login ID `opEXT`) is in its settings but nobody is logged in, so a
+/// command or link that wrongly logs in or out shows at the simulator.
 #[given(expr = "a softphone for extension {word} is running")]
 async fn phone_running(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let extra = format!(
@@ -228,6 +228,11 @@ async fn phone_running(w: &mut BbWorld, ext: String) -> Result<(), String> {
     w.start_phone(&ext, &extra).await
 }
 
+/// Logs the operator in at extension `ext` with `bbclient login` (the login ID and
+/// password of its settings) and checks that the simulator shows operator `opEXT`
+/// available.
+/// For a softphone started with "a softphone for extension … is running". Also waits up
+/// to 10 s for the softphone's own line saying it logged in.
 #[given(expr = "the operator at extension {word} is logged in")]
 async fn operator_logged_in(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let o = run_bbclient(w, Some(&ext), "bbclient login").await?;
@@ -238,6 +243,10 @@ async fn operator_logged_in(w: &mut BbWorld, ext: String) -> Result<(), String> 
     wait_line(w, &ext, &format!("extension {ext} to say {line}"), &line).await
 }
 
+/// Checks, at once, that the simulator shows operator `opEXT` of extension `ext` logged
+/// out.
+/// It logs nobody out: it states the starting point, e.g. in a Scenario Outline beside "…
+/// is logged in".
 #[given(expr = "the operator at extension {word} is logged out")]
 async fn operator_logged_out(w: &mut BbWorld, ext: String) -> Result<(), String> {
     operator_state_is(w, &ext, "logged_out").await
@@ -257,6 +266,11 @@ async fn operator_state_is(w: &BbWorld, ext: &str, state: &str) -> Result<(), St
     }
 }
 
+/// Runs `bbclient install-handlers` in the scenario's own desktop for the softphone of
+/// extension `ext`, then checks that `callto:`, `bbclient:`, `tel:` and `sip:` links go
+/// to `bbclient.desktop`.
+/// Fails if the command fails, its desktop file is not validated, or `xdg-mime` names
+/// another handler for a scheme.
 #[given(
     expr = "the desktop hands callto:, bbclient:, tel: and sip: links to the softphone of extension {word}"
 )]
@@ -287,6 +301,11 @@ async fn handlers_installed(w: &mut BbWorld, ext: String) -> Result<(), String> 
     Ok(())
 }
 
+/// Opens the link `uri` (e.g. `callto:0311112222`) with `xdg-open` in the scenario's
+/// desktop, as a click on a CRM page does.
+/// First notes every softphone's state for a later "did nothing". Does not check the
+/// outcome: follow it with "it succeeds", "the link is refused …" or a check of what the
+/// softphone did.
 #[when(expr = "the CRM page's link {word} is opened")]
 async fn link_opened(w: &mut BbWorld, uri: String) -> Result<(), String> {
     remember_before(w).await?;
@@ -295,6 +314,10 @@ async fn link_opened(w: &mut BbWorld, uri: String) -> Result<(), String> {
     run(w, format!("xdg-open '{uri}'"), cmd).await.map(|_| ())
 }
 
+/// Runs `bbclient URI` with the link `uri`, as the registered link handler does, at the
+/// softphone with the lowest extension number (or the default one if none runs).
+/// First notes every softphone's state for a later "did nothing". Does not check the
+/// outcome.
 #[when(expr = "the OS hands the link {word} to bbclient")]
 async fn link_handed(w: &mut BbWorld, uri: String) -> Result<(), String> {
     remember_before(w).await?;
@@ -308,24 +331,44 @@ async fn link_handed(w: &mut BbWorld, uri: String) -> Result<(), String> {
     run(w, format!("bbclient '{uri}'"), cmd).await.map(|_| ())
 }
 
+/// Runs the `bbclient` command `command` at the softphone of extension `ext` and checks
+/// that it exits with 0.
+/// `command` is split at spaces (no quoting). Fails with its exit code and output
+/// otherwise. Unlike "the command line … is run at extension …", it notes no state for
+/// "did nothing".
 #[when(expr = "the operator at extension {word} runs {string}")]
 async fn operator_at_runs(w: &mut BbWorld, ext: String, command: String) -> Result<(), String> {
     let o = run_bbclient(w, Some(&ext), &command).await?;
     ok_or_show(w, &o)
 }
 
+/// Runs the `bbclient` command `command` at the softphone of extension `ext`, as an
+/// operator's shell would, without checking its outcome.
+/// `command` is split at spaces (no quoting). First notes every softphone's state for a
+/// later "did nothing"; follow it with "it succeeds" or "it fails with exit code …".
+/// Gives up after 40 s.
 #[when(expr = "the command line {string} is run at extension {word}")]
 async fn run_at(w: &mut BbWorld, command: String, ext: String) -> Result<(), String> {
     remember_before(w).await?;
     run_bbclient(w, Some(&ext), &command).await.map(|_| ())
 }
 
+/// Runs the `bbclient` command `command` as typed, without naming a softphone, so it
+/// talks to the default one (or, for `bbclient call`, starts it).
+/// First notes every softphone's state for a later "did nothing". Does not check the
+/// outcome; follow it with "it succeeds" or "it fails with exit code …". Gives up after
+/// 40 s.
 #[when(expr = "the command line {string} is run")]
 async fn run_plain(w: &mut BbWorld, command: String) -> Result<(), String> {
     remember_before(w).await?;
     run_bbclient(w, None, &command).await.map(|_| ())
 }
 
+/// Runs `bbclient call` at the softphone of extension `ext` with `written` as one
+/// argument, as a shell passes a quoted number.
+/// `written`: the number as the operator wrote it (spaces, dashes, full-width digits…).
+/// First notes every softphone's state for a later "did nothing"; does not check the
+/// outcome.
 #[when(expr = "the operator at extension {word} dials {string} from the command line")]
 async fn dials_from_cli(w: &mut BbWorld, ext: String, written: String) -> Result<(), String> {
     remember_before(w).await?;
@@ -352,6 +395,11 @@ fn link_encode(s: &str) -> String {
         .collect()
 }
 
+/// Opens a `bbclient:call:` link for the number `written` with `xdg-open` in the
+/// scenario's desktop, the number percent-encoded as a browser does (`#` as `%23`, a
+/// space as `%20`).
+/// Extension `ext` must have a running softphone. First notes every softphone's state for
+/// a later "did nothing"; does not check the outcome.
 #[when(expr = "the operator at extension {word} dials {string} through a bbclient:call link")]
 async fn dials_from_link(w: &mut BbWorld, ext: String, written: String) -> Result<(), String> {
     if !w.phones.contains_key(&ext) {
@@ -364,6 +412,9 @@ async fn dials_from_link(w: &mut BbWorld, ext: String, written: String) -> Resul
     run(w, format!("xdg-open '{uri}'"), cmd).await.map(|_| ())
 }
 
+/// Checks that the last command or link run by a command-line or link step of this
+/// scenario exited with 0.
+/// Fails with its exit code, stdout and stderr.
 #[then("it succeeds")]
 async fn it_succeeds(w: &mut BbWorld) -> Result<(), String> {
     let o = last(w)?;
@@ -382,6 +433,9 @@ fn one_line(o: &Outcome, needle: &str) -> Result<(), String> {
     }
 }
 
+/// Checks that the last command or link exited with the code `code` and printed exactly
+/// one line on stderr, starting `bbclient: ` and containing `needle`.
+/// `needle` may be any part of the line. Blank lines are not counted.
 #[then(expr = "it fails with exit code {int} and the one line {string}")]
 async fn fails_with(w: &mut BbWorld, code: i32, needle: String) -> Result<(), String> {
     let o = last(w)?;
@@ -391,6 +445,9 @@ async fn fails_with(w: &mut BbWorld, code: i32, needle: String) -> Result<(), St
     one_line(&o, &needle)
 }
 
+/// Checks that the last link (or command) failed, with any exit code but 0, and printed
+/// exactly one line on stderr, starting `bbclient: ` and containing `needle`.
+/// `needle` may be any part of the line. Blank lines are not counted.
 #[then(expr = "the link is refused with the one line {string}")]
 async fn link_refused(w: &mut BbWorld, needle: String) -> Result<(), String> {
     let o = last(w)?;
@@ -427,10 +484,10 @@ async fn wait_line(w: &BbWorld, ext: &str, what: &str, line: &str) -> Result<(),
     })
 }
 
-/// The softphone dialled `number`: the simulator received its INVITE for
-/// exactly that number (the Request-URI's user part, percent-decoded),
-/// whether it could route it (`call_placed`) or not (`invite_refused`).
-/// Every INVITE the extension sent in this scenario must be for `number`.
+/// Checks that the softphone of extension `ext` called exactly `number`: the simulator
+/// received its INVITE for that number, whether it could route it or not.
+/// Every INVITE that `ext` sent in this scenario must be for `number`. Waits up to 10 s
+/// for the first one.
 #[then(expr = "the softphone of extension {word} dials {word}")]
 async fn dials(w: &mut BbWorld, ext: String, number: String) -> Result<(), String> {
     let what = format!("the simulator to receive extension {ext}'s INVITE for {number}");
@@ -482,6 +539,10 @@ async fn invites_from(w: &BbWorld, ext: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
+/// Checks that the softphone of extension `ext` printed that it rings with a call from
+/// `from`.
+/// Also reads the log of a softphone that `bbclient call` started on its own. Waits up to
+/// 10 s.
 #[then(expr = "the softphone of extension {word} rings with a call from {word}")]
 async fn rings_from(w: &mut BbWorld, ext: String, from: String) -> Result<(), String> {
     let prefix = format!("bbclient: ringing: call from {from} ");
@@ -646,11 +707,12 @@ fn changes(before: &Snapshot, after: &Snapshot) -> Vec<String> {
     out
 }
 
-/// The last command or link changed nothing: after it exited, the same
-/// softphone answers `status` (so it has handled whatever it was sent), and
-/// its settings file (bytes), its operator session, its calls, the
-/// simulator's operators and the INVITEs the simulator received are what
-/// they were before; nor did it print that it acted.
+/// Checks that the last command or link changed nothing at the softphone of extension
+/// `ext`.
+/// Its settings file, operator session and calls, the simulator's operators and the
+/// INVITEs it received must be as the command or link step noted them, and the softphone
+/// must have printed no line saying it dialled, held, resumed, transferred, hung up,
+/// answered or logged in or out.
 #[then(expr = "the softphone of extension {word} did nothing")]
 async fn did_nothing(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let before = with_scratch(|s| s.before.get(&(w.dir.clone(), ext.clone())).cloned())
@@ -690,6 +752,10 @@ async fn did_nothing(w: &mut BbWorld, ext: String) -> Result<(), String> {
     }
 }
 
+/// Checks that the softphone of extension `ext` printed that the call is `state`: `held`,
+/// `resumed`, `answered` or `ended`.
+/// Any such line since the softphone started counts, not only one after the previous
+/// step. Waits up to 10 s.
 #[then(expr = "the softphone of extension {word} reports the call {word}")]
 async fn reports(w: &mut BbWorld, ext: String, state: String) -> Result<(), String> {
     let prefix = match state.as_str() {
@@ -709,6 +775,9 @@ async fn reports(w: &mut BbWorld, ext: String, state: String) -> Result<(), Stri
     .await
 }
 
+/// Checks that the softphone of extension `ext` printed the line
+/// `bbclient: transferred to TARGET` for the transfer target `target`.
+/// Waits up to 10 s.
 #[then(expr = "the softphone of extension {word} reports the call transferred to {word}")]
 async fn reports_transfer(w: &mut BbWorld, ext: String, target: String) -> Result<(), String> {
     let line = format!("bbclient: transferred to {target}");
@@ -736,6 +805,11 @@ fn line_of(ext: &str) -> Result<&'static str, String> {
     }
 }
 
+/// Sets up an answered call: the outside number `from` calls the outside line of
+/// extension `ext` and its softphone answers with `bbclient answer`.
+/// Only extensions 1910 and 1911 of the built-in tenant have a line of their own. The
+/// call becomes the current outside call. Waits up to 10 s each for the ringing and the
+/// answer.
 #[given(expr = "an outside caller {word} is talking to extension {word}")]
 async fn outside_talking(w: &mut BbWorld, from: String, ext: String) -> Result<(), String> {
     let to = line_of(&ext)?;
@@ -754,6 +828,9 @@ async fn outside_talking(w: &mut BbWorld, from: String, ext: String) -> Result<(
         .map(|_| ())
 }
 
+/// Checks that the current outside call is answered and the outside caller is connected
+/// to extension `ext`, e.g. after a transfer.
+/// Waits up to 15 s.
 #[then(expr = "the outside caller ends up talking to extension {word}")]
 async fn ends_up_with(w: &mut BbWorld, ext: String) -> Result<(), String> {
     w.wait_for(
@@ -768,6 +845,8 @@ async fn ends_up_with(w: &mut BbWorld, ext: String) -> Result<(), String> {
     .await
 }
 
+/// Checks that the simulator has a call from extension `ext` to `number`, in any state.
+/// Waits up to 10 s.
 #[then(expr = "the simulator sees extension {word} calling {word}")]
 async fn sim_sees_call(w: &mut BbWorld, ext: String, number: String) -> Result<(), String> {
     w.wait_for(
@@ -785,6 +864,9 @@ async fn sim_sees_call(w: &mut BbWorld, ext: String, number: String) -> Result<(
     .await
 }
 
+/// Checks that the simulator shows the current outside call as `state`: `held`, or
+/// `resumed` (not held).
+/// Waits up to 10 s.
 #[then(expr = "the simulator sees the call {word}")]
 async fn sim_sees_state(w: &mut BbWorld, state: String) -> Result<(), String> {
     let want_held = match state.as_str() {
@@ -807,6 +889,9 @@ async fn sim_sees_state(w: &mut BbWorld, state: String) -> Result<(), String> {
 // A softphone started by `call`
 // ---------------------------------------------------------------------------
 
+/// Checks that no softphone runs, then writes the account of extension `ext` (server,
+/// user, password `pwEXT`) to the default settings file of the scenario's desktop.
+/// For a `bbclient call` that has to start a softphone by itself.
 #[given(
     expr = "no softphone is running, and the settings of extension {word} are in the default settings file"
 )]
@@ -822,6 +907,9 @@ async fn settings_in_default_file(w: &mut BbWorld, ext: String) -> Result<(), St
     std::fs::write(&file, text).map_err(|e| format!("cannot write {}: {e}", file.display()))
 }
 
+/// Checks that this scenario has started no softphone and that no default softphone is
+/// listening.
+/// Changes nothing.
 #[given("no softphone is running")]
 async fn no_phone(w: &mut BbWorld) -> Result<(), String> {
     if w.phones.is_empty() && !w.dir.join("run/bbclient/default.sock").exists() {
@@ -831,6 +919,10 @@ async fn no_phone(w: &mut BbWorld) -> Result<(), String> {
     }
 }
 
+/// Checks that the last command said it started a softphone, that extension `ext` is
+/// registered at the simulator, and that the started softphone registered before it
+/// dialled.
+/// Looks at once, at the command's stderr, the simulator and the started softphone's log.
 #[then(expr = "a softphone for extension {word} has been started and registered before it dialled")]
 async fn started_and_registered(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let o = last(w)?;
@@ -864,6 +956,10 @@ async fn started_and_registered(w: &mut BbWorld, ext: String) -> Result<(), Stri
 // The control socket, as a script uses it
 // ---------------------------------------------------------------------------
 
+/// Connects to the control socket of the softphone of extension `ext` as a script would,
+/// and subscribes to its events.
+/// Fails unless the softphone accepts within 5 s. The "the script sees …" steps read the
+/// events received.
 #[given(expr = "a script is subscribed to the events of the softphone of extension {word}")]
 async fn script_subscribed(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let path = w
@@ -915,6 +1011,9 @@ fn seen(w: &BbWorld) -> Result<Vec<Value>, String> {
     Ok(events.lock().map(|e| e.clone()).unwrap_or_default())
 }
 
+/// Checks that the subscribed script received a `registration` event with the state
+/// `state` (e.g. `registered`).
+/// Waits up to 10 s.
 #[then(expr = "the script sees the registration state {word}")]
 async fn script_sees_registration(w: &mut BbWorld, state: String) -> Result<(), String> {
     let r = w
@@ -928,6 +1027,11 @@ async fn script_sees_registration(w: &mut BbWorld, state: String) -> Result<(), 
     r.map(|_| ())
 }
 
+/// Checks that the subscribed script received exactly the listed call events, in this
+/// order, for the Call-ID the simulator shows for the current outside call.
+/// `names`: event names separated by commas, spaces or "and", among `ringing`,
+/// `answered`, `held`, `unheld`, `transferred`, `transfer_failed` and `hung_up`; hook and
+/// popup events between them are ignored. Waits up to 10 s.
 #[then(
     regex = r"^the script sees the events (.+), in this order, each with the Call-ID the simulator gave the call$"
 )]
@@ -988,10 +1092,10 @@ async fn script_sees_events(w: &mut BbWorld, names: String) -> Result<(), String
     Ok(())
 }
 
-/// The simulator leaves the transferor's legs of an attended transfer up
-/// until the transferor ends them with its own BYEs (`POST
-/// /api/transfers`), so that "keeps no leg up" proves the softphone hung
-/// up, not the simulator. Blind transfers always wait for that BYE.
+/// Makes the simulator leave the transferor's call legs up after an attended transfer
+/// until the transferor's softphone ends them with its own BYE.
+/// Then "the simulator keeps no leg of extension … up" proves the softphone hung up, not
+/// the simulator. (Blind transfers always wait for that BYE.)
 #[given("the simulator waits for the transferor to hang up after a transfer")]
 async fn transferor_hangs_up(w: &mut BbWorld) -> Result<(), String> {
     let (status, v) = w
@@ -1036,9 +1140,10 @@ async fn live_legs_of(w: &BbWorld, ext: &str) -> Result<Vec<String>, String> {
     Ok(live)
 }
 
-/// After a transfer the operator is out of the call: the simulator keeps no
-/// leg of the operator's extension up (not the held original, not the
-/// consultation).
+/// Checks that the simulator keeps no call leg of extension `ext` up, e.g. that after a
+/// transfer the operator is out of the call (neither the held original nor the
+/// consultation call).
+/// Waits up to 10 s; on failure lists the legs still up.
 #[then(expr = "the simulator keeps no leg of extension {word} up")]
 async fn no_live_leg(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let waited = w

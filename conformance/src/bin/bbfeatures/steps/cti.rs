@@ -325,18 +325,31 @@ fn decode_caller_id(w: &BbWorld, written: &str) -> String {
 
 // ------------------------------------------------------------------ given
 
+/// Starts a headless softphone for extension `ext` with the settings in the doc string
+/// and waits until it registered with the simulator (up to 15 s).
+/// The doc string is TOML added after `[account]`: `{crm}` becomes the mock CRM's base
+/// URL, `{dir}` the scenario's folder (the softphone's working folder), `{recorder:NAME}`
+/// the path of an argument recorder NAME, and `{sjis_crm}` and `{refused}` the addresses
+/// set up by earlier steps.
 #[given(expr = "a softphone for extension {word} with the settings")]
 async fn phone_with_settings(w: &mut BbWorld, step: &Step, ext: String) -> Result<(), String> {
     let settings = docstring(step)?;
     start_phone(w, &ext, &settings, &[]).await
 }
 
+/// Same as "a softphone for extension … with the settings", with the softphone logging
+/// everything (at `trace` level).
+/// Needed by the checks of what the softphones print and log (forged lines, passwords).
 #[given(expr = "a softphone for extension {word} logging everything, with the settings")]
 async fn phone_logging_everything(w: &mut BbWorld, step: &Step, ext: String) -> Result<(), String> {
     let settings = docstring(step)?;
     start_phone(w, &ext, &settings, &[("BBCLIENT_LOG", "trace")]).await
 }
 
+/// Installs an argument recorder at the path `rel` inside the scenario's folder, standing
+/// for a CRM program: it records the arguments of each run.
+/// Name it in the settings as `{dir}/REL`; the "… is run …" steps find it by `rel`, e.g.
+/// "Program Files (x86)/testcrm/crm.exe".
 #[given(expr = "the CRM program is installed as {string}")]
 async fn program_installed(w: &mut BbWorld, rel: String) -> Result<(), String> {
     install_recorder(&w.dir.join(rel))
@@ -344,6 +357,12 @@ async fn program_installed(w: &mut BbWorld, rel: String) -> Result<(), String> {
 
 // ------------------------------------------------------------------- when
 
+/// Has the simulator ring extension `ext` on the outside line `line` from a caller with
+/// the hostile caller ID `written`, and waits up to 10 s until it rings.
+/// The simulator puts it in From and P-Asserted-Identity (and, up to 256 bytes, the
+/// display name); it is kept for later checks. Write it without quotes: `<CR>`, `<TAB>`,
+/// `<NUL>`, `<1KB:TEXT>` (TEXT repeated to 1024 bytes) and `{dir}` are decoded, and in a
+/// table cell Gherkin decodes `\n`, `\|` and `\\`.
 #[when(
     regex = r"^a caller whose caller ID is (?s)(.*) calls extension (\d+) on the outside line (\d+)$"
 )]
@@ -364,6 +383,9 @@ async fn hostile_call(
     place_hostile_call(w, id, &ext, &line).await
 }
 
+/// The caller of the last "a caller whose caller ID is …" step calls again, now extension
+/// `ext` on the outside line `line`, and the step waits up to 10 s until it rings.
+/// Fails if no such caller called before.
 #[when(expr = "the same caller calls extension {word} on the outside line {word}")]
 async fn same_caller(w: &mut BbWorld, ext: String, line: String) -> Result<(), String> {
     let id = state(w)
@@ -408,6 +430,9 @@ async fn place_hostile_call(
     rang.map_err(|e| format!("the softphone did not ring: {e}"))
 }
 
+/// The caller of the current outside call hangs up before anyone answers, so the
+/// softphone sees the call cancelled.
+/// Waits up to 10 s until the simulator shows the call ended.
 #[when("the caller gives up")]
 async fn caller_gives_up(w: &mut BbWorld) -> Result<(), String> {
     // The simulator's outside caller hangs up while it rings: the
@@ -427,6 +452,10 @@ async fn caller_gives_up(w: &mut BbWorld) -> Result<(), String> {
     .map(|_| ())
 }
 
+/// Starts a headless softphone for extension `ext` with the settings in the doc string,
+/// expecting it to refuse them and stop by itself within 10 s.
+/// Placeholders as in "a softphone for extension … with the settings". Its exit status
+/// and stderr are kept for "it exits with status …". Fails if it keeps running.
 #[when(expr = "the softphone for extension {word} is started with the settings")]
 async fn started_expecting_refusal(
     w: &mut BbWorld,
@@ -439,6 +468,9 @@ async fn started_expecting_refusal(
     Ok(())
 }
 
+/// Stops the softphone of extension `ext` and starts it again with the settings in the
+/// doc string, on the same local SIP address, and waits until it registered (up to 15 s).
+/// Placeholders as in "a softphone for extension … with the settings".
 #[when(expr = "the softphone for extension {word} is restarted with the settings")]
 async fn restarted(w: &mut BbWorld, step: &Step, ext: String) -> Result<(), String> {
     // The restarted softphone binds the SIP address it had, as it would on
@@ -488,22 +520,32 @@ async fn run_once(w: &BbWorld, name: &str, want: &[String]) -> Result<(), String
     Ok(())
 }
 
+/// Checks that the program `name` ran exactly once, with exactly the arguments in the doc
+/// string: a JSON array of strings.
+/// `name`: the NAME of a `{recorder:NAME}`, or a path in the scenario's folder. In the
+/// doc string `{dir}`, `{crm}`, `{call_id}` and `{call_id_encoded}` are replaced. Waits
+/// up to 10 s for the run, then up to 40 s until the softphone reports the hooks that ran
+/// it ended, so that a second run would show.
 #[then(expr = "{string} is run once with the arguments")]
 async fn run_once_with(w: &mut BbWorld, step: &Step, name: String) -> Result<(), String> {
     let want = expected_args(w, step).await?;
     run_once(w, &name, &want).await
 }
 
-/// CMD-6 in one line of a feature file: `argument` is the one argument
-/// expected, written out (`<N:TEXT>`: TEXT repeated to N characters).
+/// Checks that the program `name` ran exactly once, with the single argument `argument`.
+/// In `argument`, `<N:TEXT>` stands for TEXT repeated and cut to N characters. Waits as
+/// "… is run once with the arguments" does.
 #[then(expr = "{string} is run once with the single argument {string}")]
 async fn run_once_single(w: &mut BbWorld, name: String, argument: String) -> Result<(), String> {
     let want = vec![expand_expected(&argument)?];
     run_once(w, &name, &want).await
 }
 
-/// For a command that is still running (a hung one): it started, and every
-/// run so far had these arguments. Says nothing about how many runs.
+/// Checks that the program `name` has started and that every run so far had exactly the
+/// arguments in the doc string (a JSON array, placeholders as in "… is run once with the
+/// arguments").
+/// For a command that is still running, e.g. a hung one; says nothing about how many
+/// runs. Waits up to 10 s for the first run.
 #[then(expr = "{string} is started with the arguments")]
 async fn started_with(w: &mut BbWorld, step: &Step, name: String) -> Result<(), String> {
     let want = expected_args(w, step).await?;
@@ -522,8 +564,9 @@ async fn started_with(w: &mut BbWorld, step: &Step, name: String) -> Result<(), 
     }
 }
 
-/// At once: the feature's previous step is the barrier (the hook reported
-/// as skipped, an earlier hook of the same pass reported as ended, …).
+/// Checks, at once, that the program `name` has not run.
+/// Put a barrier step before it, e.g. the hook reported as skipped, or an earlier hook of
+/// the same call reported as ended.
 #[then(expr = "{string} is not run")]
 async fn not_run(w: &mut BbWorld, name: String) -> Result<(), String> {
     let got = runs(w, &name);
@@ -533,8 +576,10 @@ async fn not_run(w: &mut BbWorld, name: String) -> Result<(), String> {
     Ok(())
 }
 
-/// The file that a shell command wrote: exactly `line` and a line break.
-/// (The hook that wrote it was reported as ended by an earlier step.)
+/// Checks, at once, that the file `rel` in the scenario's folder holds exactly `line` and
+/// a line break, e.g. what a shell command wrote there.
+/// `<N:TEXT>` in `line` stands for TEXT repeated to N characters. Put a step before it
+/// that reports the hook which wrote the file as ended.
 #[then(expr = "the file {string} holds the single line {string}")]
 async fn file_holds_line(w: &mut BbWorld, rel: String, line: String) -> Result<(), String> {
     let path = w.dir.join(&rel);
@@ -547,6 +592,9 @@ async fn file_holds_line(w: &mut BbWorld, rel: String, line: String) -> Result<(
     Ok(())
 }
 
+/// Checks, at once, that there is no file `rel` in the scenario's folder, the softphones'
+/// working folder.
+/// A command that a shell wrongly ran would have left it there.
 #[then(expr = "no file {string} exists")]
 async fn no_file(w: &mut BbWorld, rel: String) -> Result<(), String> {
     let path = w.dir.join(&rel);
@@ -559,12 +607,20 @@ async fn no_file(w: &mut BbWorld, rel: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that the softphone with the lowest extension number reports the hook `kind` of
+/// the current outside call as ended with `outcome`.
+/// `kind`: `popup`, `details`, `command_ring`, `command_answer` or `command_hangup`;
+/// `outcome`: `ok`, `failed`, `timed_out` or `skipped`. For softphones started "… with
+/// the settings". Waits up to 10 s.
 #[then(expr = "the softphone reports the {word} hook as {word}")]
 async fn hook_reported(w: &mut BbWorld, kind: String, outcome: String) -> Result<(), String> {
     let ext = first_ext(w)?;
     hook_event(w, &ext, &kind, &outcome, None, 10).await
 }
 
+/// Checks that the softphone of extension `ext` reports the hook `kind` of the current
+/// outside call as ended with `outcome`.
+/// Otherwise as "the softphone reports the … hook as …". Waits up to 10 s.
 #[then(expr = "the softphone of extension {word} reports the {word} hook as {word}")]
 async fn hook_reported_by(
     w: &mut BbWorld,
@@ -575,6 +631,10 @@ async fn hook_reported_by(
     hook_event(w, &ext, &kind, &outcome, None, 10).await
 }
 
+/// Checks that the softphone with the lowest extension number reports the hook `kind` of
+/// the current outside call as `outcome`, with a detail containing `detail`.
+/// E.g. `detail` "HTTP 500" or "exit code 3". Otherwise as "the softphone reports the …
+/// hook as …". Waits up to 10 s.
 #[then(expr = "the softphone reports the {word} hook as {word} with {string}")]
 async fn hook_reported_with(
     w: &mut BbWorld,
@@ -586,6 +646,10 @@ async fn hook_reported_with(
     hook_event(w, &ext, &kind, &outcome, Some(&detail), 10).await
 }
 
+/// Checks that within `secs` seconds the softphone with the lowest extension number
+/// reports the hook `kind` of the current outside call as `outcome`.
+/// For hooks that end only at their time limit; otherwise as "the softphone reports the …
+/// hook as …".
 #[then(expr = "within {int} s the softphone reports the {word} hook as {word}")]
 async fn hook_reported_within(
     w: &mut BbWorld,
@@ -623,6 +687,9 @@ async fn hook_event(
     .map(|_| ())
 }
 
+/// Checks that the softphone with the lowest extension number printed or logged a line
+/// containing `text`.
+/// Waits up to 10 s.
 #[then(expr = "the softphone's output says {string}")]
 async fn output_says(w: &mut BbWorld, text: String) -> Result<(), String> {
     let ext = first_ext(w)?;
@@ -635,6 +702,9 @@ async fn output_says(w: &mut BbWorld, text: String) -> Result<(), String> {
     .await
 }
 
+/// Checks that the first process started as the program `name` has ended, e.g. that a
+/// hung command was stopped at its time limit.
+/// Waits up to 10 s; fails at once if `name` never ran.
 #[then(expr = "the process of {string} is no longer running")]
 async fn process_gone(w: &mut BbWorld, name: String) -> Result<(), String> {
     let runs = runs(w, &name);
@@ -651,6 +721,11 @@ async fn process_gone(w: &mut BbWorld, name: String) -> Result<(), String> {
     .await
 }
 
+/// Checks the softphone that "the softphone for extension … is started with the settings"
+/// started: it exited with status `code` and printed exactly one line on stderr
+/// containing `what`.
+/// `what` is typically the name of the setting it refused, e.g. "command.on_ring". Blank
+/// lines are not counted.
 #[then(expr = "it exits with status {int} and one line on stderr naming {string}")]
 async fn exits_with(w: &mut BbWorld, code: i32, what: String) -> Result<(), String> {
     let (got, out, err) = state(w)
@@ -677,6 +752,9 @@ async fn exits_with(w: &mut BbWorld, code: i32, what: String) -> Result<(), Stri
     Ok(())
 }
 
+/// Runs the `bbclient` command `command` at the softphone with the lowest extension
+/// number and checks that it fails with `message` in its stderr.
+/// `command` is split at spaces (no quoting).
 #[then(expr = "running {string} fails with {string}")]
 async fn running_fails(w: &mut BbWorld, command: String, message: String) -> Result<(), String> {
     let words: Vec<&str> = command.split_whitespace().collect();

@@ -48,16 +48,22 @@ async fn crm_behaviour(w: &BbWorld, behaviour: Value) -> Result<(), String> {
     Ok(())
 }
 
+/// Makes the mock CRM answer every request with the HTTP status `status`.
+/// E.g. 500 for a CRM that fails.
 #[given(expr = "the mock CRM answers with status {int}")]
 async fn crm_status(w: &mut BbWorld, status: u16) -> Result<(), String> {
     crm_behaviour(w, json!({ "status": status })).await
 }
 
+/// Makes the mock CRM wait `ms` milliseconds before it answers each request.
+/// For slow-CRM scenarios, e.g. beyond the popup request's time limit.
 #[given(expr = "the mock CRM answers only after {int} ms")]
 async fn crm_delay(w: &mut BbWorld, ms: u64) -> Result<(), String> {
     crm_behaviour(w, json!({ "delay_ms": ms })).await
 }
 
+/// Makes the mock CRM answer with the body `body` and the content type `content_type`.
+/// E.g. `content_type` "text/plain; charset=utf-8".
 #[given(expr = "the mock CRM answers {string} as {string}")]
 async fn crm_body(w: &mut BbWorld, body: String, content_type: String) -> Result<(), String> {
     crm_behaviour(w, json!({ "body": body, "content_type": content_type })).await
@@ -103,6 +109,9 @@ async fn serve_bytes(
     Ok((format!("http://{addr}"), task))
 }
 
+/// Starts a second test CRM that answers every request with `text` in Shift_JIS (content
+/// type `text/html; charset=Shift_JIS`).
+/// Settings reach it as `{sjis_crm}`. Fails if `text` cannot be written in Shift_JIS.
 #[given(expr = "a CRM that answers in Shift_JIS with {string}")]
 async fn sjis_crm(w: &mut BbWorld, text: String) -> Result<(), String> {
     let (bytes, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&text);
@@ -117,6 +126,9 @@ async fn sjis_crm(w: &mut BbWorld, text: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Sets up a local address where nothing listens, so that every connection to it is
+/// refused.
+/// Settings reach it as `{refused}`.
 #[given(expr = "a CRM address that refuses connections")]
 async fn refused_crm(w: &mut BbWorld) -> Result<(), String> {
     let listener =
@@ -133,6 +145,8 @@ async fn refused_crm(w: &mut BbWorld) -> Result<(), String> {
 
 // ------------------------------------------------------------------- when
 
+/// Makes the mock CRM forget every request it received so far.
+/// The checks that follow see only later requests.
 #[when("the CRM's requests are cleared")]
 async fn crm_cleared(w: &mut BbWorld) -> Result<(), String> {
     let url = format!("{}/__mock/requests", w.crm()?);
@@ -146,6 +160,11 @@ async fn crm_cleared(w: &mut BbWorld) -> Result<(), String> {
 
 // ------------------------------------------------------------------- then
 
+/// Checks that the mock CRM received exactly one request, written exactly as the doc
+/// string, where `{call_id}` is the current call's Call-ID, percent-encoded.
+/// Write it as `METHOD /path?query`; for a request with a body add a `Content-Type:`
+/// line, a blank line and the body. Waits up to 10 s for a request, then up to 40 s until
+/// every popup request and fetching browser ended.
 #[then("the CRM receives exactly this request for the call")]
 async fn crm_receives_for_call(w: &mut BbWorld, step: &Step) -> Result<(), String> {
     let want = docstring(step)?.replace("{call_id}", &encode(&call_id(w).await?));
@@ -153,6 +172,10 @@ async fn crm_receives_for_call(w: &mut BbWorld, step: &Step) -> Result<(), Strin
     exactly_one_request(&got, &want)
 }
 
+/// Checks the requests the mock CRM received against the stored snapshot `name`, each
+/// written as in "the CRM receives exactly this request", separated by `---`.
+/// Snapshots are kept in `conformance/src/bin/bbfeatures/steps/snapshots/`. Waits as "the
+/// CRM receives exactly this request" does.
 #[then(expr = "the CRM's request matches the snapshot {string}")]
 async fn crm_snapshot(w: &mut BbWorld, name: String) -> Result<(), String> {
     let got = crm_requests_settled(w).await?;
@@ -165,8 +188,8 @@ async fn crm_snapshot(w: &mut BbWorld, name: String) -> Result<(), String> {
     result.map_err(|_| format!("the CRM's request differs from snapshot '{name}':\n{text}"))
 }
 
-/// At once: the feature's previous step is the barrier (e.g. the popup
-/// hook reported as skipped).
+/// Checks, at once, that the mock CRM has received no request.
+/// Put a barrier step before it, e.g. the popup hook reported as skipped.
 #[then("the CRM receives no request")]
 async fn crm_nothing(w: &mut BbWorld) -> Result<(), String> {
     let got = w.crm_requests().await?;
@@ -179,6 +202,8 @@ async fn crm_nothing(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that the mock CRM has received at least one request.
+/// Waits up to 10 s.
 #[then(expr = "the CRM receives a request")]
 async fn crm_some(w: &mut BbWorld) -> Result<(), String> {
     w.wait_for("the CRM to receive a request", 10, || async {
@@ -188,6 +213,10 @@ async fn crm_some(w: &mut BbWorld) -> Result<(), String> {
     .map(|_| ())
 }
 
+/// Checks that the popup of the softphone with the lowest extension number is for the
+/// current call and shows a text containing `text`.
+/// Also checks that the softphone printed its popup line with "(CRM answered 200)". Waits
+/// up to 10 s for each.
 #[then(expr = "the popup shows {string}")]
 async fn popup_shows(w: &mut BbWorld, text: String) -> Result<(), String> {
     let ext = first_ext(w)?;
@@ -219,6 +248,9 @@ async fn popup_shows(w: &mut BbWorld, text: String) -> Result<(), String> {
     .map(|_| ())
 }
 
+/// Checks that the first popup of the softphone with the lowest extension number shows
+/// exactly `text`.
+/// `\n` in `text` stands for a line break. Waits up to 10 s for the popup.
 #[then(expr = "the popup text is exactly {string}")]
 async fn popup_exact(w: &mut BbWorld, text: String) -> Result<(), String> {
     let ext = first_ext(w)?;
@@ -238,9 +270,11 @@ async fn popup_exact(w: &mut BbWorld, text: String) -> Result<(), String> {
     Ok(())
 }
 
-/// The value of `number_param` must be the caller ID without its
-/// surrounding blanks (bb-cti's `CallValues::from_sip`: "Surrounding
-/// whitespace is trimmed; nothing else is changed here").
+/// Checks that the mock CRM received exactly one request, with a well-formed query whose
+/// parameter names are exactly `names` and whose `number_param` is the caller ID.
+/// Well-formed: only unreserved characters, `%XX`, `=` and `&`. `names`: comma-separated,
+/// in order. The caller ID is compared with its surrounding blanks trimmed. Waits as "the
+/// CRM receives exactly this request" does.
 #[then(
     expr = "the CRM receives one well-formed request whose parameters are exactly {string}, with the caller ID, without its surrounding blanks, as {string}"
 )]

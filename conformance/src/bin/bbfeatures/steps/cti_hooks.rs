@@ -263,6 +263,11 @@ pub(super) async fn transcript_once(
     .await
 }
 
+/// Checks that the softphone with the lowest extension number started its hooks in the
+/// order the doc string lists them, one per line.
+/// Name the hooks as the softphone prints them: `popup request`, `detail view`,
+/// `ring command`, `answer command`, `hang-up command`. Waits up to 10 s for the last one
+/// to start.
 #[then("the hooks started in this order")]
 async fn hooks_in_order(w: &mut BbWorld, step: &Step) -> Result<(), String> {
     let kinds: Vec<String> = docstring(step)?
@@ -291,6 +296,10 @@ async fn hooks_in_order(w: &mut BbWorld, step: &Step) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that the hook `kind` of the softphone with the lowest extension number started
+/// before the call ended and had not ended by then, so it did not hold up the call.
+/// `kind` as the softphone prints it, e.g. "ring command", "popup request". Waits up to
+/// 10 s for the softphone to say the call ended.
 #[then(expr = "the {string} hook was still running when the call ended")]
 async fn still_running(w: &mut BbWorld, kind: String) -> Result<(), String> {
     let ext = first_ext(w)?;
@@ -316,6 +325,10 @@ async fn still_running(w: &mut BbWorld, kind: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that within `secs` seconds the softphone with the lowest extension number gives
+/// up the popup request of the current call at its time limit of `limit` seconds.
+/// The hook must end as timed out or failed with no answer, and its log line must show it
+/// gave up no earlier than the limit (50 ms tolerance).
 #[then(expr = "within {int} s the popup request is given up at its {int} s time limit")]
 async fn popup_given_up(w: &mut BbWorld, secs: u64, limit: u64) -> Result<(), String> {
     // The engine's deadline reports `timed_out`; the driver's own HTTP

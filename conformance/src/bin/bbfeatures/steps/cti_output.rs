@@ -37,6 +37,11 @@ fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
+/// Starts the BlueBean simulator and a mock CRM, extensions 1910 and 1911 having the SIP
+/// password `password`.
+/// The outside line 0312345678 rings 1910 and 0312345679 rings 1911; numbers starting
+/// 0120486 answer busy. Softphones started afterwards "… with the settings" use that
+/// password.
 #[given(
     expr = "the BlueBean simulator, with the SIP password {string} for extensions 1910 and 1911, and a mock CRM are running"
 )]
@@ -93,6 +98,11 @@ fn reap(w: &BbWorld, pid_file: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot watch the started softphone: {e}"))
 }
 
+/// Runs `command` (a `bbclient call NUMBER`) with the doc string as its settings, and
+/// checks that it started a softphone for extension `ext` on its own, logging everything.
+/// That softphone is then watched like the others. Placeholders as in "a softphone … with
+/// the settings". Waits up to 40 s for the command, then up to 15 s for the call it
+/// placed to end.
 #[given(
     expr = "a softphone for extension {word} that {string} started on demand, logging everything, with the settings"
 )]
@@ -161,6 +171,9 @@ async fn started_on_demand(
 
 // ------------------------------------------------------------------- when
 
+/// Runs `bbclient status` at the softphone of extension `ext` while a call rings there,
+/// and checks that it shows the ringing call.
+/// Its output is kept for the checks of what the softphones printed.
 #[when(expr = "the operator asks extension {word} for its status while it rings")]
 async fn status_while_ringing(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let (ok, out, err) = w.bbclient(&ext, &["status"]).await?;
@@ -300,6 +313,11 @@ fn forged_line_starts(caller_id: &str) -> Vec<String> {
     out
 }
 
+/// Checks that the current caller ID could not forge a line in anything the softphones
+/// printed or logged, nor in the output of `bbclient call` or `bbclient status` steps.
+/// No line may hold a raw line-breaking character, or start with text that follows a line
+/// break in the caller ID. Needs softphones "logging everything"; first waits (up to 10 s
+/// each) until they printed every hook outcome they reported.
 #[then("no line that the softphones printed or logged was forged by the caller ID")]
 async fn no_forged_lines(w: &mut BbWorld) -> Result<(), String> {
     let id = caller_id(w).await?;
@@ -359,6 +377,10 @@ fn password_forms(pw: &str) -> Vec<String> {
     forms
 }
 
+/// Checks that neither `first` nor `second` appears, raw, percent-encoded or
+/// form-encoded, in anything the softphones printed, logged or sent as events, nor in the
+/// output of commands the scenario kept.
+/// Needs softphones "logging everything" and at least one event from each.
 #[then(
     expr = "the passwords {string} and {string} appear nowhere in what the softphones printed, logged or sent as events"
 )]

@@ -252,6 +252,9 @@ async fn operator_login(w: &BbWorld, op: &str, ext: &str) -> Result<(), String> 
 
 // ------------------------------------------------------------------ given
 
+/// Starts the BlueBean simulator with the tenant file `file` from `fixtures/sim/tenants/`
+/// (e.g. "internal_calls.toml"), and a mock CRM.
+/// Fails if the file does not exist.
 #[given(expr = "the BlueBean simulator runs the tenant {string} beside a mock CRM")]
 async fn tenant_and_crm(w: &mut BbWorld, file: String) -> Result<(), String> {
     let path = workspace_root().join("fixtures/sim/tenants").join(&file);
@@ -273,6 +276,10 @@ async fn tenant_and_crm(w: &mut BbWorld, file: String) -> Result<(), String> {
 
 // ------------------------------------------------------------------- when
 
+/// Extension `from` calls extension `to` with `bbclient call`, and the step waits up to
+/// 15 s until the softphone of `to` reports it rings with a call from `from`.
+/// That ring becomes the call under test of the "… of that call" steps. Both extensions
+/// need a running softphone.
 #[when(expr = "extension {word} calls extension {word}")]
 async fn extension_calls(w: &mut BbWorld, from: String, to: String) -> Result<(), String> {
     watch(w, &to).await?;
@@ -280,6 +287,12 @@ async fn extension_calls(w: &mut BbWorld, from: String, to: String) -> Result<()
     rings_from(w, &to, &from).await.map(|_| ())
 }
 
+/// Rings `ext` from `caller` as `call` says: the call under test (internal_calls.toml).
+/// `call`: "an extension dials it", "an extension dials its outside line", "a
+/// consultation call before a transfer", "an outside caller dials its outside line", "an
+/// extension blind-transfers an outside caller", "an extension holds an outside caller,
+/// then transfers it", "an extension completes a transfer while it rings", "the ACD queue
+/// offers a call", "the dialler connects a campaign call". Waits up to 15 s.
 #[when(expr = "{string} rings extension {word} from {word}")]
 async fn call_of_kind(
     w: &mut BbWorld,
@@ -381,6 +394,11 @@ async fn hook_outcome(
     Ok(())
 }
 
+/// Checks that the softphone of extension `ext` reports the hook `kind` of the call under
+/// test as ended with `outcome`.
+/// `kind`: `popup`, `details`, `command_ring`, `command_answer` or `command_hangup`;
+/// `outcome`: `ok`, `failed`, `timed_out` or `skipped`. `ext` must be the extension that
+/// rang. Waits up to 10 s for the hook's event; another outcome fails at once.
 #[then(expr = "the softphone of extension {word} reports the {word} hook of that call as {word}")]
 async fn hook_reported(
     w: &mut BbWorld,
@@ -392,6 +410,9 @@ async fn hook_reported(
     hook_outcome(w, &kind, &outcome, None).await
 }
 
+/// Checks that the softphone of extension `ext` reports the hook `kind` of the call under
+/// test as `outcome`, with a detail containing `detail` (e.g. "internal call").
+/// Otherwise as "… reports the … hook of that call as …": waits up to 10 s for the event.
 #[then(
     expr = "the softphone of extension {word} reports the {word} hook of that call as {word} with {string}"
 )]
@@ -461,6 +482,12 @@ async fn crm_requests_from(w: &BbWorld, caller: &str) -> Result<Vec<Value>, Stri
         .collect())
 }
 
+/// Checks that extension `ext` runs or skips the popup and ring-command hooks of the call
+/// under test, as `verdict` (`runs` or `skips`) says.
+/// `runs`: both hooks ended `ok`, the CRM got exactly one request with `number=CALLER`
+/// and a command ran with the caller's number. `skips`: both were reported skipped as an
+/// "internal call", no CRM request and no command for that caller. Waits up to 10 s per
+/// hook event.
 #[then(expr = "extension {word} {word} the hooks of that call")]
 async fn hooks_of_that_call(w: &mut BbWorld, ext: String, verdict: String) -> Result<(), String> {
     same_ext(w, &ext)?;
@@ -514,6 +541,9 @@ async fn hooks_of_that_call(w: &mut BbWorld, ext: String, verdict: String) -> Re
     }
 }
 
+/// Checks, at once, that the simulator told extension `ext` which outside line the call
+/// under test came in on: its P-Called-Party-ID was `line`.
+/// `ext` must be the extension that rang.
 #[then(expr = "the simulator named the outside line {word} to extension {word}")]
 async fn line_named(w: &mut BbWorld, line: String, ext: String) -> Result<(), String> {
     same_ext(w, &ext)?;
@@ -528,6 +558,10 @@ async fn line_named(w: &mut BbWorld, line: String, ext: String) -> Result<(), St
     Ok(())
 }
 
+/// Checks, at once, that the simulator counts the call under test as `kind` (e.g.
+/// `internal`, `inbound`), and that the example's `verdict` agrees with the rule.
+/// The rule: `skips` for an `internal` call, `runs` for any other. Fails if the example
+/// says otherwise.
 #[then(expr = "the simulator counts that call as {word}, which the softphone {word}")]
 async fn sim_kind(w: &mut BbWorld, kind: String, verdict: String) -> Result<(), String> {
     let r = ring(w)?;

@@ -133,6 +133,9 @@ fn temp_files(dir: &Path, name: &str) -> Vec<(String, u32)> {
         .unwrap_or_default()
 }
 
+/// Prepares the crash test: a settings file saved once with the product's own save, and
+/// an old and a new version of the settings to save in turn.
+/// Both versions have long popup parameters, so a half-written file would show.
 #[given("a settings file and two versions of the settings for a process to save in turn")]
 async fn prepare(w: &mut BbWorld) -> Result<(), String> {
     let dir = w.dir.join("crash");
@@ -171,6 +174,10 @@ fn next(state: &mut u64) -> u64 {
     x
 }
 
+/// Runs a process that saves the two versions in turn with the product's own save, kills
+/// it with SIGKILL 0–3 ms into its loop, and repeats that `kills` times, noting the
+/// settings folder after each kill.
+/// Prints the random seed; set `BB_CRASH_SEED` to repeat a run.
 #[when(
     expr = "a process saving them in a loop is killed with SIGKILL at a random moment, {int} times, started again after each kill"
 )]
@@ -336,6 +343,10 @@ fn failures(r: &Run, bad: impl Fn(&AfterKill) -> Option<String>) -> Result<(), S
     ))
 }
 
+/// Checks that after every kill the settings file was byte for byte the old or the new
+/// version, read as valid settings, with mode 600.
+/// Both versions must have been found at least once, proving the saves ran. Lists up to 8
+/// failing kills, with the seed.
 #[then(
     "after every kill the settings file is byte for byte the old or the new version, valid settings, mode 600"
 )]
@@ -362,6 +373,9 @@ async fn always_whole(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that the settings folder holds nothing but the settings file and temporary
+/// files of killed saves, each of mode 600.
+/// Lists up to 8 failing kills, with the seed.
 #[then("after every kill the only other files are killed saves' temporary files, mode 600")]
 async fn only_temps(w: &mut BbWorld) -> Result<(), String> {
     let run = run_of(w);
@@ -393,6 +407,9 @@ async fn only_temps(w: &mut BbWorld) -> Result<(), String> {
     })
 }
 
+/// Checks that at least one kill left the killed save's own temporary file, i.e. landed
+/// between writing it and renaming it.
+/// Proves that the test really interrupted saves midway.
 #[then("some kills landed inside a save, between its temporary file and its rename")]
 async fn inside_a_save(w: &mut BbWorld) -> Result<(), String> {
     let run = run_of(w);
@@ -415,6 +432,9 @@ async fn inside_a_save(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
+/// Saves the old version once more with the product's own save, then checks that no
+/// temporary file of the killed saves is left beside the settings file.
+/// Prints how many temporary files there were before and after.
 #[then("the next save leaves no temporary file beside the settings file")]
 async fn next_save_cleans(w: &mut BbWorld) -> Result<(), String> {
     let run = run_of(w);

@@ -283,12 +283,21 @@ pub(super) fn list(words: &str) -> Vec<String> {
 // Opening the window
 // ---------------------------------------------------------------------------
 
+/// Opens the operator's window for extension `ext` in the language `lang` (`Japanese`,
+/// `English` or `Chinese`), over a softphone core started in the test.
+/// Waits until the simulator lists the registration (up to 15 s) and the window shows the
+/// line ready (up to 10 s). Needs a CJK font (fonts-noto-cjk).
 #[given(expr = "the operator's window for extension {word} is open in {word}")]
 async fn window_open(w: &mut BbWorld, ext: String, lang: String) -> Result<(), String> {
     let lang = lang_named(&lang)?;
     open_window(w, &ext, lang, &format!("pw{ext}"), "", true).await
 }
 
+/// Opens the operator's window for extension `ext` in the language `lang`, as "the
+/// operator's window for extension … is open in …", with the settings in the doc string
+/// added to its settings file.
+/// Only `{crm}` (the mock CRM's base URL) and `{recorder:NAME}` (an argument recorder)
+/// are replaced; `{dir}` is not.
 #[given(expr = "the operator's window for extension {word} is open in {word} with the settings")]
 async fn window_open_with(
     w: &mut BbWorld,
@@ -340,6 +349,9 @@ pub(super) fn expand_settings(w: &BbWorld, text: &str) -> Result<String, String>
     Ok(out)
 }
 
+/// Opens the operator's window for extension `ext` in the language `lang` with a wrong
+/// SIP password.
+/// Does not wait for the registration, which is expected to fail.
 #[given(
     expr = "the operator's window for extension {word} is open in {word} with a wrong SIP password"
 )]
@@ -348,6 +360,9 @@ async fn window_open_wrong(w: &mut BbWorld, ext: String, lang: String) -> Result
     open_window(w, &ext, lang, "not-the-password", "", false).await
 }
 
+/// Closes the operator's window: stops its softphone core and waits up to 10 s until the
+/// simulator no longer lists the extension as registered.
+/// The window's settings file stays for the steps that follow.
 #[when("the operator's window is closed")]
 async fn window_closed(w: &mut BbWorld) -> Result<(), String> {
     let s = session(w)?;
@@ -394,11 +409,16 @@ async fn click_control(w: &mut BbWorld, label: &str, enabled: bool) -> Result<()
     Ok(())
 }
 
+/// Clicks the control (button, tab, checkbox…) labelled `label` in the operator's window.
+/// First waits up to 10 s until it is enabled, as a person waits for a greyed-out button.
 #[when(expr = "the operator clicks {string} in the window")]
 async fn click(w: &mut BbWorld, label: String) -> Result<(), String> {
     click_control(w, &label, true).await
 }
 
+/// Checks that the control labelled `label` in the operator's window is greyed out, then
+/// clicks it anyway.
+/// Fails if it is enabled or missing. Follow it with a check that nothing happened.
 #[when(expr = "the operator tries to click the greyed-out {string} in the window")]
 async fn click_disabled(w: &mut BbWorld, label: String) -> Result<(), String> {
     let s = session(w)?;
@@ -444,13 +464,19 @@ pub(super) fn clear_focused(s: &mut UiSession) {
     settle(s);
 }
 
+/// Types `text` into the first text field labelled `label` in the operator's window.
+/// The field is not emptied first; use "the operator replaces the window's … field with
+/// …" for that.
 #[when(expr = "the operator types {string} into the window's {string} field")]
 async fn type_field(w: &mut BbWorld, text: String, label: String) -> Result<(), String> {
     let s = session(w)?;
     type_into(s, &label, 0, &text)
 }
 
-/// `{crm}` in `text` is the mock CRM's base URL.
+/// Empties the first text field labelled `label` in the operator's window and types
+/// `text` into it.
+/// `{crm}` in `text` stands for the mock CRM's base URL and `{recorder:NAME}` for an
+/// argument recorder.
 #[when(expr = "the operator replaces the window's {string} field with {string}")]
 async fn replace_field(w: &mut BbWorld, label: String, text: String) -> Result<(), String> {
     let text = expand_settings(w, &text)?;
@@ -465,6 +491,9 @@ pub(super) fn replace_text(s: &mut UiSession, label: &str, text: &str) -> Result
     type_into(s, label, 0, text)
 }
 
+/// Types the lines of the doc string into the first text field labelled `label` in the
+/// operator's window.
+/// The field is not emptied first, and nothing in the doc string is replaced.
 #[when(expr = "the operator types into the window's {string} field the lines")]
 async fn type_field_lines(w: &mut BbWorld, step: &Step, label: String) -> Result<(), String> {
     let text = super::docstring(step)?;
@@ -472,6 +501,9 @@ async fn type_field_lines(w: &mut BbWorld, step: &Step, label: String) -> Result
     type_into(s, &label, 0, &text)
 }
 
+/// Clicks an empty spot of the operator's window so that no text field has the keyboard,
+/// then types `text` key by key.
+/// Tests the window's own keyboard handling. Fails if a text field keeps the keyboard.
 #[when(expr = "the operator types {string} on the keyboard with no field selected")]
 async fn type_keyboard(w: &mut BbWorld, text: String) -> Result<(), String> {
     let s = session(w)?;
@@ -500,6 +532,8 @@ async fn type_keyboard(w: &mut BbWorld, text: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Presses the key `key` in the operator's window.
+/// `key` by its name in the window toolkit (egui), e.g. `Enter`, `Escape`, `Backspace`.
 #[when(expr = "the operator presses {word} on the keyboard")]
 async fn press_key(w: &mut BbWorld, key: String) -> Result<(), String> {
     let key = egui::Key::from_name(&key).ok_or_else(|| format!("unknown key '{key}'"))?;
@@ -509,6 +543,9 @@ async fn press_key(w: &mut BbWorld, key: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Clicks the dial-pad button of each character of `keys` in turn, e.g. "03*#"; spaces
+/// are skipped.
+/// Fails if a character has no button.
 #[when(expr = "the operator presses {string} on the dial pad")]
 async fn press_pad(w: &mut BbWorld, keys: String) -> Result<(), String> {
     let s = session(w)?;
@@ -534,12 +571,17 @@ async fn press_pad(w: &mut BbWorld, keys: String) -> Result<(), String> {
 // What the window shows
 // ---------------------------------------------------------------------------
 
+/// Checks that a label, button or field of the operator's window shows a text containing
+/// `text`.
+/// Waits up to 10 s; on failure lists everything the window shows.
 #[then(expr = "the window shows {string}")]
 async fn shows(w: &mut BbWorld, text: String) -> Result<(), String> {
     let what = format!("the window to show '{text}'");
     until(w, &what, 10, |s| has_text(&s.harness, &text).then_some(())).await
 }
 
+/// Checks, at once, that nothing in the operator's window shows a text containing `text`.
+/// On failure lists everything the window shows.
 #[then(expr = "the window does not show {string}")]
 async fn not_shows(w: &mut BbWorld, text: String) -> Result<(), String> {
     let s = session(w)?;
@@ -550,6 +592,9 @@ async fn not_shows(w: &mut BbWorld, text: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that the operator's window shows every text of the list `texts`.
+/// `texts`: separated by commas or "and", e.g. "Call, Hold and Hang up". Waits up to
+/// 10 s.
 #[then(expr = "the window shows the texts {string}")]
 async fn shows_all(w: &mut BbWorld, texts: String) -> Result<(), String> {
     let texts = list(&texts);
@@ -560,8 +605,9 @@ async fn shows_all(w: &mut BbWorld, texts: String) -> Result<(), String> {
     .await
 }
 
-/// The status bar: the extension and the line state side by side, in one
-/// horizontal band at the top of the window.
+/// Checks that the status bar shows the extension `ext` and, to its right on the same
+/// line, a line state starting with `state`.
+/// The status bar must be above the number field. Waits up to 15 s.
 #[then(expr = "the status bar shows {string} and {string}")]
 async fn status_bar(w: &mut BbWorld, ext: String, state: String) -> Result<(), String> {
     let what = format!("the status bar to show '{ext}' and '{state}'");
@@ -586,11 +632,15 @@ async fn status_bar(w: &mut BbWorld, ext: String, state: String) -> Result<(), S
     .await
 }
 
+/// Checks that every control named in `labels` is enabled.
+/// `labels`: separated by commas or "and". Waits up to 10 s.
 #[then(expr = "the window's controls {string} are enabled")]
 async fn enabled(w: &mut BbWorld, labels: String) -> Result<(), String> {
     check_enabled(w, &labels, true).await
 }
 
+/// Checks that every control named in `labels` is greyed out.
+/// `labels`: separated by commas or "and". Waits up to 10 s.
 #[then(expr = "the window's controls {string} are disabled")]
 async fn disabled(w: &mut BbWorld, labels: String) -> Result<(), String> {
     check_enabled(w, &labels, false).await
@@ -611,6 +661,9 @@ async fn check_enabled(w: &mut BbWorld, labels: &str, want: bool) -> Result<(), 
     .await
 }
 
+/// Checks, at once, that the operator's window has a text field for every label in
+/// `labels`.
+/// `labels`: separated by commas or "and".
 #[then(expr = "the window has the text fields {string}")]
 async fn has_fields(w: &mut BbWorld, labels: String) -> Result<(), String> {
     let labels = list(&labels);
@@ -631,6 +684,9 @@ async fn has_fields(w: &mut BbWorld, labels: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that a text field labelled `label` in the operator's window holds exactly
+/// `want`.
+/// Waits up to 10 s.
 #[then(expr = "the window's {string} field holds {string}")]
 async fn field_holds(w: &mut BbWorld, label: String, want: String) -> Result<(), String> {
     let what = format!("the '{label}' field to hold '{want}'");
@@ -644,6 +700,9 @@ async fn field_holds(w: &mut BbWorld, label: String, want: String) -> Result<(),
     .await
 }
 
+/// Checks, at once, that the field labelled `label` hides what is typed, like a password
+/// field.
+/// On failure lists everything the window shows.
 #[then(expr = "the window's {string} field is hidden like a password")]
 async fn field_is_password(w: &mut BbWorld, label: String) -> Result<(), String> {
     let s = session(w)?;
@@ -661,6 +720,9 @@ async fn field_is_password(w: &mut BbWorld, label: String) -> Result<(), String>
     }
 }
 
+/// Checks that the dial pad is hidden: the window has no buttons `1`, `5`, `9`, `*` or
+/// `#`.
+/// Waits up to 10 s.
 #[then("the dial pad is hidden")]
 async fn pad_hidden(w: &mut BbWorld) -> Result<(), String> {
     until(w, "the dial pad to be hidden", 10, |s| {
@@ -677,6 +739,9 @@ async fn pad_hidden(w: &mut BbWorld) -> Result<(), String> {
     .await
 }
 
+/// Checks that all twelve dial-pad keys are shown to the right of the button labelled
+/// `button`.
+/// Waits up to 10 s.
 #[then(expr = "the dial pad is shown to the right of the {string} button")]
 async fn pad_shown(w: &mut BbWorld, button: String) -> Result<(), String> {
     until(w, "the dial pad to show", 10, |s| {
@@ -694,9 +759,11 @@ async fn pad_shown(w: &mut BbWorld, button: String) -> Result<(), String> {
     .await
 }
 
-/// Every text of the window is in `lang`: no kana for English or Chinese;
-/// no Japanese or Chinese for English. The names of the other languages on
-/// the switch itself are the exception.
+/// Checks, at once, that every text of the operator's window is in the language `lang`
+/// (`Japanese`, `English` or `Chinese`).
+/// English: no kana or kanji; Chinese: no kana; Japanese: no text in Latin letters only,
+/// except names starting "BlueBean". The language names on the language switch do not
+/// count.
 #[then(expr = "no text in the window is in another language than {word}")]
 async fn all_in(w: &mut BbWorld, lang: String) -> Result<(), String> {
     let lang = lang_named(&lang)?;

@@ -50,6 +50,11 @@ fn history_rows(
     rows
 }
 
+/// Checks that the call history window lists the calls of the data table, newest first,
+/// and no other rows for their numbers.
+/// Columns: `direction`, `number`, `result` and, optionally, `outside line` (an empty
+/// cell is not checked). Each row must also show a date and time and a duration. Waits up
+/// to 15 s.
 #[then("the history lists, newest first")]
 async fn history_lists(w: &mut BbWorld, step: &Step) -> Result<(), String> {
     let table = step.table.as_ref().ok_or("the step needs a table")?;
@@ -109,6 +114,9 @@ async fn history_lists(w: &mut BbWorld, step: &Step) -> Result<(), String> {
 // The simulator's view (operator login)
 // ---------------------------------------------------------------------------
 
+/// Checks that the simulator shows the current outside call ended, either hung up by the
+/// called side or by a BYE from extension `ext`.
+/// Waits up to 10 s.
 #[then(expr = "the simulator sees the call ended by extension {word}")]
 async fn ended_by(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let c = super::calls::wait_call_state(w, "ended").await?;
@@ -125,6 +133,9 @@ async fn ended_by(w: &mut BbWorld, ext: String) -> Result<(), String> {
     }
 }
 
+/// Checks, at once, that the simulator has seen no call from extension `ext` in this
+/// scenario.
+/// Put it after a step that proves the softphone would have dialled by then.
 #[then(expr = "the simulator sees no call from extension {word}")]
 async fn no_call_from(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let (_, calls) = w.api_call("GET", "/api/calls", None).await?;
@@ -139,6 +150,10 @@ async fn no_call_from(w: &mut BbWorld, ext: String) -> Result<(), String> {
     }
 }
 
+/// Waits up to 10 s until the simulator's party `number` has answered the newest call to
+/// it, and makes that call the current outside call.
+/// The party answers by its own rule ("the simulator's number … answers …"); this step
+/// only waits. Fails at once if nobody called `number` yet.
 #[when(expr = "the simulator's party {word} answers")]
 async fn party_answers(w: &mut BbWorld, number: String) -> Result<(), String> {
     let (_, calls) = w.api_call("GET", "/api/calls", None).await?;
@@ -153,6 +168,9 @@ async fn party_answers(w: &mut BbWorld, number: String) -> Result<(), String> {
         .map(|_| ())
 }
 
+/// Simply waits `secs` seconds, so the call has some talk time for the history to
+/// measure.
+/// Checks nothing.
 #[when(expr = "the outside caller stays on the line for {int} seconds")]
 async fn stays(_w: &mut BbWorld, secs: u64) -> Result<(), String> {
     // Talk time for the history to measure; nothing is asserted about speed.
@@ -160,8 +178,9 @@ async fn stays(_w: &mut BbWorld, secs: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// The history's duration of the call with `number` matches the talk time
-/// the simulator measured for it (to the second, rounded either way).
+/// Checks that the history window shows, for the call from `number`, the talk time the
+/// simulator measured between answer and end, to within a second.
+/// Waits up to 10 s for the row; fails if the simulator measured no talk time.
 #[then(
     expr = "the history shows the talk time of the call from {word} that the simulator measured"
 )]
@@ -204,6 +223,9 @@ async fn history_duration(w: &mut BbWorld, number: String) -> Result<(), String>
     Ok(())
 }
 
+/// Checks that the outside party of the current outside call received exactly the DTMF
+/// digits `digits`, as the simulator reports them.
+/// Waits up to 10 s; on failure shows the simulator's media report.
 #[then(expr = "the outside caller receives the DTMF digits {string}")]
 async fn caller_gets_dtmf(w: &mut BbWorld, digits: String) -> Result<(), String> {
     let id = w.last_call.ok_or("no outside call was placed")?;
@@ -240,8 +262,9 @@ async fn caller_gets_dtmf(w: &mut BbWorld, digits: String) -> Result<(), String>
 // Paste (UI-4)
 // ---------------------------------------------------------------------------
 
-/// Ctrl+V in a field: egui turns the platform's paste into a `Paste`
-/// event carrying the clipboard text, which is what is sent here.
+/// Pastes `text` into the first text field labelled `label` in the operator's window, as
+/// Ctrl+V with `text` on the clipboard does.
+/// Fails if there is no such field.
 #[when(expr = "the operator pastes {string} into the window's {string} field")]
 async fn paste_into(w: &mut BbWorld, text: String, label: String) -> Result<(), String> {
     let s = session(w)?;
@@ -262,7 +285,9 @@ async fn paste_into(w: &mut BbWorld, text: String, label: String) -> Result<(), 
     Ok(())
 }
 
-/// Ctrl+V with no text field focused (the window's own shortcut).
+/// Pastes `text` while no text field has the keyboard, as Ctrl+V with `text` on the
+/// clipboard does (the window's own paste).
+/// Fails if a text field has the keyboard.
 #[when(expr = "the operator pastes {string} with no field selected")]
 async fn paste_unfocused(w: &mut BbWorld, text: String) -> Result<(), String> {
     let s = session(w)?;
@@ -296,10 +321,10 @@ async fn transfers(w: &BbWorld) -> Result<Vec<Value>, String> {
         .collect())
 }
 
-/// The simulator handles a REFER as a transfer and records it: `blind`
-/// for a REFER to a number, `attended` for a REFER whose Refer-To carries
-/// Replaces (the consultation call). Completed means the transferee was
-/// connected to the target.
+/// Checks that the simulator completed a `kind` transfer (`blind` or `attended`) that
+/// extension `by` asked for with a REFER to `target`.
+/// Completed: the transferred caller was connected to the target. Waits up to 10 s; on
+/// failure lists the transfers the simulator recorded.
 #[then(
     expr = "the simulator completed a/an {word} transfer that extension {word} asked for with a REFER to {word}"
 )]

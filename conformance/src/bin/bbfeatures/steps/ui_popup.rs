@@ -56,6 +56,8 @@ fn popup_has_text(window: &Node<'_>, text: &str) -> bool {
         .is_some()
 }
 
+/// Checks, at once, that the operator's window has no popup window open.
+/// On failure lists everything the window shows.
 #[then("the window has no popup window")]
 async fn no_popup(w: &mut BbWorld) -> Result<(), String> {
     let s = session(w)?;
@@ -71,6 +73,9 @@ async fn no_popup(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that the popup window shows a text containing `text` in a label, button or
+/// title.
+/// Waits up to 10 s.
 #[then(expr = "the popup window shows {string}")]
 async fn popup_window_shows(w: &mut BbWorld, text: String) -> Result<(), String> {
     until(w, &format!("the popup window to show '{text}'"), 10, |s| {
@@ -106,11 +111,16 @@ async fn click_in_popup(w: &mut BbWorld, label: &str, enabled: bool) -> Result<(
     Ok(())
 }
 
+/// Clicks the control labelled `label` in the popup window.
+/// First waits up to 10 s until it is enabled.
 #[when(expr = "the operator clicks {string} in the popup window")]
 async fn click_popup(w: &mut BbWorld, label: String) -> Result<(), String> {
     click_in_popup(w, &label, true).await
 }
 
+/// Checks that the control labelled `label` in the popup window is greyed out, then
+/// clicks it anyway.
+/// Fails if it is enabled or missing. Follow it with a check that nothing happened.
 #[when(expr = "the operator tries to click the greyed-out {string} in the popup window")]
 async fn click_popup_disabled(w: &mut BbWorld, label: String) -> Result<(), String> {
     let s = session(w)?;
@@ -146,19 +156,25 @@ async fn popup_control_state(w: &mut BbWorld, label: &str, disabled: bool) -> Re
     .await
 }
 
+/// Checks that the control labelled `label` in the popup window is greyed out.
+/// Waits up to 10 s.
 #[then(expr = "the popup window's {string} is greyed out")]
 async fn popup_greyed(w: &mut BbWorld, label: String) -> Result<(), String> {
     popup_control_state(w, &label, true).await
 }
 
+/// Checks that the control labelled `label` in the popup window is enabled.
+/// Waits up to 10 s.
 #[then(expr = "the popup window's {string} is enabled")]
 async fn popup_enabled(w: &mut BbWorld, label: String) -> Result<(), String> {
     popup_control_state(w, &label, false).await
 }
 
-/// Each caller calls in turn; the next call is placed once the simulator
-/// shows this one ringing and the window has the CRM's answer for it (so
-/// the tabs' order is the calls' order). Every call keeps ringing.
+/// Has each outside caller of the data table call the outside line `line` in turn, so
+/// that the popup's tabs are in the calls' order.
+/// The table has a header row; callers are in its first column. Before the next call,
+/// waits until the simulator shows this one ringing (10 s) and the window has the CRM's
+/// answer or failure for it (10 s). The calls keep ringing.
 #[when(
     expr = "these outside callers call the outside line {word} one after another, each one's popup shown before the next"
 )]
@@ -214,6 +230,10 @@ async fn callers_one_after_another(
     Ok(())
 }
 
+/// Checks, at once, that exactly one popup window is open, with `tabs` tabs and exactly
+/// one of them in front.
+/// `tabs` must be the window's built-in maximum; the step fails if the product's maximum
+/// is another number.
 #[then(expr = "there is one popup window with {int} tabs, the most it keeps")]
 async fn popup_capped(w: &mut BbWorld, tabs: usize) -> Result<(), String> {
     if tabs != MAX_POPUPS {
@@ -260,6 +280,9 @@ fn tab_texts(w: &mut BbWorld) -> Result<Vec<String>, String> {
     Ok(popup_tabs(win).into_iter().map(|(t, _)| t).collect())
 }
 
+/// Checks, at once, that the popup window has a tab for each caller number in `numbers`
+/// (a tab's text starts with the number).
+/// `numbers`: separated by commas or "and".
 #[then(expr = "the popup window has tabs for {string}")]
 async fn popup_has_tabs(w: &mut BbWorld, numbers: String) -> Result<(), String> {
     let tabs = tab_texts(w)?;
@@ -276,6 +299,8 @@ async fn popup_has_tabs(w: &mut BbWorld, numbers: String) -> Result<(), String> 
     }
 }
 
+/// Checks, at once, that the popup window has no tab for any caller number in `numbers`.
+/// `numbers`: separated by commas or "and". Fails if no popup window is open.
 #[then(expr = "the popup window has no tab for {string}")]
 async fn popup_has_no_tab(w: &mut BbWorld, numbers: String) -> Result<(), String> {
     let tabs = tab_texts(w)?;

@@ -72,7 +72,13 @@ impl Drop for LockedDir {
 // The settings file (UI-7, Q-4)
 // ---------------------------------------------------------------------------
 
+/// Notes the window's settings file, byte for byte, for a later "the settings file is
+/// unchanged".
+/// Fails if the operator's window is not open.
 #[given("the settings file is noted as it is now")]
+/// The same step as the Given of this name, for use between actions: notes the window's
+/// settings file, byte for byte.
+/// A later "the settings file is unchanged" compares with it.
 #[when("the settings file is noted as it is now")]
 async fn note_settings(w: &mut BbWorld) -> Result<(), String> {
     let s = session(w)?;
@@ -82,6 +88,8 @@ async fn note_settings(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
+/// Makes the window's settings file readable by everyone (mode 644).
+/// E.g. to check that the next save makes it private again.
 #[given("the settings file is readable by everyone")]
 async fn settings_world_readable(w: &mut BbWorld) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
@@ -90,6 +98,9 @@ async fn settings_world_readable(w: &mut BbWorld) -> Result<(), String> {
         .map_err(|e| format!("cannot chmod {}: {e}", s.settings_path.display()))
 }
 
+/// Checks that the window's settings file is byte for byte as "the settings file is noted
+/// as it is now" found it.
+/// On failure shows both versions.
 #[then("the settings file is unchanged")]
 async fn settings_unchanged(w: &mut BbWorld) -> Result<(), String> {
     let s = session(w)?;
@@ -109,8 +120,10 @@ async fn settings_unchanged(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
-/// `key.path = value` as TOML reads it from the settings file (`{crm}`:
-/// the mock CRM's base URL).
+/// Checks that the window's settings file, read as TOML, has the dotted key `key` (e.g.
+/// `web.popup.url`) with the value `want`.
+/// `{crm}` in `want` stands for the mock CRM's base URL. A value that is not a string is
+/// compared as TOML writes it.
 #[then(expr = "the settings file has {word} = {string}")]
 async fn settings_has(w: &mut BbWorld, key: String, want: String) -> Result<(), String> {
     let want = expand_settings(w, &want)?;
@@ -138,6 +151,9 @@ async fn settings_has(w: &mut BbWorld, key: String, want: String) -> Result<(), 
     Ok(())
 }
 
+/// Checks that the window's settings file has mode 600: only its owner can read or write
+/// it.
+/// Looks at once.
 #[then("the settings file can be read and written by its owner alone")]
 async fn settings_private(w: &mut BbWorld) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt as _;
@@ -166,6 +182,9 @@ fn temp_files(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Checks, at once, that no temporary file of a save (a name holding `.tmp-`) is left in
+/// the folder of the window's settings file.
+/// Lists the files left otherwise.
 #[then("no temporary file of the save is left beside the settings file")]
 async fn no_temp(w: &mut BbWorld) -> Result<(), String> {
     let s = session(w)?;
@@ -178,6 +197,10 @@ async fn no_temp(w: &mut BbWorld) -> Result<(), String> {
     }
 }
 
+/// Makes the folder of the window's settings file unwritable, even for root, so that a
+/// save there must fail.
+/// "The settings file's folder can be written to again", or the end of the scenario,
+/// undoes it.
 #[given("the settings file's folder cannot be written to")]
 async fn lock_folder(w: &mut BbWorld) -> Result<(), String> {
     let s = session(w)?;
@@ -190,6 +213,9 @@ async fn lock_folder(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
+/// Makes the folder of the window's settings file writable again, undoing "the settings
+/// file's folder cannot be written to".
+/// It checks nothing, though it is a Then step.
 #[then("the settings file's folder can be written to again")]
 async fn unlock_folder(w: &mut BbWorld) -> Result<(), String> {
     let s = session(w)?;
@@ -197,6 +223,9 @@ async fn unlock_folder(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
+/// Starts a headless softphone for extension `ext` from the settings file the window
+/// saved, and waits until it registered (up to 15 s).
+/// Proves the saved file works for the shipped softphone.
 #[when(expr = "a softphone for extension {word} is started from the window's settings file")]
 async fn phone_from_saved(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let path = session_ref(w)?.settings_path.clone();
@@ -207,7 +236,10 @@ async fn phone_from_saved(w: &mut BbWorld, ext: String) -> Result<(), String> {
 // Saved settings in the running core (WEB-7)
 // ---------------------------------------------------------------------------
 
-/// `{crm}` in the lines is the mock CRM's base URL.
+/// Empties the first text field labelled `label` in the operator's window and types the
+/// lines of the doc string into it.
+/// `{crm}` in the lines stands for the mock CRM's base URL and `{recorder:NAME}` for an
+/// argument recorder.
 #[when(expr = "the operator replaces the window's {string} field with the lines")]
 async fn replace_field_lines(w: &mut BbWorld, step: &Step, label: String) -> Result<(), String> {
     let text = expand_settings(w, &super::docstring(step)?)?;
@@ -215,6 +247,9 @@ async fn replace_field_lines(w: &mut BbWorld, step: &Step, label: String) -> Res
     replace_text(s, &label, &text)
 }
 
+/// Notes the address from which extension `ext` is registered at the simulator, for "…
+/// still registered from the noted contact …".
+/// Waits up to 15 s for a registration.
 #[given(expr = "the simulator's contact of extension {word} is noted")]
 async fn note_contact(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let contact = w.contact_of(&ext).await?;
@@ -222,8 +257,9 @@ async fn note_contact(w: &mut BbWorld, ext: String) -> Result<(), String> {
     Ok(())
 }
 
-/// The binding is the one noted: the same SIP socket registered it, so
-/// the softphone was not restarted (a new core binds a new port).
+/// Checks that extension `ext` is still registered from the noted address, so the
+/// softphone core was not restarted (a new one would register from a new port).
+/// Waits up to 15 s for a registration.
 #[then(
     expr = "extension {word} is still registered from the noted contact, so nothing was restarted"
 )]
@@ -240,9 +276,10 @@ async fn same_contact(w: &mut BbWorld, ext: String) -> Result<(), String> {
     Ok(())
 }
 
-/// Replaces the text of the field labelled `label` in the settings window
-/// (the main window may have a field of the same name, e.g. the operator
-/// panel's Password).
+/// Empties the text field labelled `label` in the settings window and types `text` into
+/// it.
+/// Only the settings window is searched, so a field of the same name in the main window
+/// (e.g. the operator panel's Password) is left alone. Nothing in `text` is replaced.
 #[when(expr = "the operator replaces the settings window's {string} field with {string}")]
 async fn replace_settings_field(
     w: &mut BbWorld,

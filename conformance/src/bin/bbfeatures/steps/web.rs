@@ -50,6 +50,9 @@ async fn run_in_desktop(
     }
 }
 
+/// Gives the scenario's desktop a default web browser for `http:` and `https:` links: an
+/// argument recorder that notes its arguments and fetches the page, as a browser would.
+/// Fails if `xdg-mime` does not then name it the default.
 #[given("a desktop whose default web browser fetches the pages it is given")]
 async fn desktop_browser(w: &mut BbWorld) -> Result<(), String> {
     for d in [
@@ -104,10 +107,10 @@ async fn desktop_browser(w: &mut BbWorld) -> Result<(), String> {
     Ok(())
 }
 
-/// Starts a headless softphone for `ext` inside the scenario's desktop
-/// (its HOME, XDG directories and display name, and nothing else of the
-/// harness's environment: no `BROWSER`, no desktop session), with the
-/// doc string's settings (`{crm}` is the mock CRM's address).
+/// Starts a headless softphone for extension `ext` inside the scenario's desktop with the
+/// settings in the doc string, and waits until it registered (up to 15 s).
+/// The desktop has its own home, XDG folders and display, and no `BROWSER` or desktop
+/// session. Only `{crm}` (the mock CRM's base URL) is replaced in the doc string.
 #[given(expr = "a softphone for extension {word} in that desktop, with the settings")]
 async fn phone_in_desktop(w: &mut BbWorld, step: &Step, ext: String) -> Result<(), String> {
     let settings = docstring(step)?.replace("{crm}", &w.crm()?);
@@ -167,8 +170,9 @@ fn browser_runs(w: &BbWorld) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// `{crm}` is the mock CRM's address, `{call_id}` the simulator's
-/// Call-ID of the last outside call, percent-encoded as in a query.
+/// Checks that the desktop's default browser was opened exactly once, with the URL `url`.
+/// `{crm}` in `url` is the mock CRM's base URL and `{call_id}` the current call's
+/// Call-ID, percent-encoded. Waits up to 10 s for the browser.
 #[then(
     expr = "the desktop's default browser is opened once, with the detail URL of the call {string}"
 )]
@@ -196,6 +200,10 @@ async fn browser_opened(w: &mut BbWorld, url: String) -> Result<(), String> {
     }
 }
 
+/// Starts a headless softphone for extension `ext` whose popup request is `method` (`GET`
+/// or `POST`) to the mock CRM's `path`, and waits until it registered (up to 15 s).
+/// The doc string holds the parameters, one `name=value` a line (e.g.
+/// `number=%CallerNumber%`). Internal calls skip the request.
 #[given(
     expr = "a softphone for extension {word} whose popup request is {word} to {string} with the parameters"
 )]
@@ -232,6 +240,11 @@ pub fn render(r: &Value) -> String {
     s
 }
 
+/// Checks that the mock CRM received exactly one request, written exactly as the doc
+/// string; nothing in it is replaced.
+/// Write it as `METHOD /path?query`; for a request with a body add a `Content-Type:`
+/// line, a blank line and the body. Waits up to 10 s for a request, then up to 40 s until
+/// every popup request and fetching browser ended.
 #[then("the CRM receives exactly this request")]
 async fn crm_receives(w: &mut BbWorld, step: &Step) -> Result<(), String> {
     let want = docstring(step)?;
@@ -265,6 +278,9 @@ pub fn exactly_one_request(got: &[Value], want: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks that the softphone with the lowest extension number printed a popup line
+/// showing "Customer card", the mock CRM's default answer.
+/// Waits up to 10 s.
 #[then("the softphone shows the CRM's answer in its popup")]
 async fn popup_shown(w: &mut BbWorld) -> Result<(), String> {
     let phone = w.phones.values().next().ok_or("no softphone")?;

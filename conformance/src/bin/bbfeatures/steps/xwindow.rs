@@ -243,6 +243,10 @@ fn relay_requests(
 // Starting the shipped window
 // ---------------------------------------------------------------------------
 
+/// Starts the shipped `bbclient run`, with its real window, for extension `ext` on a
+/// virtual X display, in English.
+/// Waits until it registered (up to 15 s) and its window appeared (up to 30 s). Needs
+/// Xvfb, xdotool and a CJK font (fonts-noto-cjk).
 #[given(
     expr = "the shipped bbclient for extension {word} is running with its window on a virtual display"
 )]
@@ -449,6 +453,8 @@ async fn enabled_button(w: &mut BbWorld, label: &str) -> Result<(f32, f32), Stri
     }
 }
 
+/// Clicks the button labelled `label` in the shipped window with a real mouse click.
+/// First waits up to 10 s until the button is enabled.
 #[when(expr = "the operator clicks the window's {string} button")]
 async fn click(w: &mut BbWorld, label: String) -> Result<(), String> {
     let (x, y) = enabled_button(w, &label).await?;
@@ -463,6 +469,8 @@ async fn click(w: &mut BbWorld, label: String) -> Result<(), String> {
     Ok(())
 }
 
+/// Types `keys` on the real keyboard into the shipped window, then presses Enter.
+/// First waits up to 10 s until the window shows the line ready.
 #[when(expr = "the operator types {string} on the keyboard and presses Enter")]
 async fn types(w: &mut BbWorld, keys: String) -> Result<(), String> {
     // The window has learnt the line is registered (the shadow, fed the
@@ -494,6 +502,9 @@ async fn types(w: &mut BbWorld, keys: String) -> Result<(), String> {
 // What the simulator saw
 // ---------------------------------------------------------------------------
 
+/// Checks that the simulator shows the current outside call ended by the called side,
+/// with a BYE from extension `ext`.
+/// Waits up to 10 s.
 #[then(expr = "the simulator shows the call hung up by extension {word}")]
 async fn hung_up_by(w: &mut BbWorld, ext: String) -> Result<(), String> {
     let call = w
