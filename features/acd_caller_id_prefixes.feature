@@ -11,7 +11,7 @@ Feature: Outbound caller-ID selection by prefix
   adding a caller-ID prefix to the dialled number.
 
   Background:
-    Given the BlueBean simulator runs the tenant "acd.toml"
+    Given the BlueBean simulator runs the tenant "../fixtures/sim/tenants/acd.toml"
     And a softphone for extension 1001 is running
 
   Scenario Outline: the prefix picks the company number and is stripped

@@ -11,7 +11,7 @@ Feature: Operator login from the softphone
   values behind %OpId% and %OpPW%.
 
   Background:
-    Given the BlueBean simulator runs the tenant "acd.toml"
+    Given the BlueBean simulator runs the tenant "../fixtures/sim/tenants/acd.toml"
 
   Scenario: logging in with the password typed on stdin enables queue calls
     Given a softphone for extension 1001 whose operator settings point at the simulator

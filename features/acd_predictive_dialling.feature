@@ -10,7 +10,7 @@ Feature: Predictive dialling
   available operators.
 
   Background:
-    Given the BlueBean simulator runs the tenant "acd.toml"
+    Given the BlueBean simulator runs the tenant "../fixtures/sim/tenants/acd.toml"
 
   Scenario: an answered campaign call is connected to the available operator
     Given operator op1 is logged in on extension 1001

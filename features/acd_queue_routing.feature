@@ -9,7 +9,7 @@ Feature: Incoming calls go to logged-in, available operators
   available operators.
 
   Background:
-    Given the BlueBean simulator runs the tenant "acd.toml"
+    Given the BlueBean simulator runs the tenant "../fixtures/sim/tenants/acd.toml"
 
   Scenario: the call rings the logged-in operator, not an extension nobody is logged in at
     Given operator op1 is logged in on extension 1001

@@ -109,7 +109,7 @@ Feature: No web integration on internal calls
 
   @CMD-5
   Scenario Outline: the hooks run or not by the internal-call rule, and the simulator agrees (<call>, from <caller>)
-    Given the BlueBean simulator runs the tenant "internal_calls.toml" beside a mock CRM
+    Given the BlueBean simulator runs the tenant "../fixtures/sim/tenants/internal_calls.toml"
     And a softphone for extension 1910 with the settings
       """
       [web]

@@ -29,7 +29,9 @@ pub fn bin_dir() -> Result<PathBuf, String> {
     BIN_DIR
         .get_or_init(|| {
             if let Some(dir) = std::env::var_os("BB_BIN_DIR") {
-                return Ok(PathBuf::from(dir));
+                // Absolute: processes are started from other folders.
+                return std::path::absolute(PathBuf::from(&dir))
+                    .map_err(|e| format!("BB_BIN_DIR {}: {e}", PathBuf::from(&dir).display()));
             }
             let Ok(cargo) = std::env::var("CARGO") else {
                 return beside_self();
@@ -64,8 +66,8 @@ pub fn bin_dir() -> Result<PathBuf, String> {
 
 /// The folder of the running executable, when `bbclient` is there too.
 fn beside_self() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find the running executable: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the running executable: {e}"))?;
     let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
     if dir.join("bbclient").is_file() && dir.join("bluebean-sim").is_file() {
         Ok(dir)

@@ -44,9 +44,20 @@ pub struct BbWorld {
     /// HTTP client for the API and the mock CRM.
     pub http: reqwest::Client,
     /// The operator's window and its in-process core, when a scenario opened
-    /// one (`tests/steps/ui.rs` owns the type; the library does not depend
+    /// one (`bbfeatures`' `steps/ui.rs` owns the type; the library does not depend
     /// on the window).
     pub ui: Option<Box<dyn std::any::Any>>,
+    /// The folder of the feature file that runs (set before each
+    /// scenario): a team's settings and tenant files are found from it.
+    pub feature_dir: Option<PathBuf>,
+    /// The origin of a team's own CRM, when `crm` is the recording proxy in
+    /// front of it rather than the mock CRM.
+    pub crm_forward: Option<String>,
+    /// The tenant file the simulator runs, when not the built-in one.
+    pub tenant: Option<PathBuf>,
+    /// Programs of a team's command hooks that the harness replaces by a
+    /// recorder (named after the program's file name).
+    pub recorded_programs: Vec<String>,
 }
 
 impl Drop for BbWorld {
@@ -68,6 +79,10 @@ impl BbWorld {
             phones: BTreeMap::new(),
             last_call: None,
             ui: None,
+            feature_dir: None,
+            crm_forward: None,
+            tenant: None,
+            recorded_programs: Vec::new(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(35))
                 .build()
@@ -77,9 +92,22 @@ impl BbWorld {
 
     /// Starts `bluebean-sim` and the mock CRM on free loopback ports.
     pub async fn start_servers(&mut self) -> Result<(), String> {
+        self.start_servers_with(None).await
+    }
+
+    /// Starts `bluebean-sim` (with the tenant file `tenant`, else the
+    /// built-in tenant) and the mock CRM on free loopback ports.
+    pub async fn start_servers_with(
+        &mut self,
+        tenant: Option<&std::path::Path>,
+    ) -> Result<(), String> {
         let bin = bin_dir()?.join("bluebean-sim");
         let mut cmd = Command::new(&bin);
         cmd.args(["--sip", "127.0.0.1:0", "--api", "127.0.0.1:0"]);
+        if let Some(t) = tenant {
+            cmd.arg("--config").arg(t);
+            self.tenant = Some(t.to_path_buf());
+        }
         let (sim, line) = Proc::start("bluebean-sim", cmd, Some("bluebean-sim ready")).await?;
         let sip = addr_in(&line, "sip=")?;
         let api = addr_in(&line, "api=")?;

@@ -51,6 +51,11 @@ enum Command {
         /// HTTP address to listen on (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: SocketAddr,
+        /// Be a recording proxy in front of the real CRM at this origin
+        /// (`http://crm.example:8080`): record each request, pass it on
+        /// unchanged, and give back the CRM's answer.
+        #[arg(long, value_name = "ORIGIN")]
+        forward: Option<String>,
     },
     /// Talk to a running simulator's control API (place, answer, hang up,
     /// inspect calls; operators, queues, campaigns, events, scenarios).
@@ -58,6 +63,25 @@ enum Command {
         #[command(subcommand)]
         command: simulator::ctl::Ctl,
     },
+}
+
+/// The origin given to `crm --forward`: `http(s)://host[:port]`, nothing more.
+fn forward_origin(text: &str) -> anyhow::Result<reqwest::Url> {
+    let url = reqwest::Url::parse(text).map_err(|e| {
+        anyhow::anyhow!("--forward '{text}' is not a URL ({e}); give the CRM's origin, e.g. http://crm.example:8080")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        anyhow::bail!(
+            "--forward '{text}': give an http:// or https:// origin, e.g. http://crm.example:8080"
+        );
+    }
+    if url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
+        anyhow::bail!(
+            "--forward '{text}': give only the origin (scheme, host, port), without a path, query or user; \
+             the proxy passes each request's own path on"
+        );
+    }
+    Ok(url)
 }
 
 fn init_logging() {
@@ -117,9 +141,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Command::Crm { listen }) = cli.command {
-        let addr = simulator::crm::serve(listen).await?;
-        println!("bluebean-sim crm ready http=http://{addr}");
+    if let Some(Command::Crm { listen, forward }) = cli.command {
+        let forward = forward.as_deref().map(forward_origin).transpose()?;
+        let addr = simulator::crm::serve_with(listen, forward.clone()).await?;
+        match forward {
+            Some(origin) => println!(
+                "bluebean-sim crm ready http=http://{addr} forward={}",
+                origin.as_str().trim_end_matches('/')
+            ),
+            None => println!("bluebean-sim crm ready http=http://{addr}"),
+        }
         tokio::signal::ctrl_c().await?;
         return Ok(());
     }

@@ -5,6 +5,9 @@
 //!   shows the whole call on the terminal. Ends by itself.
 //! - `cargo xtask test`: formatting, lints, every test (the cucumber suite
 //!   included, whose JUnit XML lands in `target/cucumber/junit.xml`).
+//!   `cargo xtask test --features DIR [--tags …]` runs only the `.feature`
+//!   files of DIR (a QA team's own folder) with the same step library.
+//! - `cargo xtask steps`: writes `docs/steps.md`, the step catalogue.
 //! - `cargo xtask setup`: only the system-package check and install.
 //!
 //! Before building, the system packages that the build and the tests need are
@@ -22,9 +25,16 @@ fn main() -> ExitCode {
         Some("demo") => setup::ensure().and_then(|_| demo::run()),
         Some("test") => setup::ensure().and_then(|_| test(&args[1..])),
         Some("setup") => setup::ensure(),
+        Some("steps") => run(cargo().env("BB_WRITE_STEPS", "1").args([
+            "test",
+            "-p",
+            "conformance",
+            "--test",
+            "catalogue",
+        ])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo|test|setup>\n  demo   show one call end to end (simulator, softphone, mock CRM)\n  test   run every test, the cucumber suite included (extra args go to the cucumber run, e.g. --tags @WEB-4)\n  setup  check and install the system packages"
+                "usage: cargo xtask <demo|test|steps|setup>\n  demo   show one call end to end (simulator, softphone, mock CRM)\n  test   run every test, the cucumber suite included; `--tags @WEB-4` runs a subset of it,\n         `--features DIR [--tags …]` runs the .feature files of DIR instead\n  steps  write docs/steps.md, the step catalogue, from the step definitions\n  setup  check and install the system packages"
             );
             return ExitCode::from(2);
         }
@@ -66,11 +76,39 @@ fn cargo() -> Command {
 fn test(extra: &[String]) -> Result<(), String> {
     let ci = under_ci();
     preflight(ci)?;
+    if let Some(dir) = features_dir(extra)? {
+        // A team's own folder, with whatever cucumber filters follow; a
+        // filter that matches no scenario fails the run (the runner checks).
+        let rest: Vec<&String> = extra
+            .iter()
+            .filter(|a| *a != "--features" && **a != dir && !a.starts_with("--features="))
+            .collect();
+        return run(cargo()
+            .args([
+                "run",
+                "--quiet",
+                "-p",
+                "conformance",
+                "--bin",
+                "bbfeatures",
+                "--",
+            ])
+            .arg(&dir)
+            .args(rest));
+    }
     if let Some(tags) = tag_filter(extra) {
         // A subset of the cucumber suite only; a filter that matches no
         // scenario fails the run (the runner checks).
         return run(cargo()
-            .args(["test", "-p", "conformance", "--test", "features", "--"])
+            .args([
+                "run",
+                "--quiet",
+                "-p",
+                "conformance",
+                "--bin",
+                "bbfeatures",
+                "--",
+            ])
             .args(["--tags", &tags]));
     }
     // Tests that skip (outside CI only) append a line here; the count is
@@ -103,6 +141,13 @@ fn test(extra: &[String]) -> Result<(), String> {
     let doctests = run(cargo()
         .env(SKIPS_VAR, &skips)
         .args(["test", "--workspace", "--doc"]));
+    // The cucumber suite: the runner built above, against the binaries
+    // built above.
+    let debug = target_dir().join("debug");
+    let features = run(std::process::Command::new(debug.join("bbfeatures"))
+        .env("BB_BIN_DIR", &debug)
+        .env(SKIPS_VAR, &skips)
+        .arg(workspace_root().join("features")));
     // The inbound SIP path under a bounded fuzz run (stable replay loop; see fuzz/README.md).
     let fuzz = run(cargo().args([
         "run",
@@ -117,7 +162,7 @@ fn test(extra: &[String]) -> Result<(), String> {
         "20",
     ]));
     let skipped = report_skips(&skips, ci)?;
-    tests.and(doctests).and(fuzz)?;
+    tests.and(doctests).and(features).and(fuzz)?;
     if skipped > 0 {
         eprintln!("xtask: every test ran or failed, except {skipped} SKIPPED (see above)");
     }
@@ -198,6 +243,25 @@ pub fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// `--features DIR` (or `--features=DIR`): a folder of `.feature` files to
+/// run instead of ours.
+fn features_dir(extra: &[String]) -> Result<Option<String>, String> {
+    let mut it = extra.iter();
+    while let Some(a) = it.next() {
+        if a == "--features" {
+            return it
+                .next()
+                .cloned()
+                .map(Some)
+                .ok_or_else(|| "--features needs a folder: --features DIR".to_string());
+        }
+        if let Some(d) = a.strip_prefix("--features=") {
+            return Ok(Some(d.to_string()));
+        }
+    }
+    Ok(None)
 }
 
 fn tag_filter(extra: &[String]) -> Option<String> {

@@ -20,7 +20,7 @@ use std::process::Stdio;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use conformance::procs::{Proc, addr_in, bin_dir, workspace_root};
+use conformance::procs::bin_dir;
 use conformance::world::BbWorld;
 use cucumber::{given, then, when};
 use serde_json::{Value, json};
@@ -231,26 +231,6 @@ async fn set_state(w: &BbWorld, op: &str, state: &str) -> Result<(), String> {
 }
 
 // ------------------------------------------------------------------ given
-
-/// Starts the BlueBean simulator with the tenant file `file` from `fixtures/sim/tenants/`
-/// (e.g. "acd.toml"): its extensions, operators, queues and campaigns.
-/// Starts no mock CRM, so `{crm}` cannot be used afterwards. Fails if the file does not
-/// exist.
-#[given(expr = "the BlueBean simulator runs the tenant {string}")]
-async fn sim_with_tenant(w: &mut BbWorld, file: String) -> Result<(), String> {
-    let path = workspace_root().join("fixtures/sim/tenants").join(&file);
-    if !path.is_file() {
-        return Err(format!("no tenant file {}", path.display()));
-    }
-    let mut cmd = Command::new(bin_dir()?.join("bluebean-sim"));
-    cmd.args(["--sip", "127.0.0.1:0", "--api", "127.0.0.1:0", "--config"])
-        .arg(&path);
-    let (sim, line) = Proc::start("bluebean-sim", cmd, Some("bluebean-sim ready")).await?;
-    let sip = addr_in(&line, "sip=")?;
-    let api = addr_in(&line, "api=")?;
-    w.sim = Some((sim, sip, api));
-    Ok(())
-}
 
 /// Starts a headless softphone for extension `ext` whose `[operator]` settings name the
 /// simulator's operator API, with no login ID or password, and waits until it registered

@@ -39,8 +39,6 @@ use serde_json::{Value, json};
 use super::cti_hooks::{lines_of, runs_of_ended};
 use super::docstring;
 
-/// The argv recorder built with this test.
-
 /// The per-scenario state of these steps (the World belongs to everyone;
 /// it is keyed by the World's scratch folder, which is unique).
 #[derive(Default)]
@@ -127,7 +125,7 @@ pub(super) fn recorder_path(w: &BbWorld, name: &str) -> PathBuf {
     }
 }
 
-fn install_recorder(path: &Path) -> Result<(), String> {
+pub(super) fn install_recorder(path: &Path) -> Result<(), String> {
     if path.exists() {
         return Ok(());
     }
@@ -135,12 +133,14 @@ fn install_recorder(path: &Path) -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    {
-        let recorder = conformance::procs::recorder_bin()?;
-        std::os::unix::fs::symlink(&recorder, path).map_err(|e| {
-            format!("cannot link {} to {}: {e}", path.display(), recorder.display())
-        })
-        }
+    let recorder = conformance::procs::recorder_bin()?;
+    std::os::unix::fs::symlink(&recorder, path).map_err(|e| {
+        format!(
+            "cannot link {} to {}: {e}",
+            path.display(),
+            recorder.display()
+        )
+    })
 }
 
 /// Replaces the settings tokens (see the module docs).
@@ -263,6 +263,17 @@ async fn start_phone(
 ) -> Result<(), String> {
     let settings = expand(w, settings).await?;
     let config = settings_file(w, ext, &settings).await?;
+    start_phone_config(w, ext, config, env).await
+}
+
+/// Starts a headless softphone for `ext` from the settings file `config`,
+/// waits until it registered and subscribes to its events.
+pub(super) async fn start_phone_config(
+    w: &mut BbWorld,
+    ext: &str,
+    config: PathBuf,
+    env: &[(&str, &str)],
+) -> Result<(), String> {
     let instance = format!("ext{ext}");
     let mut cmd = w.bbclient_cmd(&instance)?;
     for (k, v) in env {
@@ -468,20 +479,6 @@ async fn started_expecting_refusal(
     Ok(())
 }
 
-/// Stops the softphone of extension `ext` and starts it again with the settings in the
-/// doc string, on the same local SIP address, and waits until it registered (up to 15 s).
-/// Placeholders as in "a softphone for extension … with the settings".
-#[when(expr = "the softphone for extension {word} is restarted with the settings")]
-async fn restarted(w: &mut BbWorld, step: &Step, ext: String) -> Result<(), String> {
-    // The restarted softphone binds the SIP address it had, as it would on
-    // the operator's PC, so the simulator's binding stays valid even if the
-    // stopped one did not unregister.
-    let old = w.contact_of(&ext).await?;
-    w.stop_phone(&ext).await;
-    let settings = format!("local_addr = \"{old}\"\n{}", docstring(step)?);
-    start_phone(w, &ext, &settings, &[]).await
-}
-
 // ------------------------------------------------------------------- then
 
 async fn expected_args(w: &BbWorld, step: &Step) -> Result<Vec<String>, String> {
@@ -670,21 +667,51 @@ async fn hook_event(
     secs: u64,
 ) -> Result<(), String> {
     let call = call_id(w).await?;
-    w.wait_for(
-        &format!("a {kind} hook event '{outcome}'"),
-        secs,
-        || async {
-            events(w, ext).await.ok()?.into_iter().find(|e| {
-                e["event"] == "hook"
-                    && e["kind"] == kind
-                    && e["outcome"] == outcome
-                    && e["call_id"] == call.as_str()
-                    && detail.is_none_or(|d| e["detail"].as_str().is_some_and(|x| x.contains(d)))
-            })
-        },
-    )
-    .await
-    .map(|_| ())
+    let result = w
+        .wait_for(
+            &format!("a {kind} hook event '{outcome}'"),
+            secs,
+            || async {
+                events(w, ext).await.ok()?.into_iter().find(|e| {
+                    e["event"] == "hook"
+                        && e["kind"] == kind
+                        && e["outcome"] == outcome
+                        && e["call_id"] == call.as_str()
+                        && detail
+                            .is_none_or(|d| e["detail"].as_str().is_some_and(|x| x.contains(d)))
+                })
+            },
+        )
+        .await;
+    let Err(timed_out) = result else {
+        return Ok(());
+    };
+    // Say first what the softphone reported instead (e.g. "failed: the CRM
+    // answered 500"), then the transcripts.
+    let seen: Vec<String> = events(w, ext)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| e["event"] == "hook" && e["kind"] == kind && e["call_id"] == call.as_str())
+        .map(|e| {
+            format!(
+                "{}{}",
+                e["outcome"].as_str().unwrap_or("?"),
+                e["detail"]
+                    .as_str()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect();
+    if seen.is_empty() {
+        Err(timed_out)
+    } else {
+        Err(format!(
+            "the softphone reported the {kind} hook as {} instead of {outcome}\n{timed_out}",
+            seen.join(", then ")
+        ))
+    }
 }
 
 /// Checks that the softphone with the lowest extension number printed or logged a line

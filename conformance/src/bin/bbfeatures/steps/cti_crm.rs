@@ -40,10 +40,9 @@ async fn crm_behaviour(w: &BbWorld, behaviour: Value) -> Result<(), String> {
         .await
         .map_err(|e| format!("POST {url}: {e}"))?;
     if !resp.status().is_success() {
-        return Err(format!(
-            "the mock CRM refused {behaviour}: {}",
-            resp.status()
-        ));
+        let status = resp.status();
+        let why = resp.text().await.unwrap_or_default();
+        return Err(format!("the mock CRM refused {behaviour}: {status} {why}"));
     }
     Ok(())
 }

@@ -18,11 +18,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use conformance::procs::{Proc, addr_in, bin_dir, workspace_root};
 use conformance::world::BbWorld;
-use cucumber::{given, then, when};
+use cucumber::{then, when};
 use serde_json::{Value, json};
-use tokio::process::Command;
 
 /// The call under test.
 #[derive(Clone, Debug)]
@@ -251,28 +249,6 @@ async fn operator_login(w: &BbWorld, op: &str, ext: &str) -> Result<(), String> 
 }
 
 // ------------------------------------------------------------------ given
-
-/// Starts the BlueBean simulator with the tenant file `file` from `fixtures/sim/tenants/`
-/// (e.g. "internal_calls.toml"), and a mock CRM.
-/// Fails if the file does not exist.
-#[given(expr = "the BlueBean simulator runs the tenant {string} beside a mock CRM")]
-async fn tenant_and_crm(w: &mut BbWorld, file: String) -> Result<(), String> {
-    let path = workspace_root().join("fixtures/sim/tenants").join(&file);
-    if !path.is_file() {
-        return Err(format!("no tenant file {}", path.display()));
-    }
-    let bin = bin_dir()?.join("bluebean-sim");
-    let mut cmd = Command::new(&bin);
-    cmd.args(["--sip", "127.0.0.1:0", "--api", "127.0.0.1:0", "--config"])
-        .arg(&path);
-    let (sim, line) = Proc::start("bluebean-sim", cmd, Some("bluebean-sim ready")).await?;
-    w.sim = Some((sim, addr_in(&line, "sip=")?, addr_in(&line, "api=")?));
-    let mut cmd = Command::new(&bin);
-    cmd.args(["crm", "--listen", "127.0.0.1:0"]);
-    let (crm, line) = Proc::start("mock CRM", cmd, Some("bluebean-sim crm ready")).await?;
-    w.crm = Some((crm, addr_in(&line, "http=")?));
-    Ok(())
-}
 
 // ------------------------------------------------------------------- when
 

@@ -7,7 +7,7 @@
 //! saves' temporary files (0600), which the next save removes.
 //!
 //! The saving process is this very test binary, started again with
-//! [`SAVER_ENV`] set: `tests/features.rs` then runs [`saver_child`]
+//! [`SAVER_ENV`] set: `bbfeatures` (`main.rs`) then runs [`saver_child`]
 //! instead of the scenarios. It prints one line when its loop starts, so
 //! every kill lands while it saves (not while it starts).
 

@@ -310,9 +310,6 @@ async fn window_open_with(
     open_window(w, &ext, lang, &format!("pw{ext}"), &extra, true).await
 }
 
-/// The argv recorder built with this test (the same one `steps::cti`
-/// links; its `"NAME" is run …` steps read the log written here).
-
 /// Replaces `{crm}` (the mock CRM's base URL) and `{recorder:NAME}` (an
 /// argv recorder linked at `{dir}/bin/NAME`, logging to
 /// `{dir}/bin/NAME.jsonl`, where `steps::cti` reads it) in settings.
@@ -337,12 +334,14 @@ pub(super) fn expand_settings(w: &BbWorld, text: &str) -> Result<String, String>
         if !path.exists() {
             std::fs::create_dir_all(&bin)
                 .map_err(|e| format!("cannot create {}: {e}", bin.display()))?;
-            {
-                let recorder = conformance::procs::recorder_bin()?;
-                std::os::unix::fs::symlink(&recorder, &path).map_err(|e| {
-                    format!("cannot link {} to {}: {e}", path.display(), recorder.display())
-                })
-                }?;
+            let recorder = conformance::procs::recorder_bin()?;
+            std::os::unix::fs::symlink(&recorder, &path).map_err(|e| {
+                format!(
+                    "cannot link {} to {}: {e}",
+                    path.display(),
+                    recorder.display()
+                )
+            })?;
         }
         out.replace_range(start..=end, &path.to_string_lossy());
     }

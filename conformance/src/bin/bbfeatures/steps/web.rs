@@ -23,11 +23,31 @@ use serde_json::Value;
 use super::control::{desktop, xdg};
 use super::docstring;
 
-/// The argv recorder built with this test.
-
 /// The throwaway default browser of the scenario's desktop.
 fn default_browser(w: &BbWorld) -> PathBuf {
     w.dir.join("bin").join("default-browser")
+}
+
+/// Makes the scenario's throwaway browser (the argv recorder, linked into
+/// the scenario's folder) and returns its path.
+pub(super) fn link_default_browser(w: &BbWorld) -> Result<PathBuf, String> {
+    let browser = default_browser(w);
+    if browser.exists() {
+        return Ok(browser);
+    }
+    if let Some(dir) = browser.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let recorder = conformance::procs::recorder_bin()?;
+    std::os::unix::fs::symlink(&recorder, &browser).map_err(|e| {
+        format!(
+            "cannot link {} to {}: {e}",
+            browser.display(),
+            recorder.display()
+        )
+    })?;
+    Ok(browser)
 }
 
 async fn run_in_desktop(
@@ -66,17 +86,7 @@ async fn desktop_browser(w: &mut BbWorld) -> Result<(), String> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let browser = default_browser(w);
-    if let Some(dir) = browser.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    {
-        let recorder = conformance::procs::recorder_bin()?;
-        std::os::unix::fs::symlink(&recorder, &browser).map_err(|e| {
-            format!("cannot link {} to {}: {e}", browser.display(), recorder.display())
-        })
-        }?;
+    let browser = link_default_browser(w)?;
     let entry = xdg(w, "data/applications/bb-test-browser.desktop");
     let text = format!(
         "[Desktop Entry]\nType=Application\nName=Test browser\nExec={} --rec-fetch %u\n\
