@@ -24,7 +24,7 @@ static BIN_DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 /// - run by cargo (`$CARGO` set): the workspace's `target/debug` after an
 ///   up-to-date `cargo build` of the three;
 /// - otherwise (an installed `bbfeatures`): the folder of the running
-///   executable, when `bbclient` sits there.
+///   executable, when the three sit there.
 pub fn bin_dir() -> Result<PathBuf, String> {
     BIN_DIR
         .get_or_init(|| {
@@ -69,12 +69,17 @@ fn beside_self() -> Result<PathBuf, String> {
     let exe =
         std::env::current_exe().map_err(|e| format!("cannot find the running executable: {e}"))?;
     let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    if dir.join("bbclient").is_file() && dir.join("bluebean-sim").is_file() {
+    let missing: Vec<&str> = ["bbclient", "bluebean-sim", "argv-recorder"]
+        .into_iter()
+        .filter(|b| !dir.join(b).is_file())
+        .collect();
+    if missing.is_empty() {
         Ok(dir)
     } else {
         Err(format!(
-            "bbclient and bluebean-sim are not beside {}: install them in the same folder, \
-             or set BB_BIN_DIR to the folder that holds them",
+            "{} not beside {}: install bbclient, bluebean-sim and argv-recorder in the same \
+             folder, or set BB_BIN_DIR to the folder that holds them",
+            missing.join(", "),
             exe.display()
         ))
     }

@@ -78,7 +78,7 @@ async fn the_qa_team_example_runs_green_and_turns_red_when_its_crm_answers_500()
     let (ok, out) = bbfeatures(&dir, &scratch.join("report-green"), &crm_url, &bins).await;
     assert!(ok, "the example failed against a working CRM:\n{out}");
     assert!(
-        out.contains("4 scenarios (4 passed)"),
+        out.contains("5 scenarios (5 passed)"),
         "expected both scenarios to pass:\n{out}"
     );
     // The harness said what it rewrote in the team's settings.

@@ -20,6 +20,18 @@ Feature: Our support line pops our CRM's customer card and starts our agent tool
     And the softphone reports the popup hook as ok
     And the popup shows "Customer card"
 
+  Scenario: Details opens our CRM's page for the call in the browser
+    When an outside caller 0501234567 calls the outside line 0312340000
+    Then the softphone rings
+    When the operator runs "bbclient details"
+    Then the CRM receives these requests for the call, in this order
+      """
+      GET /crm/popup?caller=0501234567&line=0312340000&call={call_id}
+      ---
+      GET /crm/detail?call={call_id}
+      """
+    And the desktop's default browser is opened once, with the detail URL of the call "{crm}/crm/detail?call={call_id}"
+
   Scenario: our agent tool starts with the call's Call-ID on ring
     When an outside caller 0501234567 calls the outside line 0312340000
     Then the softphone rings

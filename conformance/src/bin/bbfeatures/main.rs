@@ -57,6 +57,8 @@ async fn run() -> Result<ExitCode, String> {
     }
     let features = features.canonicalize().unwrap_or(features);
     check_steps(&features)?;
+    // Said once, not once per scenario.
+    conformance::procs::bin_dir()?;
     let out_dir = match &opts.custom.report_dir {
         Some(d) => d.clone(),
         None if std::env::var_os("CARGO").is_some() => std::env::var_os("CARGO_TARGET_DIR")

@@ -159,6 +159,36 @@ async fn crm_cleared(w: &mut BbWorld) -> Result<(), String> {
 
 // ------------------------------------------------------------------- then
 
+/// Checks that the CRM received exactly these requests, in this order, each written as
+/// in "the CRM receives exactly this request for the call" and separated by a line
+/// `---`; `{call_id}` is the current call's Call-ID, percent-encoded. For a softphone
+/// with both a popup and a detail view. Waits up to 10 s for a request, then up to 40 s
+/// until every popup request and fetching browser ended.
+#[then("the CRM receives these requests for the call, in this order")]
+async fn crm_receives_these(w: &mut BbWorld, step: &Step) -> Result<(), String> {
+    let text = docstring(step)?.replace("{call_id}", &encode(&call_id(w).await?));
+    let want: Vec<String> = text
+        .split("\n---\n")
+        .map(|r| r.trim_matches('\n').to_string())
+        .collect();
+    let count = want.len();
+    w.wait_for(
+        &format!("the CRM to receive {count} requests"),
+        10,
+        || async { w.crm_requests().await.ok().filter(|r| r.len() >= count) },
+    )
+    .await?;
+    let got: Vec<String> = crm_requests_settled(w).await?.iter().map(render).collect();
+    if got != want {
+        return Err(format!(
+            "the CRM received\n{}\nbut the expected requests are\n{}",
+            got.join("\n---\n"),
+            want.join("\n---\n")
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that the mock CRM received exactly one request, written exactly as the doc
 /// string, where `{call_id}` is the current call's Call-ID, percent-encoded.
 /// Write it as `METHOD /path?query`; for a request with a body add a `Content-Type:`
