@@ -156,7 +156,15 @@ async fn a_missing_settings_file_and_an_invalid_tenant_are_named_with_the_fix() 
                  \x20   Given the BlueBean simulator and a mock CRM are running\n\
                  \x20   And the softphone uses the settings file \"missing.toml\"\n\
                  \x20 Scenario: a tenant with a misspelt key\n\
-                 \x20   Given the BlueBean simulator runs the tenant \"bad-tenant.toml\"\n",
+                 \x20   Given the BlueBean simulator runs the tenant \"bad-tenant.toml\"\n\
+                 \x20 Scenario: a settings file with a wrong value\n\
+                 \x20   Given the BlueBean simulator and a mock CRM are running\n\
+                 \x20   And the softphone uses the settings file \"bad-settings.toml\"\n",
+            ),
+            (
+                "bad-settings.toml",
+                "[account]\nserver = \"pbx\"\nuser = \"1910\"\npassword = \"pw1910\"\n\
+                 [web.popup]\nmethod = \"PUT\"\nurl = \"http://crm.example/p\"\n",
             ),
             (
                 "bad-tenant.toml",
@@ -174,5 +182,10 @@ async fn a_missing_settings_file_and_an_invalid_tenant_are_named_with_the_fix() 
         out.contains("bad-tenant.toml is not valid")
             && out.contains("unknown field `pasword`, expected one of `password`"),
         "the tenant's wrong key is not named:\n{out}"
+    );
+    assert!(
+        out.contains("bad-settings.toml is refused")
+            && out.contains("web.popup.method: 'PUT' is not a method (write \"GET\" or \"POST\")"),
+        "the settings file's wrong value, its key and the fix are not named:\n{out}"
     );
 }
