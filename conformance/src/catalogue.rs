@@ -40,6 +40,10 @@ pub const SOURCES: &[(&str, &str)] = &[
         "settings_crash.rs",
         include_str!("bin/bbfeatures/steps/settings_crash.rs"),
     ),
+    (
+        "strangers.rs",
+        include_str!("bin/bbfeatures/steps/strangers.rs"),
+    ),
     ("team.rs", include_str!("bin/bbfeatures/steps/team.rs")),
     ("ui.rs", include_str!("bin/bbfeatures/steps/ui.rs")),
     (
@@ -66,6 +70,7 @@ pub const SOURCES: &[(&str, &str)] = &[
 pub const AREAS: &[(&str, &[&str])] = &[
     ("Your own settings, tenant and CRM", &["team.rs"]),
     ("Calls", &["calls.rs", "audio.rs", "internal.rs"]),
+    ("Strangers on the network", &["strangers.rs"]),
     ("Web (popup and detail view)", &["cti_crm.rs", "web.rs"]),
     (
         "Command hooks and the softphone's output",

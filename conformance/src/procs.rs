@@ -197,6 +197,11 @@ impl Proc {
         self.output.lock().map(|o| o.join("\n")).unwrap_or_default()
     }
 
+    /// The process ID, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Stops the process with SIGTERM, then SIGKILL after 3 s.
     pub async fn stop(&mut self) {
         if let Some(pid) = self.child.id() {

@@ -287,9 +287,7 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
     } = parts;
     let started = Instant::now();
     let now = || started.elapsed().as_millis() as u64;
-    let mut phone = Phone::new(PhoneConfig {
-        ring_second_call: settings.raw.sip.second_call == crate::config::SecondCall::Ring,
-    });
+    let mut phone = Phone::new(phone_config(&settings));
     let mut reg = RegState::Unregistered;
     let mut last_incoming: Option<String> = None;
     let (op_tx, mut op_rx) = mpsc::unbounded_channel::<OpMsg>();
@@ -318,6 +316,37 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                     }
                     reg = state;
                     publisher.publish(Event::new(EventKind::Registration { state: kind, reason }));
+                }
+                SipEvent::Refused(r) => {
+                    say(format!(
+                        "refused {} from {}: {}",
+                        bb_cti::redact::log_safe(&r.refusal.method),
+                        r.source,
+                        r.refusal.why
+                    ));
+                    publisher.publish(Event::new(EventKind::Refused {
+                        request: r.refusal.method.clone(),
+                        source: Some(r.source.to_string()),
+                        target: None,
+                        reason: r.refusal.why.to_string(),
+                    }));
+                }
+                SipEvent::ReferRefused { key, target, why } => {
+                    let call_id = phone.call_id(key).map(str::to_string);
+                    say(format!(
+                        "refused a transfer to {}: {why}",
+                        bb_cti::redact::log_safe(&target)
+                    ));
+                    let event = Event::new(EventKind::Refused {
+                        request: "REFER".into(),
+                        source: None,
+                        target: Some(target),
+                        reason: why,
+                    });
+                    publisher.publish(match call_id {
+                        Some(id) => event.with_call(id),
+                        None => event,
+                    });
                 }
             },
             notice = media_rx.recv(), if media_open => match notice {
@@ -355,9 +384,8 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                 settings = plan.settings;
                 // Cheap, and the same whatever changed: the call model,
                 // the operator session and the hooks take the settings.
-                phone.set_config(PhoneConfig {
-                    ring_second_call: settings.raw.sip.second_call == crate::config::SecondCall::Ring,
-                });
+                phone.set_config(phone_config(&settings));
+                sip.set_admission(settings.admission.clone());
                 api = settings
                     .operator_api
                     .clone()
@@ -431,11 +459,29 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                             _ => { let _ = cmd.reply.send(Ok(Some(data))); }
                         }
                     }
-                    body => {
-                        let outcome = command(&mut phone, &hooks, last_incoming.as_deref(), body, now()).await;
-                        let _ = cmd.reply.send(outcome);
-                    }
+                    body => match command(&mut phone, &hooks, last_incoming.as_deref(), body, now()) {
+                        Outcome::Now(outcome) => {
+                            let _ = cmd.reply.send(outcome);
+                        }
+                        Outcome::Details(done) => {
+                            // The hook thread answers; the app loop never
+                            // waits for it.
+                            let reply = cmd.reply;
+                            tokio::spawn(async move {
+                                let outcome = if done.await.unwrap_or(false) {
+                                    Ok(None)
+                                } else {
+                                    Err("no detail view is configured ([web.detail]), or the call is unknown".into())
+                                };
+                                let _ = reply.send(outcome);
+                            });
+                        }
+                    },
                 }
+            }
+            // A ringing call's time limit ([sip] ring_timeout_s).
+            _ = sleep_until(phone.poll_timeout().map(|t| started + Duration::from_millis(t))) => {
+                phone.handle_timeout(now());
             }
             _ = cancel.cancelled() => break,
         }
@@ -804,18 +850,45 @@ fn announce(ev: &PhoneEvent) -> (Event, String) {
     (event, line)
 }
 
+/// The call model's settings.
+fn phone_config(settings: &Settings) -> PhoneConfig {
+    PhoneConfig {
+        ring_second_call: settings.raw.sip.second_call == crate::config::SecondCall::Ring,
+        max_ringing: settings.raw.sip.max_ringing as usize,
+        ring_timeout: match settings.raw.sip.ring_timeout_s {
+            0 => None,
+            s => Some(s.saturating_mul(1000)),
+        },
+    }
+}
+
+/// Sleeps until `deadline`; never ends without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// How a verb is answered: at once, or when the hook thread has opened
+/// the detail view.
+enum Outcome {
+    Now(Result<Option<serde_json::Value>, String>),
+    Details(oneshot::Receiver<bool>),
+}
+
 /// The call verbs (and `details`); `status`, `login` and `logout` are the
 /// app loop's own.
-async fn command(
+fn command(
     phone: &mut Phone,
     hooks: &HookDriver,
     last_incoming: Option<&str>,
     body: RequestBody,
     now: u64,
-) -> Result<Option<serde_json::Value>, String> {
+) -> Outcome {
     let word = body.word();
     let Some(verb) = body.verb() else {
-        return Err(format!("'{word}' is not a command for the softphone"));
+        return Outcome::Now(Err(format!("'{word}' is not a command for the softphone")));
     };
     let cmd = match verb {
         Verb::Call(n) => Command::Call(n.as_str().to_string()),
@@ -828,21 +901,23 @@ async fn command(
         Verb::BlindTransfer(n) => Command::BlindTransfer(n.as_str().to_string()),
         Verb::Dtmf(d) => Command::Dtmf(d.as_str().to_string()),
         Verb::Details => {
-            let call_id = last_incoming.ok_or("no incoming call to show details for")?;
-            return if hooks.details(call_id).await {
-                Ok(None)
-            } else {
-                Err("no detail view is configured ([web.detail]), or the call is unknown".into())
+            return match last_incoming {
+                Some(call_id) => Outcome::Details(hooks.details(call_id)),
+                None => Outcome::Now(Err("no incoming call to show details for".into())),
             };
         }
         Verb::Status | Verb::Login { .. } | Verb::Logout => {
-            return Err(format!("'{word}' is handled elsewhere (internal error)"));
+            return Outcome::Now(Err(format!(
+                "'{word}' is handled elsewhere (internal error)"
+            )));
         }
     };
-    phone
-        .handle_command(cmd, now)
-        .map(|_| None)
-        .map_err(|e| e.to_string())
+    Outcome::Now(
+        phone
+            .handle_command(cmd, now)
+            .map(|_| None)
+            .map_err(|e| e.to_string()),
+    )
 }
 
 /// SIGTERM and SIGINT (Ctrl-C), caught from the moment they are

@@ -199,6 +199,21 @@ pub struct Sip {
     /// answer `"busy"` (486 Busy Here).
     #[serde(default, skip_serializing_if = "SecondCall::is_default")]
     pub second_call: SecondCall,
+    /// Who may ring the phone (and send it any request outside a call):
+    /// `"server"` (the registrar and the outbound proxy, by address),
+    /// `"any"`, or a list of addresses and networks.
+    #[serde(default, skip_serializing_if = "AcceptCallsFrom::is_default")]
+    pub accept_calls_from: AcceptCallsFrom,
+    /// Who may move a call with REFER: `"server"`, `"never"` or `"any"`.
+    #[serde(default = "server_word", skip_serializing_if = "is_server_word")]
+    pub accept_refer: String,
+    /// Calls that may ring at once; the next one gets 486 Busy Here.
+    #[serde(default = "default_max_ringing")]
+    pub max_ringing: u32,
+    /// A ringing call that nobody answers or cancels ends after this many
+    /// seconds with 480 (0: never).
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_s: u64,
 }
 
 impl Default for Sip {
@@ -206,8 +221,58 @@ impl Default for Sip {
         Sip {
             t1_ms: default_t1(),
             second_call: SecondCall::default(),
+            accept_calls_from: AcceptCallsFrom::default(),
+            accept_refer: server_word(),
+            max_ringing: default_max_ringing(),
+            ring_timeout_s: default_ring_timeout(),
         }
     }
+}
+
+/// `[sip] accept_calls_from`: one word or a list.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum AcceptCallsFrom {
+    /// `"server"` or `"any"`.
+    Word(String),
+    /// Addresses and networks.
+    List(Vec<String>),
+}
+
+impl Default for AcceptCallsFrom {
+    fn default() -> Self {
+        AcceptCallsFrom::Word(server_word())
+    }
+}
+
+impl AcceptCallsFrom {
+    fn is_default(&self) -> bool {
+        matches!(self, AcceptCallsFrom::Word(w) if w == "server")
+    }
+
+    /// The words, for [`crate::admission::parse_accept_from`].
+    pub fn words(&self) -> Vec<String> {
+        match self {
+            AcceptCallsFrom::Word(w) => vec![w.clone()],
+            AcceptCallsFrom::List(l) => l.clone(),
+        }
+    }
+}
+
+fn server_word() -> String {
+    "server".into()
+}
+
+fn is_server_word(w: &str) -> bool {
+    w == "server"
+}
+
+fn default_max_ringing() -> u32 {
+    4
+}
+
+fn default_ring_timeout() -> u64 {
+    120
 }
 
 /// `[sip] second_call`.
@@ -329,6 +394,11 @@ pub struct Web {
     /// The detail view (WEB-4), GET only.
     #[serde(default)]
     pub detail: Option<Detail>,
+    /// Which redirects of a CRM are followed: `"same-origin"` (the
+    /// default), `"any"` (never https → http, never a body to another
+    /// origin) or `"none"`.
+    #[serde(default = "same_origin", skip_serializing_if = "is_same_origin")]
+    pub redirects: String,
 }
 
 impl Default for Web {
@@ -337,8 +407,17 @@ impl Default for Web {
             skip_internal: true,
             popup: None,
             detail: None,
+            redirects: same_origin(),
         }
     }
+}
+
+fn same_origin() -> String {
+    "same-origin".into()
+}
+
+fn is_same_origin(w: &str) -> bool {
+    w == "same-origin"
 }
 
 fn yes() -> bool {
@@ -469,6 +548,9 @@ pub struct Settings {
     /// `[history] path` resolved against the settings file's directory;
     /// `None` for the default (see [`crate::history::path_for`]).
     pub history_path: Option<PathBuf>,
+    /// Who may ring the phone and move a call (`[sip] accept_calls_from`,
+    /// `accept_refer`), with the server's addresses.
+    pub admission: crate::admission::Admission,
 }
 
 impl Settings {
@@ -537,6 +619,33 @@ impl Settings {
                 ),
             ));
         }
+        let admission = crate::admission::Admission {
+            from: crate::admission::parse_accept_from(&raw.sip.accept_calls_from.words())
+                .map_err(|m| invalid("sip.accept_calls_from", m))?,
+            refer: crate::admission::parse_accept_refer(&raw.sip.accept_refer)
+                .map_err(|m| invalid("sip.accept_refer", m))?,
+            server: std::iter::once(server.ip())
+                .chain(outbound_proxy.map(|p| p.ip()))
+                .collect(),
+        };
+        if !(1..=64).contains(&raw.sip.max_ringing) {
+            return Err(invalid(
+                "sip.max_ringing",
+                format!(
+                    "{} is out of range (1 to 64 calls ringing at once; the default is 4)",
+                    raw.sip.max_ringing
+                ),
+            ));
+        }
+        if raw.sip.ring_timeout_s > 3600 {
+            return Err(invalid(
+                "sip.ring_timeout_s",
+                format!(
+                    "{} is out of range (0 for never, up to 3600 s; the default is 120)",
+                    raw.sip.ring_timeout_s
+                ),
+            ));
+        }
         let hooks = crate::hooks::HookSettings::from_raw(&raw)
             .map_err(|(key, message)| invalid(&key, message))?;
         let audio = crate::media::AudioSettings::from_raw(&raw.audio, path)
@@ -564,6 +673,7 @@ impl Settings {
             }
         };
         Ok(Settings {
+            admission,
             operator_api,
             operator_timeout: std::time::Duration::from_millis(raw.operator.timeout_ms),
             history_path,
@@ -580,6 +690,8 @@ impl Settings {
 }
 
 /// One line from a toml error: `line 5: unknown field `x`, expected …`.
+/// On the line of a secret (a password, a token, …) the values the error
+/// quotes are left out: a wrongly typed password must not be printed.
 fn toml_message(text: &str, e: &toml::de::Error) -> String {
     let what = e.message().trim().replace('\n', " ");
     match e.span() {
@@ -593,10 +705,35 @@ fn toml_message(text: &str, e: &toml::de::Error) -> String {
             } else {
                 line
             };
+            let source = text.lines().nth(line.saturating_sub(1)).unwrap_or("");
+            let key = source.split('=').next().unwrap_or("").trim();
+            if bb_cti::redact::is_secret_name(key) || bb_cti::redact::is_secret_name(source) {
+                return format!(
+                    "line {line}: {} (the value is not shown: it is a secret)",
+                    without_quoted(&what)
+                );
+            }
             format!("line {line}: {what}")
         }
         None => what,
     }
+}
+
+/// `invalid type: integer `123`, expected a string` without the quoted
+/// parts: `invalid type: integer, expected a string`.
+fn without_quoted(message: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in message.chars() {
+        if c == '`' {
+            quoted = !quoted;
+            continue;
+        }
+        if !quoted {
+            out.push(c);
+        }
+    }
+    out.replace(" ,", ",").replace("  ", " ")
 }
 
 /// `[operator] api_url`: empty, or an `http://`/`https://` URL with a host
@@ -675,6 +812,56 @@ mod tests {
             .expect_err("unknown value")
             .to_string();
         assert!(e.contains("queue") && e.contains("ring"), "{e}");
+    }
+
+    #[test]
+    fn a_wrongly_typed_password_is_not_printed() {
+        let e = load("password = 98765432\n")
+            .expect_err("a number")
+            .to_string();
+        assert!(!e.contains("98765432"), "{e}");
+        assert!(e.contains("line 4") && e.contains("not shown"), "{e}");
+        let e = load("[operator]\npassword = [\"hunter2-secret\"]\n")
+            .expect_err("a list")
+            .to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        // Other keys still say what they read.
+        let e = load("[sip]\nt1_ms = \"fast\"\n")
+            .expect_err("a string")
+            .to_string();
+        assert!(e.contains("fast"), "{e}");
+    }
+
+    #[test]
+    fn who_may_ring_and_refer_is_the_server_by_default() {
+        let s = load("").expect("valid");
+        assert_eq!(s.admission.from, crate::admission::AcceptFrom::Server);
+        assert_eq!(s.admission.refer, crate::admission::AcceptRefer::Server);
+        assert_eq!(
+            s.admission.server,
+            vec![std::net::IpAddr::from([127, 0, 0, 1])]
+        );
+        let s = load("[sip]\naccept_calls_from = [\"10.0.0.0/8\"]\naccept_refer = \"never\"\n")
+            .expect("valid");
+        assert!(matches!(
+            s.admission.from,
+            crate::admission::AcceptFrom::List(_)
+        ));
+        let e = load("[sip]\naccept_calls_from = \"everyone\"\n")
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            e.contains("sip.accept_calls_from") && e.contains("everyone"),
+            "{e}"
+        );
+        let e = load("[sip]\nmax_ringing = 0\n")
+            .expect_err("zero")
+            .to_string();
+        assert!(e.contains("sip.max_ringing"), "{e}");
+        let e = load("[web]\nredirects = \"all\"\n")
+            .expect_err("unknown")
+            .to_string();
+        assert!(e.contains("web.redirects"), "{e}");
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub struct HookSettings {
     pub own_extension: String,
     /// The operator login (`%OpId%`, `%OpPW%`).
     pub operator: OperatorLogin,
+    /// Which redirects of a CRM are followed (`[web] redirects`).
+    pub redirects: crate::crm_http::Redirects,
 }
 
 impl HookSettings {
@@ -98,7 +100,10 @@ impl HookSettings {
         engine.on_ring = command("command.on_ring", &raw.command.on_ring)?;
         engine.on_answer = command("command.on_answer", &raw.command.on_answer)?;
         engine.on_hangup = command("command.on_hangup", &raw.command.on_hangup)?;
+        let redirects = crate::crm_http::Redirects::parse(&raw.web.redirects)
+            .map_err(|m| ("web.redirects".to_string(), m))?;
         Ok(HookSettings {
+            redirects,
             engine,
             browser,
             own_extension: raw.account.user.trim().to_string(),
@@ -132,6 +137,8 @@ pub struct HookDriver {
     tx: mpsc::UnboundedSender<Msg>,
     own_extension: String,
     operator: OperatorLogin,
+    /// The CRM client's redirect rule (shared with its policy).
+    redirects: crate::crm_http::RedirectRule,
 }
 
 fn wire_kind(k: HookKind) -> wire::HookKind {
@@ -151,14 +158,11 @@ impl HookDriver {
     pub fn start(settings: &crate::config::Settings, events: Publisher) -> HookDriver {
         let (tx, rx) = mpsc::unbounded_channel();
         let hooks = &settings.hooks;
+        let redirects = crate::crm_http::RedirectRule::new(hooks.redirects);
         let task = Task {
             engine: Engine::new(hooks.engine.clone()),
             browser: hooks.browser.clone(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::limited(5))
-                .user_agent(concat!("bbclient/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_else(|_| reqwest::Client::new()),
+            http: crate::crm_http::client(redirects.clone()),
             running: HashMap::new(),
             kinds: HashMap::new(),
             held: HashMap::new(),
@@ -170,6 +174,7 @@ impl HookDriver {
             tx,
             own_extension: hooks.own_extension.clone(),
             operator: hooks.operator.clone(),
+            redirects,
         }
     }
 
@@ -240,6 +245,7 @@ impl HookDriver {
     pub fn reconfigure(&mut self, hooks: &HookSettings, operator: OperatorLogin) {
         self.own_extension = hooks.own_extension.clone();
         self.operator = operator;
+        self.redirects.set(hooks.redirects);
         let _ = self.tx.send(Msg::Configure(
             Box::new(hooks.engine.clone()),
             hooks.browser.clone(),
@@ -251,14 +257,14 @@ impl HookDriver {
         &self.operator
     }
 
-    /// Opens the detail view for a call (the popup's Details action); false if
-    /// no detail view is configured or the call is unknown.
-    pub async fn details(&self, call_id: &str) -> bool {
+    /// Opens the detail view for a call (the popup's Details action). The
+    /// answer comes later, on the returned channel: false if no detail view
+    /// is configured or the call is unknown (or the hook thread is gone).
+    /// Never waits for the hook thread.
+    pub fn details(&self, call_id: &str) -> oneshot::Receiver<bool> {
         let (tx, rx) = oneshot::channel();
-        if self.tx.send(Msg::Details(call_id.to_string(), tx)).is_err() {
-            return false;
-        }
-        rx.await.unwrap_or(false)
+        let _ = self.tx.send(Msg::Details(call_id.to_string(), tx));
+        rx
     }
 }
 

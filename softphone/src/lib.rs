@@ -15,9 +15,11 @@
 //! It deliberately never passes anything from the network to a shell, and
 //! never writes a password to a log.
 
+pub mod admission;
 pub mod app;
 pub mod config;
 pub mod control;
+pub mod crm_http;
 pub mod handlers;
 pub mod hooks;
 pub mod logging;

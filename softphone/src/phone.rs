@@ -419,6 +419,8 @@ struct Call {
     referred_by: Option<CallKey>,
     /// The number dialled or the caller's.
     number: String,
+    /// When it started ringing (incoming calls).
+    rang_at: Option<Millis>,
 }
 
 /// Softphone-wide behaviour the operator configures.
@@ -427,12 +429,19 @@ pub struct PhoneConfig {
     /// A second incoming call while one is connected: ring it (true) or
     /// answer 486 Busy Here (false).
     pub ring_second_call: bool,
+    /// Calls that may ring at once; the next gets 486 (`[sip] max_ringing`).
+    pub max_ringing: usize,
+    /// A ringing call nobody answers or cancels ends after this long with
+    /// 480 (`[sip] ring_timeout_s`; `None`: never).
+    pub ring_timeout: Option<Millis>,
 }
 
 impl Default for PhoneConfig {
     fn default() -> Self {
         PhoneConfig {
             ring_second_call: true,
+            max_ringing: 4,
+            ring_timeout: Some(120_000),
         }
     }
 }
@@ -561,6 +570,7 @@ impl Phone {
                 transfer: None,
                 referred_by: None,
                 number: number.clone(),
+                rang_at: None,
             },
         );
         self.actions.push_back(Action::Invite {
@@ -608,6 +618,36 @@ impl Phone {
             cause,
             duration_ms,
         });
+    }
+
+    /// When [`Phone::handle_timeout`] must be called next, if ever: the
+    /// earliest ring time limit.
+    pub fn poll_timeout(&self) -> Option<Millis> {
+        let limit = self.config.ring_timeout?;
+        self.calls
+            .values()
+            .filter(|c| c.state == State::Ringing)
+            .filter_map(|c| c.rang_at)
+            .map(|t| t.saturating_add(limit))
+            .min()
+    }
+
+    /// Ends the ringing calls whose time limit passed: 480 to the caller.
+    pub fn handle_timeout(&mut self, now: Millis) {
+        let Some(limit) = self.config.ring_timeout else {
+            return;
+        };
+        let due: Vec<CallKey> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.state == State::Ringing)
+            .filter(|(_, c)| c.rang_at.is_some_and(|t| now >= t.saturating_add(limit)))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in due {
+            self.actions.push_back(Action::Reject(key, 480));
+            self.end(key, EndCause::NotAnswered, now);
+        }
     }
 
     /// Feeds one wire event.
@@ -715,6 +755,16 @@ impl Phone {
             self.actions.push_back(Action::Reject(key, 486));
             return;
         }
+        // A bound on what a flood of INVITEs can start (hooks, RTP ports).
+        let ringing = self
+            .calls
+            .values()
+            .filter(|c| c.state == State::Ringing)
+            .count();
+        if replacing.is_none() && ringing >= self.config.max_ringing {
+            self.actions.push_back(Action::Reject(key, 486));
+            return;
+        }
         self.calls.insert(
             key,
             Call {
@@ -729,6 +779,7 @@ impl Phone {
                 transfer: None,
                 referred_by: None,
                 number,
+                rang_at: Some(now),
             },
         );
         if let Some(old) = replacing {
@@ -1520,6 +1571,7 @@ mod tests {
 
         let mut busy = Phone::new(PhoneConfig {
             ring_second_call: false,
+            ..PhoneConfig::default()
         });
         busy.handle_input(incoming(1), 0);
         busy.handle_command(Command::Answer, 1).expect("rings");
@@ -1527,5 +1579,53 @@ mod tests {
         drain(&mut busy);
         busy.handle_input(incoming(2), 3);
         assert_eq!(drain(&mut busy), vec![Action::Reject(2, 486)]);
+    }
+
+    #[test]
+    fn at_most_max_ringing_calls_ring_and_the_next_is_busy() {
+        let mut p = Phone::new(PhoneConfig {
+            max_ringing: 2,
+            ..PhoneConfig::default()
+        });
+        p.handle_input(incoming(1), 0);
+        p.handle_input(incoming(2), 0);
+        drain(&mut p);
+        p.handle_input(incoming(3), 0);
+        assert_eq!(drain(&mut p), vec![Action::Reject(3, 486)]);
+        assert_eq!(p.call_count(), 2);
+    }
+
+    #[test]
+    fn a_call_nobody_answers_ends_at_the_ring_time_limit() {
+        let mut p = Phone::new(PhoneConfig {
+            ring_timeout: Some(30_000),
+            ..PhoneConfig::default()
+        });
+        p.handle_input(incoming(1), 1_000);
+        p.handle_input(incoming(2), 5_000);
+        assert_eq!(p.poll_timeout(), Some(31_000));
+        drain(&mut p);
+        p.handle_timeout(30_999);
+        assert!(drain(&mut p).is_empty());
+        p.handle_timeout(31_000);
+        let actions = drain(&mut p);
+        assert_eq!(actions.first(), Some(&Action::Reject(1, 480)));
+        assert!(actions.iter().any(|a| matches!(
+            a,
+            Action::Event(PhoneEvent::HungUp {
+                cause: EndCause::NotAnswered,
+                ..
+            })
+        )));
+        assert_eq!(p.poll_timeout(), Some(35_000));
+        // Answered calls have no ring time limit.
+        p.handle_command(Command::Answer, 6_000).ok();
+        assert_eq!(p.poll_timeout(), None);
+        let mut never = Phone::new(PhoneConfig {
+            ring_timeout: None,
+            ..PhoneConfig::default()
+        });
+        never.handle_input(incoming(1), 0);
+        assert_eq!(never.poll_timeout(), None);
     }
 }

@@ -65,6 +65,18 @@ pub enum SipEvent {
     Call(Input),
     /// Registration changed.
     Registration(RegState),
+    /// A request was turned away by the policy (`[sip] accept_calls_from`,
+    /// `accept_refer`); reported at most once a minute per source and method.
+    Refused(crate::admission::Refused),
+    /// A REFER inside a call was refused (policy or target).
+    ReferRefused {
+        /// The call it came on.
+        key: CallKey,
+        /// The target as written (network text: escape before printing).
+        target: String,
+        /// Why (ours).
+        why: String,
+    },
 }
 
 /// The media side of one leg: our RTP/RTCP ports, the SDP state and, once
@@ -301,6 +313,8 @@ pub struct SipUa {
     /// each token is cancelled once the socket has taken the call's 180
     /// (see [`SipUa::ring_sent`]).
     ring_sent: RingWaiters,
+    /// Who may ring the phone and move a call (read by the SIP socket).
+    admission: Arc<std::sync::RwLock<crate::admission::Admission>>,
     /// RTP/RTCP pairs bound ahead of the calls that will use them.
     rtp_spares: Arc<Mutex<Vec<RtpPair>>>,
     /// Whether a task is binding spares now.
@@ -321,6 +335,17 @@ fn note_sent(waiters: &RingWaiters, datagram: &[u8]) {
         && let Some(token) = lock(waiters).remove(call_id)
     {
         token.cancel();
+    }
+}
+
+/// The peer of a request that came over TCP (over UDP the socket knows it).
+fn tcp_peer(tx: &Transaction) -> Option<SocketAddr> {
+    match tx.connection.as_ref()? {
+        rsipstack::transport::SipConnection::Tcp(c) => {
+            use rsipstack::transport::stream::StreamConnection as _;
+            c.get_remote_addr().get_socketaddr().ok()
+        }
+        _ => None,
     }
 }
 
@@ -475,7 +500,17 @@ impl SipUa {
             .with_sent_observer(Arc::new(move |datagram: &[u8]| {
                 note_sent(&waiters, datagram)
             }));
-        let conn = UdpConnection::from_socket(Arc::new(guarded), None, Some(stack.child_token()))
+        // Then the policy: who may ring the phone and move a call.
+        let admission = Arc::new(std::sync::RwLock::new(settings.admission.clone()));
+        let refused_to = events.clone();
+        let admitting = crate::admission::AdmittingSocket::new(
+            Arc::new(guarded),
+            admission.clone(),
+            Arc::new(move |r| {
+                let _ = refused_to.send(SipEvent::Refused(r));
+            }),
+        );
+        let conn = UdpConnection::from_socket(Arc::new(admitting), None, Some(stack.child_token()))
             .await
             .with_context(|| format!("cannot bind the SIP socket on {bind}"))?;
         let mut local = conn
@@ -528,6 +563,7 @@ impl SipUa {
             cancel: cancel.clone(),
             inbound,
             ring_sent,
+            admission,
             rtp_spares: Arc::default(),
             rtp_topping_up: Arc::default(),
         };
@@ -555,6 +591,13 @@ impl SipUa {
     pub fn set_account(&self, account: SipAccount) {
         *lock(&self.account) = account;
         self.account_changed.notify_one();
+    }
+
+    /// Replaces who may ring the phone and move a call (saved settings).
+    pub fn set_admission(&self, admission: crate::admission::Admission) {
+        if let Ok(mut a) = self.admission.write() {
+            *a = admission;
+        }
     }
 
     /// Whether our bound SIP socket reaches `server` (the address the
@@ -707,7 +750,7 @@ impl SipUa {
             Ok(Ok(resp)) => tracing::warn!(
                 "unregistering {why}: server answered {} {}",
                 u16::from(resp.status_code.clone()),
-                resp.reason_phrase().unwrap_or_default()
+                bb_cti::redact::log_safe(resp.reason_phrase().unwrap_or_default())
             ),
             Ok(Err(e)) => tracing::warn!("unregistering {why} failed: {e}"),
             Err(_) => tracing::warn!(
@@ -743,7 +786,7 @@ impl SipUa {
                         Ok(resp) => format!(
                             "server answered {} {}",
                             u16::from(resp.status_code.clone()),
-                            resp.reason_phrase().unwrap_or_default()
+                            bb_cti::redact::log_safe(resp.reason_phrase().unwrap_or_default())
                         ),
                         Err(e) => format!("no answer from {server}: {e}"),
                     };
@@ -792,6 +835,24 @@ impl SipUa {
 
     async fn handle(&self, mut tx: Transaction) {
         let method = tx.original.method;
+        // Over UDP the socket applied the policy already; over TCP the
+        // connection names the peer.
+        if let Some(source) = tcp_peer(&tx) {
+            let refusal =
+                self.admission.read().ok().and_then(|a| {
+                    a.judge_request(&method.to_string(), has_to_tag(&tx), source.ip())
+                });
+            if let Some(refusal) = refusal {
+                let _ = tx.reply(StatusCode::Forbidden).await;
+                let _ = self
+                    .events
+                    .send(SipEvent::Refused(crate::admission::Refused {
+                        source,
+                        refusal,
+                    }));
+                return;
+            }
+        }
         let result = match method {
             Method::Options => tx.reply(StatusCode::OK).await,
             Method::Ack => Ok(()),
@@ -1097,14 +1158,41 @@ impl SipUa {
                     let target = first_value(&req.headers, "Refer-To")
                         .map(rsipstack::sip::event_packages::parse_refer_to);
                     let number = target.as_ref().and_then(|t| uri_user(&t.uri));
+                    let policy = self.admission.read().map(|a| a.refer).ok();
                     match (target, number) {
-                        (Some(t), Some(number)) => {
-                            let _ = handle.reply(StatusCode::Accepted).await;
-                            self.send(Input::ReferRequest {
+                        (Some(_), Some(number))
+                            if policy == Some(crate::admission::AcceptRefer::Never) =>
+                        {
+                            let _ = handle.reply(StatusCode::Forbidden).await;
+                            let _ = self.events.send(SipEvent::ReferRefused {
                                 key,
-                                number,
-                                replaces: t.replaces,
+                                target: number,
+                                why: "REFER is not accepted ([sip] accept_refer = \"never\")"
+                                    .into(),
                             });
+                        }
+                        (Some(t), Some(number)) => {
+                            // The same rules as a number the operator dials.
+                            match bb_verbs::number::normalize_number(&number) {
+                                Ok(n) => {
+                                    let _ = handle.reply(StatusCode::Accepted).await;
+                                    self.send(Input::ReferRequest {
+                                        key,
+                                        number: n.as_str().to_string(),
+                                        replaces: t.replaces,
+                                    });
+                                }
+                                Err(e) => {
+                                    let _ = handle.reply(StatusCode::Forbidden).await;
+                                    let _ = self.events.send(SipEvent::ReferRefused {
+                                        key,
+                                        target: number,
+                                        why: format!(
+                                            "the transfer target is not a number to dial: {e}"
+                                        ),
+                                    });
+                                }
+                            }
                         }
                         _ => {
                             let _ = handle.reply(StatusCode::BadRequest).await;

@@ -549,7 +549,7 @@ impl CommandLine {
                 }
             }
             args.push(real);
-            log_args.push(log);
+            log_args.push(crate::redact::redact_arg(&log));
         }
         RenderedCommand {
             argv: Argv {

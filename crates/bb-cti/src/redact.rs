@@ -106,6 +106,109 @@ fn lower_hex(text: &str) -> String {
     out
 }
 
+/// Words that make a parameter or key a secret when its name contains one
+/// (compared without case): `user_password`, `pwd`, `api_token`, `X-Auth`…
+const SECRET_WORDS: &[&str] = &[
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "auth",
+    "credential",
+];
+
+/// Whether a parameter or key named `name` holds a secret by its name.
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    SECRET_WORDS.iter().any(|w| n.contains(w))
+}
+
+/// A URL for a log line: the user-info (`user:pass@`) and the value of every
+/// query parameter whose name says it is a secret are written as `***`.
+/// Anything that is not a URL is handled as `name=value&…`.
+pub fn redact_url(text: &str) -> String {
+    let (head, rest) = match text.find("://") {
+        Some(i) => {
+            let after = &text[i + 3..];
+            let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+            let authority = &after[..end];
+            let host = match authority.rfind('@') {
+                Some(at) => format!("{REDACTED}@{}", &authority[at + 1..]),
+                None => authority.to_string(),
+            };
+            (format!("{}{host}", &text[..i + 3]), &after[end..])
+        }
+        None => (String::new(), text),
+    };
+    let (path, query) = match rest.find('?') {
+        Some(q) => (&rest[..=q], &rest[q + 1..]),
+        None if head.is_empty() => ("", rest),
+        None => (rest, ""),
+    };
+    let (query, fragment) = match query.find('#') {
+        Some(f) => (&query[..f], &query[f..]),
+        None => (query, ""),
+    };
+    format!("{head}{path}{}{fragment}", redact_pairs(query))
+}
+
+/// `name=value&…` with the values of secret-named parameters as `***`.
+pub fn redact_pairs(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_secret_name(&decode_name(name)) => {
+                format!("{name}={REDACTED}")
+            }
+            _ => pair.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A parameter name with its `%XX` escapes and `+` decoded (lossy).
+fn decode_name(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                match u8::from_str_radix(name.get(i + 1..i + 3).unwrap_or(""), 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 3;
+                        continue;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// One command-line argument for a log line: `--password=x` and
+/// `user_password=x` show `***` after the `=`; a URL is shown as
+/// [`redact_url`] shows it.
+pub fn redact_arg(arg: &str) -> String {
+    if arg.contains("://") {
+        return redact_url(arg);
+    }
+    match arg.split_once('=') {
+        Some((name, _)) if is_secret_name(name.trim_start_matches('-')) => {
+            format!("{name}={REDACTED}")
+        }
+        _ => arg.to_string(),
+    }
+}
+
 /// Longest piece of network text [`log_safe`] keeps, in characters.
 pub const LOG_SAFE_MAX_CHARS: usize = 200;
 
@@ -175,6 +278,22 @@ pub(crate) fn is_bidi_control(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_lose_their_user_info_and_secret_parameters_for_logs() {
+        assert_eq!(
+            redact_url("https://user:pa55@crm.test/in?user_password=test_pass&n=0312&tok%65n=x#f"),
+            "https://***@crm.test/in?user_password=***&n=0312&tok%65n=***#f"
+        );
+        assert_eq!(redact_url("http://crm.test/in"), "http://crm.test/in");
+        assert_eq!(redact_url("http://crm.test"), "http://crm.test");
+        assert_eq!(redact_pairs("a=1&PWD=2&b"), "a=1&PWD=***&b");
+        assert_eq!(redact_arg("--password=hunter2"), "--password=***");
+        assert_eq!(redact_arg("user_password=test_pass"), "user_password=***");
+        assert_eq!(redact_arg("--caller=0312"), "--caller=0312");
+        assert_eq!(redact_arg("https://u:p@h/x"), "https://***@h/x");
+        assert!(is_secret_name("X-Api-Token") && !is_secret_name("caller"));
+    }
 
     #[test]
     fn secret_prints_stars() {

@@ -253,7 +253,7 @@ pub fn build_popup(
                 url: append_query(url.as_str(), &query),
                 body: None,
                 content_type: None,
-                for_log: format!("GET {log_url}"),
+                for_log: format!("GET {}", crate::redact::redact_url(&log_url)),
             }
         }
         HttpMethod::Post => {
@@ -265,7 +265,11 @@ pub fn build_popup(
                 url: target.to_string(),
                 body: Some(query.into_bytes()),
                 content_type: Some(FORM_CONTENT_TYPE),
-                for_log: format!("POST {target} body {log_query}"),
+                for_log: format!(
+                    "POST {} body {}",
+                    crate::redact::redact_url(&target),
+                    crate::redact::redact_pairs(&log_query)
+                ),
             }
         }
     }

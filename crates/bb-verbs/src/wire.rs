@@ -394,6 +394,22 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// A request was turned away by the phone's policy (`[sip]
+    /// accept_calls_from`, `accept_refer`): a stranger's INVITE, a REFER
+    /// from elsewhere than the server, a REFER to something that is not a
+    /// number. Reported at most once a minute per source and method.
+    Refused {
+        /// The SIP method, e.g. `INVITE` or `REFER`.
+        request: String,
+        /// Where it came from (`address:port`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        /// A REFER's target, as written.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
+        /// Why.
+        reason: String,
+    },
     /// Saved settings reached the running softphone (WEB-7): what is in
     /// force from the next call on, and what waits for a restart.
     Settings {
@@ -739,6 +755,14 @@ mod tests {
             text().prop_map(|target| EventKind::Transferred { target }),
             (text(), text())
                 .prop_map(|(target, reason)| EventKind::TransferFailed { target, reason }),
+            (text(), opt(), opt(), text()).prop_map(|(request, source, target, reason)| {
+                EventKind::Refused {
+                    request,
+                    source,
+                    target,
+                    reason,
+                }
+            }),
             (
                 prop_oneof![
                     Just(HangupCause::Local),

@@ -376,7 +376,10 @@ impl LineModel {
                 after_restart: after_restart.clone(),
                 failed: failed.clone(),
             }),
-            EventKind::Hook { .. } | EventKind::Popup { .. } | EventKind::Dtmf { .. } => {}
+            EventKind::Hook { .. }
+            | EventKind::Popup { .. }
+            | EventKind::Dtmf { .. }
+            | EventKind::Refused { .. } => {}
         }
     }
 

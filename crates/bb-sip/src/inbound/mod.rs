@@ -81,6 +81,7 @@
 //! not streams: over TCP a short body means "wait for more", not 400.
 
 pub mod digest_spelling;
+mod refuse;
 mod repair;
 mod reply;
 mod rules;
@@ -88,6 +89,7 @@ mod scan;
 mod socket;
 mod stack;
 
+pub use refuse::{RequestFacts, refusal, request_facts};
 pub use scan::{
     CSeqSummary, Class, Defect, Field, Header, Kind, MAX_DATAGRAM, MAX_HEADER_FIELDS, Parsed,
     StartLine, Summary, parse_datagram,

@@ -56,6 +56,8 @@ pub(super) struct Cti {
     /// Commands the scenario ran whose output is checked with the
     /// softphones': the command and its stdout and stderr.
     pub outputs: Vec<(String, String)>,
+    /// What the stranger steps noted.
+    pub stranger: super::strangers::Stranger,
 }
 
 impl Drop for Cti {
