@@ -30,26 +30,33 @@ Feature: Slow and hung commands never hold up a call
     Then the call has ended
     And the "ring command" hook was still running when the call ended
 
+  # The hung command started a child of its own (a script's grandchild):
+  # the time limit ends the command's whole process group.
   @Q-1 @CMD-1
-  Scenario: a hung command is stopped at its 30 s time limit
+  Scenario: a hung command is stopped at its 30 s time limit, with what it started
     Given a softphone for extension 1910 with the settings
       """
       [command]
-      on_ring = "{recorder:hung} --rec-sleep-ms=45000 %CallerNumber%"
+      on_ring = "{recorder:hung} --rec-child --rec-sleep-ms=45000 %CallerNumber%"
       """
     When an outside caller 09012345678 calls the outside line 0312345678
     Then the softphone rings
     And "hung" is started with the arguments
       """
-      ["--rec-sleep-ms=45000", "09012345678"]
+      ["--rec-child", "--rec-sleep-ms=45000", "09012345678"]
+      """
+    And "hung-child" is started with the arguments
+      """
+      ["--rec-sleep-ms=45000"]
       """
     And within 40 s the softphone reports the command_ring hook as timed_out
     And the softphone's output says "ring command #1 timed out after 30000 ms"
     And "hung" is run once with the arguments
       """
-      ["--rec-sleep-ms=45000", "09012345678"]
+      ["--rec-child", "--rec-sleep-ms=45000", "09012345678"]
       """
     And the process of "hung" is no longer running
+    And the process of "hung-child" is no longer running
 
   # Not only signalling: the call's audio flows both ways while a ring and
   # an answer command hang. Each side speaks its own tone and each direction

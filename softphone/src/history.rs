@@ -346,13 +346,36 @@ impl History {
                 .create(dir)
                 .map_err(io("cannot create its directory", dir))?;
         }
+        // Created 0600 before SQLite opens it: SQLite gives the -wal and
+        // -shm files the database file's mode.
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(io("cannot create it", path))?;
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(io("cannot make it private (0600)", path))?;
         let conn = Connection::open(path).map_err(|source| HistoryError::Sql {
             path: path.to_path_buf(),
             source,
         })?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(io("cannot make it private (0600)", path))?;
-        History::with_connection(conn, path.to_path_buf())
+        let history = History::with_connection(conn, path.to_path_buf())?;
+        // Left by an older version with the umask's mode.
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            let side = std::path::PathBuf::from(side);
+            if side.exists() {
+                std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io("cannot make it private (0600)", &side))?;
+            }
+        }
+        Ok(history)
     }
 
     /// Opens (creating) the history at `path` for reading only what the
@@ -666,6 +689,20 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+        // The WAL and its index are as private as the file.
+        let mut seen = 0;
+        for suffix in ["-wal", "-shm"] {
+            let mut side = path.as_os_str().to_owned();
+            side.push(suffix);
+            if let Ok(meta) = std::fs::metadata(std::path::PathBuf::from(side)) {
+                assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{suffix}");
+                seen += 1;
+            }
+        }
+        assert!(
+            seen > 0,
+            "no -wal or -shm file: is the history still in WAL mode?"
+        );
     }
 
     #[test]

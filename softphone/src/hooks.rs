@@ -718,7 +718,49 @@ async fn spawn_lowered(cmd: tokio::process::Command) -> std::io::Result<tokio::p
         .unwrap_or_else(|_| Err(std::io::Error::other("the command spawner thread ended")))
 }
 
+/// Hook commands that may run at once (a hung CRM script holds its slot
+/// until its time limit); one more is not started and its hook fails.
+pub const MAX_RUNNING_COMMANDS: usize = 16;
+
+static COMMANDS_RUNNING: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_RUNNING_COMMANDS);
+
+/// Kills a command's whole process group when dropped before the command
+/// ended: its time limit aborts the task that runs it, and a grandchild (a
+/// script's own children) must not outlive it. A command that ended by
+/// itself leaves what it started alone (a launcher may start a CRM window
+/// that is meant to stay).
+struct GroupGuard {
+    pgid: Option<i32>,
+}
+
+impl GroupGuard {
+    fn ended(&mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pgid) = self.pgid.filter(|p| *p > 1) {
+            // SAFETY: kill only reads its arguments; a group that is gone
+            // makes it fail with ESRCH, which is fine.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
 async fn run_command(argv: bb_cti::Argv) -> HookOutcome {
+    let Ok(_running) = COMMANDS_RUNNING.try_acquire() else {
+        return HookOutcome::Failed {
+            error: format!(
+                "{MAX_RUNNING_COMMANDS} hook commands are running already; this one was not started"
+            ),
+        };
+    };
     // A closed semaphore cannot happen (it is never closed); run unthrottled then.
     let permit = COMMAND_STARTS.acquire().await.ok();
     let mut cmd = tokio::process::Command::new(&argv.program);
@@ -727,6 +769,9 @@ async fn run_command(argv: bb_cti::Argv) -> HookOutcome {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // Its own process group, so that the time limit ends all of it.
+    #[cfg(unix)]
+    cmd.process_group(0);
     let spawned = spawn_lowered(cmd).await;
     let mut child = match spawned {
         Ok(c) => c,
@@ -738,6 +783,9 @@ async fn run_command(argv: bb_cti::Argv) -> HookOutcome {
                 ),
             };
         }
+    };
+    let mut group = GroupGuard {
+        pgid: child.id().and_then(|id| i32::try_from(id).ok()),
     };
     let out = child.stdout.take();
     let err = child.stderr.take();
@@ -769,6 +817,7 @@ async fn run_command(argv: bb_cti::Argv) -> HookOutcome {
         }
     };
     let (stdout, stderr, status) = tokio::join!(read(out), read_err(err), waiting);
+    group.ended();
     for (name, bytes) in [("stdout", stdout), ("stderr", stderr)] {
         let text = String::from_utf8_lossy(&bytes);
         let text = text.trim();

@@ -38,6 +38,10 @@ use bb_cti::{OperatorLogin, Secret};
 use bb_verbs::wire::{Event, EventKind, OperatorState};
 use serde::{Deserialize, Serialize};
 
+/// The largest answer body the operator API may send (the CRM popup has
+/// its own cap, `bb_cti`'s `max_body`).
+pub const API_BODY_LIMIT: usize = 64 * 1024;
+
 /// What the server says about an operator (the fields we use; others are
 /// ignored).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -522,10 +526,26 @@ impl OperatorApi {
                 detail: describe(e),
             })?;
             let status = resp.status();
-            let body = resp.bytes().await.map_err(|e| ApiError::Unreachable {
+            // Read at most API_BODY_LIMIT: an operator record is a few
+            // hundred bytes; a server that sends more is not an operator API.
+            let mut resp = resp;
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(|e| ApiError::Unreachable {
                 url: url.clone(),
                 detail: describe(e),
-            })?;
+            })? {
+                if body.len() + chunk.len() > API_BODY_LIMIT {
+                    return Err(ApiError::BadAnswer {
+                        url: url.clone(),
+                        detail: format!(
+                            "HTTP {} with a body over {} KiB; an operator answer is far smaller",
+                            status.as_u16(),
+                            API_BODY_LIMIT / 1024
+                        ),
+                    });
+                }
+                body.extend_from_slice(&chunk);
+            }
             if !status.is_success() {
                 let reason = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
@@ -777,6 +797,45 @@ mod tests {
                 .starts_with("logout failed: cannot reach")
         );
         assert_eq!(s.logged_in_as(), Some("op1910"));
+    }
+
+    #[tokio::test]
+    async fn an_answer_over_the_body_limit_is_refused_without_reading_it_all() {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 10485760\r\n\r\n";
+                let _ = s.write_all(head.as_bytes()).await;
+                let chunk = vec![b' '; 65536];
+                for _ in 0..160 {
+                    if s.write_all(&chunk).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let base = reqwest::Url::parse(&format!("http://{addr}")).unwrap_or_else(|e| panic!("{e}"));
+        let api = OperatorApi::new(base, Duration::from_secs(10));
+        let got = api
+            .perform(
+                &ApiCall::Get {
+                    login_id: "op1".into(),
+                },
+                None,
+            )
+            .await;
+        match got {
+            Err(ApiError::BadAnswer { detail, .. }) => {
+                assert!(detail.contains("over 64 KiB"), "{detail}")
+            }
+            other => panic!("expected a refused answer, got {other:?}"),
+        }
     }
 
     #[test]

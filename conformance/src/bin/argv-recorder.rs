@@ -27,7 +27,11 @@
 //! - `--rec-exit=N`: exit with code N (default 0);
 //! - `--rec-fetch`: act as a browser: after recording, `GET` every remaining
 //!   argument that is an `http://` URL (plain HTTP/1.1, `Connection: close`)
-//!   and fail when one cannot be fetched.
+//!   and fail when one cannot be fetched;
+//! - `--rec-child`: before sleeping, start a child of its own (this binary,
+//!   named `ARGV0-child`, so it records into `ARGV0-child.jsonl`) that
+//!   sleeps as long: a script's grandchild, for the check that a time limit
+//!   ends the whole process group.
 //!
 //! A caller ID can never be taken for an option: the softphone drops a
 //! leading `-` from network values in command arguments.
@@ -44,6 +48,7 @@ struct Options {
     sleep_ms: u64,
     exit: u8,
     fetch: bool,
+    child: bool,
 }
 
 fn parse_options(args: &[String]) -> Result<(Options, usize), String> {
@@ -64,9 +69,11 @@ fn parse_options(args: &[String]) -> Result<(Options, usize), String> {
                 .map_err(|_| format!("--rec-exit wants an exit code 0..255, not '{v}'"))?;
         } else if opt == "fetch" {
             opts.fetch = true;
+        } else if opt == "child" {
+            opts.child = true;
         } else {
             return Err(format!(
-                "unknown option '{a}' (use --rec-sleep-ms=N, --rec-exit=N or --rec-fetch)"
+                "unknown option '{a}' (use --rec-sleep-ms=N, --rec-exit=N, --rec-fetch or --rec-child)"
             ));
         }
     }
@@ -162,6 +169,22 @@ fn main() -> ExitCode {
             if let Err(e) = fetch(url) {
                 eprintln!("argv-recorder: {e}");
                 return ExitCode::from(3);
+            }
+        }
+    }
+    if opts.child {
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt as _;
+            let started = std::env::current_exe().and_then(|exe| {
+                std::process::Command::new(exe)
+                    .arg0(format!("{program}-child"))
+                    .arg(format!("--rec-sleep-ms={}", opts.sleep_ms))
+                    .spawn()
+            });
+            if let Err(e) = started {
+                eprintln!("argv-recorder: cannot start the child: {e}");
+                return ExitCode::from(71);
             }
         }
     }

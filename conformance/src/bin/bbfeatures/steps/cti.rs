@@ -731,22 +731,30 @@ async fn output_says(w: &mut BbWorld, text: String) -> Result<(), String> {
     .await
 }
 
-/// Checks that the first process started as the program `name` has ended, e.g. that a
-/// hung command was stopped at its time limit.
+/// Checks that every process started as the program `name` has ended, e.g. that a
+/// hung command (and what it started) was stopped at its time limit.
 /// Waits up to 10 s; fails at once if `name` never ran.
 #[then(expr = "the process of {string} is no longer running")]
 async fn process_gone(w: &mut BbWorld, name: String) -> Result<(), String> {
-    let runs = runs(w, &name);
-    let pid = runs
-        .first()
-        .map(|r| r.pid)
-        .ok_or_else(|| format!("'{name}' never ran"))?;
-    w.wait_for(&format!("process {pid} ('{name}') to end"), 10, || async {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // Gone, or a zombie waiting to be reaped.
-        let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
-        (stat.is_empty() || state == Some('Z')).then_some(())
-    })
+    let pids: Vec<u64> = runs(w, &name).iter().map(|r| r.pid).collect();
+    if pids.is_empty() {
+        return Err(format!("'{name}' never ran"));
+    }
+    w.wait_for(
+        &format!("processes {pids:?} ('{name}') to end"),
+        10,
+        || async {
+            pids.iter()
+                .all(|pid| {
+                    let stat =
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    // Gone, or a zombie waiting to be reaped.
+                    let state = stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next());
+                    stat.is_empty() || state == Some('Z')
+                })
+                .then_some(())
+        },
+    )
     .await
 }
 
