@@ -366,3 +366,56 @@ fn refreshes_the_session_with_update_when_asked_against_sipp() {
     assert_sipp_done(&mut sipp, &dir);
     phone.proc.stop();
 }
+
+/// The server (sipp) calls the softphone and, once answered, sends a REFER
+/// that the softphone must refuse with 403 (the scenario fails on any other
+/// answer, e.g. a 202 that would make the phone dial).
+fn refused_refer(name: &str, extra_settings: &str, refer_to: &str, said: &str) {
+    let dir = scratch(name);
+    let settings = format!("{}{extra_settings}", settings(free_udp_port()));
+    let mut phone = Phone::start(&dir, name, &settings);
+    let addr = phone
+        .proc
+        .expect_line("(SIP ", 15)
+        .split("(SIP ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("the SIP address is printed")
+        .to_string();
+    let mut sipp = sipp(
+        "uac_refers_us.xml",
+        free_udp_port(),
+        1,
+        &dir,
+        &["-s", "1910", &addr, "-key", "refer_to", refer_to],
+    );
+    phone
+        .proc
+        .expect_line("ringing: call from 09012345678 to 0312345678", 10);
+    phone.verb(&["answer"]);
+    phone.proc.expect_line("answered", 10);
+    phone.proc.expect_line(said, 10);
+    phone.proc.expect_line("hung up: remote_hangup", 10);
+    assert_sipp_done(&mut sipp, &dir);
+    phone.proc.stop();
+}
+
+#[test]
+fn a_refer_to_something_that_is_not_a_number_is_refused_against_sipp() {
+    refused_refer(
+        "sipp-refer-bad-target",
+        "",
+        "sip:premium-line@127.0.0.1",
+        "refused a transfer to premium-line: the transfer target is not a number",
+    );
+}
+
+#[test]
+fn a_refer_is_refused_when_the_settings_say_never_against_sipp() {
+    refused_refer(
+        "sipp-refer-never",
+        "accept_refer = \"never\"\n",
+        "sip:0312345679@127.0.0.1",
+        "refused REFER from 127.0.0.1:",
+    );
+}
