@@ -903,7 +903,7 @@ impl TopViaReceived for rsipstack::sip::Request {
     fn top_via_received(&self) -> Option<SocketAddr> {
         use rsipstack::sip::prelude::HeadersExt;
         let via = self.top_via_header().ok()?;
-        via_source(&via.value().to_string())
+        via_source(via.value())
     }
 }
 
