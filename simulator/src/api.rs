@@ -3,20 +3,31 @@
 //! examples, is in `docs/simulator.md`.
 //!
 //! Errors are JSON `{"error": "..."}` with a 4xx status saying what was wrong
-//! with the request (400 malformed, 401 wrong operator credentials, 404 no
-//! such thing, 409 not possible in the current state).
+//! with the request (400 malformed, 401 wrong operator credentials, 403 not
+//! addressed to this API or sent by a web page, 404 no such thing, 409 not
+//! possible in the current state, 415 a body that is not JSON).
+//!
+//! The API has no authentication, so it keeps web pages out: every request
+//! must name the API in `Host` (its bound address, or `localhost`, with its
+//! port; any IP address when bound to all addresses), which defeats DNS
+//! rebinding, and a request with an `Origin` (a browser's) is refused unless
+//! that origin is the API's own. Bodies are JSON only (`application/json`
+//! cannot be sent cross-origin without a CORS preflight, which the API never
+//! grants).
 
 // The extract-or-answer helpers return axum's `Response` as the error: it is
 // what every handler returns anyway, and it is built once per bad request.
 #![allow(clippy::result_large_err)]
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -131,8 +142,136 @@ struct Dtmf {
     digits: String,
 }
 
-/// The API router.
-pub fn router(state: Arc<SimState>) -> Router {
+/// Host and port of a `Host` header or an origin's authority; the port is
+/// 80 when absent. `None` when it does not parse.
+fn host_port(text: &str) -> Option<(&str, u16)> {
+    let (host, port) = match text.strip_prefix('[') {
+        Some(v6) => v6.split_once(']')?,
+        None => match text.find(':') {
+            Some(i) => text.split_at(i),
+            None => (text, ""),
+        },
+    };
+    let port = match port.strip_prefix(':') {
+        Some(p) => p.parse().ok()?,
+        None if port.is_empty() => 80,
+        None => return None,
+    };
+    Some((host, port))
+}
+
+/// Whether `authority` (`host[:port]`) names the API bound at `bound`:
+/// `localhost` or the bound IP address (any IP address when bound to all of
+/// them), with the bound port. Other names are refused: a page on
+/// `http://rebound.example:8080` whose name was re-pointed at this machine
+/// must not reach the API.
+pub fn names_this_api(bound: SocketAddr, authority: &str) -> bool {
+    let Some((host, port)) = host_port(authority.trim()) else {
+        return false;
+    };
+    if port != bound.port() {
+        return false;
+    }
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => bound.ip().is_unspecified() || ip == bound.ip(),
+        Err(_) => false,
+    }
+}
+
+/// How to address the API, for messages.
+fn own_origin(bound: SocketAddr) -> String {
+    let port = bound.port();
+    if bound.ip().is_unspecified() {
+        format!("http://<an address of this machine>:{port} or http://localhost:{port}")
+    } else {
+        format!("http://{bound} or http://localhost:{port}")
+    }
+}
+
+/// Checks who a request is for and who sent it: `Host` must name this API
+/// and an `Origin`, when present, must be this API's own. The refusal is a
+/// status and a message.
+pub fn check_caller(
+    bound: SocketAddr,
+    host: Option<&str>,
+    origin: Option<&str>,
+) -> Result<(), (StatusCode, String)> {
+    let Some(host) = host else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "a Host header is required; address the API as {}",
+                own_origin(bound)
+            ),
+        ));
+    };
+    if !names_this_api(bound, host) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            format!(
+                "Host '{}' is not this API: address it as {} (requests for other names are refused, so that a web page cannot reach the API by DNS rebinding)",
+                host.escape_debug(),
+                own_origin(bound)
+            ),
+        ));
+    }
+    if let Some(origin) = origin {
+        let own = origin
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+            && origin
+                .get(7..)
+                .is_some_and(|rest| names_this_api(bound, rest.trim_end_matches('/')));
+        if !own {
+            return Err((
+                StatusCode::FORBIDDEN,
+                format!(
+                    "requests from web pages are refused: Origin '{}' is not this API ({}); drive the API from a script, curl or `bluebean-sim ctl`",
+                    origin.escape_debug(),
+                    own_origin(bound)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The line printed on stderr at start when the API listens beyond this
+/// machine, or `None` on a loopback address.
+pub fn exposure_warning(api: SocketAddr) -> Option<String> {
+    (!api.ip().is_loopback()).then(|| {
+        format!(
+            "bluebean-sim: warning: the control API listens on {api}, beyond this machine; it has no authentication, so anyone who can reach it can place and end calls, log operators in and out and read every event. Bind it to 127.0.0.1 (--api 127.0.0.1:{}) unless that is what you want",
+            api.port()
+        )
+    })
+}
+
+/// Middleware: [`check_caller`] before every endpoint.
+async fn guard(State(bound): State<SocketAddr>, req: Request, next: Next) -> Response {
+    let verdict = {
+        let headers = req.headers();
+        let host = headers
+            .get(header::HOST)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"))
+            .or_else(|| req.uri().authority().map(|a| a.as_str()));
+        let origin = headers
+            .get(header::ORIGIN)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        check_caller(bound, host, origin)
+    };
+    match verdict {
+        Ok(()) => next.run(req).await,
+        Err((status, message)) => error(status, message),
+    }
+}
+
+/// The API router for an API bound at `bound` (its own address, which
+/// requests must name in `Host`).
+pub fn router(state: Arc<SimState>, bound: SocketAddr) -> Router {
     Router::new()
         .route("/api/health", get(|| async { Json(json!({"ok": true})) }))
         .route("/api/stats", get(stats))
@@ -173,6 +312,7 @@ pub fn router(state: Arc<SimState>) -> Router {
                 "no such API endpoint (see docs/simulator.md)",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(bound, guard))
         .with_state(state)
 }
 
@@ -689,19 +829,35 @@ async fn clear_parties(State(api): State<Api>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Whether a `Content-Type` value is JSON (`application/json`, any parameters).
+fn is_json(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+}
+
 async fn start_scenario(State(api): State<Api>, headers: HeaderMap, raw: Bytes) -> Response {
-    let text = String::from_utf8_lossy(&raw);
-    let json_body = headers
+    let content_type = headers
         .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
-    let parsed = if json_body {
-        serde_json::from_str::<Scenario>(&text)
-            .map_err(|e| format!("scenario (JSON): {e}"))
-            .and_then(|s| s.check().map(|()| s).map_err(|e| format!("scenario: {e}")))
-    } else {
-        Scenario::from_toml(&text, "request body")
-    };
+        .and_then(|v| v.to_str().ok());
+    if !is_json(content_type) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "the scenario must be JSON sent with Content-Type: application/json (got {}); for a TOML scenario file use `bluebean-sim ctl scenario FILE`, which sends it as JSON, or `bluebean-sim --scenario FILE`",
+                content_type.map_or("no Content-Type".to_string(), |c| format!(
+                    "'{}'",
+                    c.escape_debug()
+                ))
+            ),
+        );
+    }
+    let parsed = std::str::from_utf8(&raw)
+        .map_err(|e| format!("scenario (JSON): the body is not UTF-8 ({e})"))
+        .and_then(|text| {
+            serde_json::from_str::<Scenario>(text).map_err(|e| format!("scenario (JSON): {e}"))
+        })
+        .and_then(|s| s.check().map(|()| s).map_err(|e| format!("scenario: {e}")));
     match parsed {
         Ok(s) => {
             let id = api.scenarios.start(&api, s);
@@ -723,5 +879,122 @@ async fn get_scenario(State(api): State<Api>, Path(id): Path<String>) -> Respons
     match api.scenarios.status(id) {
         Some(s) => Json(s).into_response(),
         None => error(StatusCode::NOT_FOUND, format!("no scenario {id}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> SocketAddr {
+        s.parse().expect("literal")
+    }
+
+    #[test]
+    fn host_must_name_this_api() {
+        let bound = at("127.0.0.1:8080");
+        for ok in [
+            "127.0.0.1:8080",
+            "localhost:8080",
+            "LocalHost:8080",
+            " 127.0.0.1:8080 ",
+        ] {
+            assert!(names_this_api(bound, ok), "{ok}");
+        }
+        for refused in [
+            "rebound.example:8080",
+            "127.0.0.1:8081",
+            "127.0.0.1",
+            "localhost",
+            "10.0.0.1:8080",
+            "[::1]:8080",
+            "127.0.0.1:8080:1",
+            "127.0.0.1:",
+            "",
+            "localhost.:8080",
+        ] {
+            assert!(!names_this_api(bound, refused), "{refused}");
+        }
+        // Bound to every address: any address of the machine, never a name.
+        let all = at("0.0.0.0:8080");
+        assert!(names_this_api(all, "192.168.1.20:8080"));
+        assert!(names_this_api(all, "[fe80::1]:8080"));
+        assert!(!names_this_api(all, "rebound.example:8080"));
+        assert!(names_this_api(at("[::1]:80"), "[::1]"));
+    }
+
+    #[test]
+    fn web_pages_are_refused_with_a_message() {
+        let bound = at("127.0.0.1:8080");
+        assert_eq!(check_caller(bound, Some("127.0.0.1:8080"), None), Ok(()));
+        assert_eq!(
+            check_caller(bound, Some("localhost:8080"), Some("http://localhost:8080")),
+            Ok(())
+        );
+        assert_eq!(
+            check_caller(
+                bound,
+                Some("127.0.0.1:8080"),
+                Some("http://127.0.0.1:8080/")
+            ),
+            Ok(())
+        );
+        for origin in [
+            "http://evil.example",
+            "https://127.0.0.1:8080",
+            "http://127.0.0.1:3000",
+            "null",
+            "http://127.0.0.1:8080.evil.example",
+        ] {
+            let (status, msg) =
+                check_caller(bound, Some("127.0.0.1:8080"), Some(origin)).expect_err(origin);
+            assert_eq!(status, StatusCode::FORBIDDEN, "{origin}");
+            assert!(
+                msg.contains("requests from web pages are refused")
+                    && msg.contains(origin)
+                    && msg.contains("http://127.0.0.1:8080"),
+                "{msg}"
+            );
+        }
+        let (status, msg) =
+            check_caller(bound, Some("rebound.example:8080"), None).expect_err("refused");
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(
+            msg.contains("DNS rebinding") && msg.contains("localhost:8080"),
+            "{msg}"
+        );
+        let (status, _) = check_caller(bound, None, None).expect_err("refused");
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn only_json_bodies() {
+        assert!(is_json(Some("application/json")));
+        assert!(is_json(Some("Application/JSON; charset=utf-8")));
+        for other in [
+            None,
+            Some("text/plain"),
+            Some("application/toml"),
+            Some("application/x-www-form-urlencoded"),
+            Some("multipart/form-data; boundary=x"),
+            Some("text/json"),
+            Some("application/jsonp"),
+        ] {
+            assert!(!is_json(other), "{other:?}");
+        }
+    }
+
+    #[test]
+    fn binding_beyond_loopback_is_warned_about() {
+        assert_eq!(exposure_warning(at("127.0.0.1:8080")), None);
+        assert_eq!(exposure_warning(at("[::1]:8080")), None);
+        for addr in ["0.0.0.0:8080", "192.168.1.20:8080", "[::]:8080"] {
+            let w = exposure_warning(at(addr)).expect(addr);
+            assert!(
+                w.starts_with("bluebean-sim: warning: the control API listens on")
+                    && w.contains("--api 127.0.0.1:8080"),
+                "{w}"
+            );
+        }
     }
 }

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::scenario::Scenario;
+
 /// One `ctl` command.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum Ctl {
@@ -182,9 +184,22 @@ pub fn request_of(cmd: &Ctl) -> Result<(&'static str, String, Body), String> {
             None,
         ),
         Ctl::Scenario { file } => {
+            // Checked here, so errors name the file; sent as JSON, the only
+            // body the API takes (a TOML body could be sent by any web page).
             let text = std::fs::read_to_string(file)
                 .map_err(|e| format!("cannot read scenario file '{}': {e}", file.display()))?;
-            ("POST", "/api/scenarios".into(), Some((text, "text/plain")))
+            let scenario = Scenario::from_toml(&text, &file.display().to_string())?;
+            let json = serde_json::to_string(&scenario).map_err(|e| {
+                format!(
+                    "scenario file '{}': cannot write it as JSON: {e}",
+                    file.display()
+                )
+            })?;
+            (
+                "POST",
+                "/api/scenarios".into(),
+                Some((json, "application/json")),
+            )
         }
         Ctl::Stats => ("GET", "/api/stats".into(), None),
     })
@@ -312,6 +327,35 @@ mod tests {
                 file: "/nonexistent.toml".into()
             })
             .is_err()
+        );
+    }
+
+    #[test]
+    fn scenario_files_are_sent_as_json_that_reads_back_the_same() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/sim/scenarios");
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).expect("scenario fixtures") {
+            let file = entry.expect("entry").path();
+            let (m, p, b) = request_of(&Ctl::Scenario { file: file.clone() }).expect("request");
+            assert_eq!((m, p.as_str()), ("POST", "/api/scenarios"));
+            let (body, content_type) = b.expect("a body");
+            assert_eq!(content_type, "application/json");
+            let text = std::fs::read_to_string(&file).expect("read");
+            let from_toml = Scenario::from_toml(&text, "fixture").expect("valid fixture");
+            let from_json: Scenario = serde_json::from_str(&body).expect("JSON");
+            assert_eq!(from_json, from_toml, "{}", file.display());
+            n += 1;
+        }
+        assert!(n >= 4, "only {n} scenario fixtures in {}", dir.display());
+        // A bad file is refused before anything is sent, naming the file.
+        let bad = std::env::temp_dir().join(format!("ctl-bad-{}.toml", std::process::id()));
+        std::fs::write(&bad, "[[step]]\naction = \"jump\"\n").expect("write");
+        let e = request_of(&Ctl::Scenario { file: bad.clone() }).expect_err("refused");
+        let _ = std::fs::remove_file(&bad);
+        assert!(
+            e.contains(&bad.display().to_string()) && e.contains("step[0]"),
+            "{e}"
         );
     }
 }

@@ -121,7 +121,7 @@ pub async fn start_with(
         .await
         .map_err(|e| anyhow::anyhow!("cannot bind the control API on {}: {e}", opts.api))?;
     let api = listener.local_addr()?;
-    let router = api::router(state.clone());
+    let router = api::router(state.clone(), api);
     tokio::spawn(async move {
         let shutdown = async move { cancel.cancelled().await };
         if let Err(e) = axum::serve(listener, router)

@@ -187,6 +187,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         ..simulator::Options::loopback()
     };
     let (running, state) = simulator::start_with(tenant, opts, cancel.clone()).await?;
+    if let Some(warning) = simulator::api::exposure_warning(running.api) {
+        eprintln!("{warning}");
+    }
     // One machine-readable line on stdout: tests and the demo read it.
     println!(
         "bluebean-sim ready sip=udp:{} api=http://{}",

@@ -59,7 +59,7 @@ use serde_json::json;
 
 use crate::acd::{Acd, AcdError, AcdOutput, Requested};
 use crate::dialler::{AttemptId, Dialler, DiallerError, DiallerOutput};
-use crate::registrar::{Millis, RegisterOutcome, RegisterRequest, Registrar};
+use crate::registrar::{AuthRequest, Millis, RegisterOutcome, RegisterRequest, Registrar};
 use crate::route::{self, Dest, NoRoute};
 use crate::sdp_util;
 use crate::tenant::{
@@ -343,6 +343,8 @@ pub struct InboundInvite {
     pub from_name: Option<String>,
     /// The number called (Request-URI user).
     pub dialled: String,
+    /// The Request-URI as received (the digest `uri` must name it).
+    pub request_uri: String,
     /// `Proxy-Authorization` (or `Authorization`), if any.
     pub authorization: Option<String>,
     /// The source address.
@@ -987,6 +989,11 @@ impl Pbx {
                 None,
                 json!({"extension": req.user, "reason": "rate limited"}),
             ),
+            RegisterOutcome::Refused(why) => self.event(
+                "register_failed",
+                None,
+                json!({"extension": req.user, "reason": why}),
+            ),
             _ => {}
         }
         out
@@ -1246,10 +1253,13 @@ impl Pbx {
         if is_ext && tenant.sip.challenge_invites {
             match self.registrar.authenticate(
                 &tenant,
-                "INVITE",
-                &inv.from_user,
-                inv.authorization.as_deref(),
-                inv.source,
+                AuthRequest {
+                    method: "INVITE",
+                    user: &inv.from_user,
+                    request_uri: &inv.request_uri,
+                    authorization: inv.authorization.as_deref(),
+                    source: inv.source,
+                },
                 now,
             ) {
                 None | Some(RegisterOutcome::Ok(_)) => {}
@@ -1260,6 +1270,17 @@ impl Pbx {
                     return InviteDecision::Refuse {
                         code: 404,
                         reason: format!("no extension {}", inv.from_user),
+                    };
+                }
+                Some(RegisterOutcome::Refused(why)) => {
+                    self.event(
+                        "invite_refused",
+                        None,
+                        json!({"from": inv.from_user, "reason": why}),
+                    );
+                    return InviteDecision::Refuse {
+                        code: 403,
+                        reason: why.into(),
                     };
                 }
                 Some(RegisterOutcome::Forbidden | RegisterOutcome::RateLimited) => {

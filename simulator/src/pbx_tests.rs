@@ -61,6 +61,7 @@ impl Rig {
             from_user: from.into(),
             from_name: None,
             dialled: to.into(),
+            request_uri: format!("sip:{to}@h"),
             authorization: None,
             source: "127.0.0.1".parse().expect("ip"),
             dialog: DialogKey {
@@ -219,6 +220,7 @@ fn internal_call_is_challenged_then_presented_as_the_extension() {
         from_user: "1910".into(),
         from_name: Some("Taro".into()),
         dialled: "1303".into(),
+        request_uri: "sip:1303@h".into(),
         authorization: None,
         source: "127.0.0.1".parse().expect("ip"),
         dialog: DialogKey::default(),
@@ -584,6 +586,7 @@ fn invite_with_replaces_takes_over_a_leg() {
         from_user: "1911".into(),
         from_name: None,
         dialled: "1910".into(),
+        request_uri: "sip:1910@h".into(),
         authorization: None,
         source: "127.0.0.1".parse().expect("ip"),
         dialog: DialogKey {
@@ -891,6 +894,7 @@ fn trunk_callers_reach_lines_only_and_can_be_switched_off() {
         from_user: "0455556666".into(),
         from_name: None,
         dialled: "1910".into(),
+        request_uri: "sip:1910@h".into(),
         authorization: None,
         source: "127.0.0.1".parse().expect("ip"),
         dialog: DialogKey::default(),
@@ -1059,6 +1063,7 @@ fn invite_with(
         from_user: from.into(),
         from_name: None,
         dialled: to.into(),
+        request_uri: format!("sip:{to}@h"),
         authorization: None,
         source: "127.0.0.1".parse().expect("ip"),
         dialog: DialogKey {

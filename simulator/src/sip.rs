@@ -717,6 +717,7 @@ async fn invite(sim: &Arc<SimState>, mut tx: Transaction) {
         from_user,
         from_name: display_name(&from),
         dialled,
+        request_uri: req.uri.to_string(),
         authorization,
         source,
         dialog: DialogKey {
@@ -822,6 +823,7 @@ async fn register(sim: &Arc<SimState>, tx: &mut Transaction) -> rsipstack::Resul
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
     let req = RegisterRequest {
         user,
+        request_uri: tx.original.uri.to_string(),
         authorization: first_value(headers, "Authorization").map(str::to_string),
         contacts,
         expires: first_value(headers, "Expires").and_then(|v| v.trim().parse().ok()),
@@ -845,6 +847,11 @@ async fn register(sim: &Arc<SimState>, tx: &mut Transaction) -> rsipstack::Resul
         }
         RegisterOutcome::Forbidden | RegisterOutcome::RateLimited => {
             tx.reply(StatusCode::Forbidden).await
+        }
+        RegisterOutcome::Refused(why) => {
+            let warning = make("Warning", format!("399 bluebean-sim \"{why}\""));
+            tx.reply_with(StatusCode::Forbidden, vec![warning], None)
+                .await
         }
         RegisterOutcome::NotFound => tx.reply(StatusCode::NotFound).await,
     }
@@ -888,37 +895,87 @@ fn split_contacts(value: &str) -> Vec<(String, Option<u32>)> {
 }
 
 trait TopViaReceived {
+    /// The request's source address (see [`via_source`]).
     fn top_via_received(&self) -> Option<SocketAddr>;
 }
 
 impl TopViaReceived for rsipstack::sip::Request {
-    /// The source address as the transport layer recorded it in the top Via
-    /// (`received`/`rport`), or the Via's sent-by.
     fn top_via_received(&self) -> Option<SocketAddr> {
         use rsipstack::sip::prelude::HeadersExt;
         let via = self.top_via_header().ok()?;
-        let text = via.value().to_string();
-        let sent_by = text.split_whitespace().nth(1)?.split(';').next()?;
-        let param = |name: &str| {
-            text.split(';').find_map(|p| {
-                let (k, v) = p.split_once('=')?;
-                k.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| v.trim().to_string())
-            })
+        via_source(via.value())
+    }
+}
+
+/// Splits `text` at `sep` outside double quotes (a backslash escapes the
+/// next character inside them).
+fn split_unquoted(text: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut quoted, mut escaped, mut start) = (false, false, 0);
+    for (i, c) in text.char_indices() {
+        if escaped {
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if c == sep && !quoted {
+            out.push(&text[start..i]);
+            start = i + c.len_utf8();
+        }
+    }
+    out.push(&text[start..]);
+    out
+}
+
+/// An address in a Via (`1.2.3.4`, `[::1]`).
+fn via_ip(host: &str) -> Option<std::net::IpAddr> {
+    let host = host.trim();
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .parse()
+        .ok()
+}
+
+/// The source address of a request from its top Via as rsipstack left it:
+/// `received` and `rport`, else the sent-by.
+///
+/// rsipstack strips a client's `received`/`rport` and writes its own (always
+/// both) when the datagram came from elsewhere than the sent-by — except when
+/// the sent-by already is the datagram's address and no `rport` was asked
+/// for: then it keeps the Via as the client wrote it, `received` included. So
+/// a `received` is believed only together with an `rport` value; without
+/// one, the sent-by is the source. Only the first Via value counts, and
+/// quoted parameter values are not read as parameters: otherwise a client
+/// could choose the address the lock-out and nonces are bound to.
+fn via_source(text: &str) -> Option<SocketAddr> {
+    let first = split_unquoted(text, ',').into_iter().next()?;
+    let mut parts = split_unquoted(first, ';').into_iter();
+    let sent_by = parts.next()?.split_whitespace().nth(1)?;
+    let mut received = None;
+    let mut rport = None;
+    for p in parts {
+        let Some((k, v)) = p.split_once('=') else {
+            continue;
         };
-        let host = param("received").unwrap_or_else(|| {
-            sent_by
-                .rsplit_once(':')
-                .map(|(h, _)| h)
-                .unwrap_or(sent_by)
-                .to_string()
-        });
-        let port = param("rport")
-            .and_then(|p| p.parse::<u16>().ok())
-            .or_else(|| sent_by.rsplit_once(':').and_then(|(_, p)| p.parse().ok()))
-            .unwrap_or(5060);
-        Some(SocketAddr::new(host.parse().ok()?, port))
+        let k = k.trim();
+        if k.eq_ignore_ascii_case("received") && received.is_none() {
+            received = Some(v.trim());
+        } else if k.eq_ignore_ascii_case("rport") && rport.is_none() {
+            rport = v.trim().parse::<u16>().ok();
+        }
+    }
+    let (host, port) = match sent_by.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(':') && p.parse::<u16>().is_ok() => (h, p.parse().ok()),
+        _ => (sent_by, None),
+    };
+    match (received.and_then(via_ip), rport) {
+        (Some(ip), Some(port)) => Some(SocketAddr::new(ip, port)),
+        _ => Some(SocketAddr::new(
+            via_ip(host)?,
+            rport.or(port).unwrap_or(5060),
+        )),
     }
 }
 
@@ -952,6 +1009,48 @@ mod tests {
         assert!(plain_user("0901234567"));
         assert!(!plain_user("09 01"));
         assert!(!plain_user(""));
+    }
+
+    #[test]
+    fn the_source_is_what_the_transport_wrote_not_what_the_client_claims() {
+        let at = |s: &str| s.parse::<SocketAddr>().expect("literal");
+        // rsipstack wrote received and rport: the datagram came from there.
+        assert_eq!(
+            via_source("SIP/2.0/UDP 10.0.0.5:5060;branch=z9hG4bK1;received=192.0.2.7;rport=4000"),
+            Some(at("192.0.2.7:4000"))
+        );
+        // Sent from its sent-by: rsipstack keeps the Via as written, so a
+        // `received` without an `rport` value is the client's claim.
+        assert_eq!(
+            via_source("SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK1;received=10.0.0.1"),
+            Some(at("192.0.2.7:5060"))
+        );
+        // Neither in a quoted value nor in a second Via value.
+        assert_eq!(
+            via_source(
+                "SIP/2.0/UDP 192.0.2.7:5060;x=\"a,b;received=10.0.0.1;rport=9\";branch=z9hG4bK1"
+            ),
+            Some(at("192.0.2.7:5060"))
+        );
+        assert_eq!(
+            via_source(
+                "SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK1, SIP/2.0/UDP 1.1.1.1;received=10.0.0.1;rport=9"
+            ),
+            Some(at("192.0.2.7:5060"))
+        );
+        assert_eq!(
+            via_source("SIP/2.0/UDP 192.0.2.7:5060;rport=5062;branch=z9hG4bK1"),
+            Some(at("192.0.2.7:5062"))
+        );
+        assert_eq!(
+            via_source("SIP/2.0/UDP [::1]:5070;branch=z9hG4bK1;received=[::2];rport=6000"),
+            Some(at("[::2]:6000"))
+        );
+        assert_eq!(
+            via_source("SIP/2.0/UDP [::1];branch=z9hG4bK1"),
+            Some(at("[::1]:5060"))
+        );
+        assert_eq!(via_source("SIP/2.0/UDP host.example;branch=z9hG4bK1"), None);
     }
 
     #[test]

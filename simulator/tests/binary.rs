@@ -152,7 +152,7 @@ call = "c1"
     // A bad scenario over the API is a 400 naming the step.
     let r = http
         .post(format!("{api}/api/scenarios"))
-        .body("[[step]]\naction = \"jump\"\n")
+        .json(&json!({"step": [{"action": "jump"}]}))
         .send()
         .await
         .expect("API");
@@ -162,7 +162,22 @@ call = "c1"
         v["error"].as_str().is_some_and(|e| e.contains("step[0]")),
         "{v}"
     );
-    // JSON works too.
+    // A TOML body is refused (any web page could send one): 415 saying how.
+    let r = http
+        .post(format!("{api}/api/scenarios"))
+        .body("[[step]]\naction = \"campaign_start\"\ncampaign = \"demo\"\n")
+        .send()
+        .await
+        .expect("API");
+    assert_eq!(r.status().as_u16(), 415);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert!(
+        v["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("application/json") && e.contains("ctl scenario")),
+        "{v}"
+    );
+    // JSON works.
     let r = http
         .post(format!("{api}/api/scenarios"))
         .json(&json!({"name": "j", "step": [{"action": "campaign_start", "campaign": "demo"}]}))
@@ -196,6 +211,28 @@ call = "c1"
         .output()
         .expect("runs");
     assert!(out.status.success(), "{out:?}");
+    // `ctl scenario` reads a TOML file and sends it as JSON.
+    let file = temp(
+        "ctl.toml",
+        "name = \"from ctl\"\n[[step]]\naction = \"campaign_stop\"\ncampaign = \"demo\"\n",
+    );
+    let out = Command::new(BIN)
+        .args(["ctl", "--api", &api_addr, "scenario"])
+        .arg(&file)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{out:?}");
+    let started: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let id = started["id"].as_u64().expect("a scenario id");
+    let v: serde_json::Value = http
+        .get(format!("{api}/api/scenarios/{id}"))
+        .send()
+        .await
+        .expect("API")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["name"], "from ctl", "{v}");
     let _ = child.kill().await;
 }
 
