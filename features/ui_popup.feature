@@ -110,6 +110,9 @@ Feature: The popup window shows the CRM's answer and opens the detail view
   Scenario: several ringing calls share one popup window with a bounded number of tabs
     Given the operator's window for extension 1910 is open in English with the settings
       """
+      [sip]
+      max_ringing = 6
+
       [web.popup]
       url = "{crm}/crm/popup"
       params = "number=%CallerNumber%"
