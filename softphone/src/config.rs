@@ -510,6 +510,18 @@ pub enum ConfigError {
         /// toml's message (names the key and line).
         message: String,
     },
+    /// Group or others may read or write the file, which holds passwords.
+    #[error(
+        "settings file '{path}' can be read or written by {who} (mode {mode:04o}); it holds passwords: run `chmod 600 {path}`"
+    )]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// "its group", "others" or "its group and others".
+        who: &'static str,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A value is not acceptable.
     #[error("settings file '{path}': {key}: {message}")]
     Invalid {
@@ -551,6 +563,36 @@ pub struct Settings {
     /// Who may ring the phone and move a call (`[sip] accept_calls_from`,
     /// `accept_refer`), with the server's addresses.
     pub admission: crate::admission::Admission,
+}
+
+/// Refuses a settings file that its group or others may read or write: it
+/// holds the SIP and operator passwords. (The window saves it 0600.)
+pub fn check_private(path: &Path) -> Result<(), ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let who = match (mode & 0o060 != 0, mode & 0o006 != 0) {
+            (false, false) => return Ok(()),
+            (true, false) => "its group",
+            (false, true) => "others",
+            (true, true) => "its group and others",
+        };
+        return Err(ConfigError::Exposed {
+            path: path.to_path_buf(),
+            who,
+            mode,
+        });
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
 }
 
 impl Settings {

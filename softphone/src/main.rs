@@ -199,6 +199,9 @@ fn run(instance: String, config: Option<PathBuf>, args: RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(exit::USAGE, e),
     };
+    if let Err(e) = softphone::config::check_private(&path) {
+        return fail(exit::USAGE, e);
+    }
     let mut settings = match softphone::config::Settings::load(&path) {
         Ok(s) => s,
         Err(e) => return fail(exit::USAGE, e),

@@ -19,9 +19,21 @@ fn scratch(name: &str) -> PathBuf {
     p
 }
 
+/// Writes `text` to `path` with the permission bits `mode`.
+fn write_mode(path: &std::path::Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, text).expect("scratch file is writable");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .expect("scratch file mode");
+}
+
 fn run_with(config_text: &str, name: &str) -> (i32, String) {
+    run_with_mode(config_text, name, 0o600)
+}
+
+fn run_with_mode(config_text: &str, name: &str, mode: u32) -> (i32, String) {
     let path = scratch(name);
-    std::fs::write(&path, config_text).expect("scratch file is writable");
+    write_mode(&path, config_text, mode);
     let out = bbclient()
         .args(["--instance", name, "run", "--headless", "--config"])
         .arg(&path)
@@ -62,6 +74,20 @@ fn missing_config_file_is_named() {
         &String::from_utf8_lossy(&out.stderr),
         &["/nonexistent/bbclient.toml", "does not exist"],
     );
+}
+
+#[test]
+fn a_settings_file_others_can_read_is_refused_with_the_chmod_that_fixes_it() {
+    for (mode, who) in [
+        (0o644, "its group and others"),
+        (0o640, "its group"),
+        (0o602, "others"),
+    ] {
+        let (code, err) = run_with_mode(ACCOUNT, &format!("exposed-{mode:o}"), mode);
+        assert_eq!(code, 2, "{err}");
+        assert_one_line(&err, &[who, "chmod 600", &format!("exposed-{mode:o}")]);
+        assert!(!err.contains("secret-pw"), "{err}");
+    }
 }
 
 #[test]
@@ -108,14 +134,14 @@ fn unreachable_server_is_retried_with_a_reason_and_no_password_in_output() {
         .expect("a free port")
         .port();
     let path = scratch("unreachable.toml");
-    std::fs::write(
+    write_mode(
         &path,
-        format!(
+        &format!(
             "{}\n[sip]\nt1_ms = 20\n",
             ACCOUNT.replace("5060", &port.to_string())
         ),
-    )
-    .expect("scratch file is writable");
+        0o600,
+    );
     let mut child = bbclient()
         .env("BBCLIENT_LOG", "debug")
         .args(["--instance", "unreachable", "run", "--headless", "--config"])

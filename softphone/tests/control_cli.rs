@@ -165,11 +165,10 @@ fn malformed_arguments_and_uris_get_one_line_and_exit_2() {
     out.one_line_error(2, &["instance name 'a/b' is not allowed"]);
     // A malformed URI never starts a softphone, even with settings at hand.
     let cfg = dir.join("s.toml");
-    std::fs::write(
+    common::write_settings(
         &cfg,
         "[account]\nserver = \"127.0.0.1:9\"\nuser = \"1910\"\npassword = \"x\"\n",
-    )
-    .expect("scratch is writable");
+    );
     let out = outcome(
         bbclient_in(&dir.join("run"))
             .env("BBCLIENT_CONFIG", &cfg)
@@ -256,13 +255,12 @@ fn call_starts_a_softphone_with_its_settings_then_dials() {
     let port = free_udp_port();
     let mut sipp = start_sipp("registrar_uas_busy.xml", port, 2, &dir);
     let cfg = dir.join("bbclient.toml");
-    std::fs::write(
+    common::write_settings(
         &cfg,
-        format!(
+        &format!(
             "[account]\nserver = \"127.0.0.1:{port}\"\nuser = \"1910\"\npassword = \"pw1910\"\nlocal_addr = \"127.0.0.1:0\"\n\n[sip]\nt1_ms = 50\n"
         ),
-    )
-    .expect("scratch is writable");
+    );
     let run = dir.join("run");
     let guard = PidGuard(run.join("bbclient/auto.pid"));
     // The OS hands over a link; the settings come from BBCLIENT_CONFIG.
@@ -308,11 +306,10 @@ fn a_softphone_that_cannot_start_or_register_is_reported() {
     let run = dir.join("run");
     // Bad settings: the started softphone exits at once, with its reason.
     let bad = dir.join("bad.toml");
-    std::fs::write(
+    common::write_settings(
         &bad,
         "[account]\nserver = \"127.0.0.1:9\"\nuser = \"1910\"\npassword = \"x\"\npasword = \"typo\"\n",
-    )
-    .expect("write");
+    );
     let guard = PidGuard(run.join("bbclient/bad.pid"));
     let out = outcome(
         bbclient_in(&run)
@@ -328,14 +325,13 @@ fn a_softphone_that_cannot_start_or_register_is_reported() {
     drop(guard);
     // Nobody answers REGISTER: the wait ends with the registration's reason.
     let dead = dir.join("dead.toml");
-    std::fs::write(
+    common::write_settings(
         &dead,
-        format!(
+        &format!(
             "[account]\nserver = \"127.0.0.1:{}\"\nuser = \"1910\"\npassword = \"pw\"\n[sip]\nt1_ms = 50\n",
             free_udp_port()
         ),
-    )
-    .expect("write");
+    );
     let guard = PidGuard(run.join("bbclient/dead.pid"));
     let out = outcome(
         bbclient_in(&run)

@@ -221,7 +221,7 @@ fn no_api_an_unreachable_api_and_a_silent_api_each_say_why() {
 
     // A bad api_url is refused at start with the key and the fix.
     let cfg = dir.join("bad.toml");
-    std::fs::write(&cfg, base.replace(&sim.api_url(), "ftp://127.0.0.1:1")).expect("write");
+    common::write_settings(&cfg, &base.replace(&sim.api_url(), "ftp://127.0.0.1:1"));
     let o = common::outcome(
         Bb::command(&dir, "bad")
             .args(["run", "--headless", "--config"])

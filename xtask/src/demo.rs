@@ -189,7 +189,19 @@ skip_internal = true
 "#,
         history = work.join("history.sqlite3").display()
     );
-    std::fs::write(&config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    {
+        // The softphone refuses a settings file others may read (passwords).
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&config)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    }
     let runtime = work.join("run");
     std::fs::create_dir_all(&runtime).map_err(|e| e.to_string())?;
     let phone_cmd = |args: &[&str]| {

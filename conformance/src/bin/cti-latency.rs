@@ -634,6 +634,12 @@ async fn all_cancelled(mut set: tokio::task::JoinSet<Result<u16, String>>) -> Re
 }
 
 fn main() -> std::process::ExitCode {
+    // The settings files it writes are the user's alone (the softphone
+    // refuses others).
+    // SAFETY: umask only sets the process's file mode mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -169,7 +169,7 @@ impl Phone {
     /// Starts `bbclient run --headless` with `settings` (TOML) in `dir`.
     pub fn start(dir: &Path, instance: &str, settings: &str) -> Phone {
         let cfg = dir.join(format!("{instance}.toml"));
-        std::fs::write(&cfg, settings).expect("settings file is writable");
+        write_settings(&cfg, settings);
         let proc = Running::spawn(
             &format!("bbclient {instance}"),
             Command::new(env!("CARGO_BIN_EXE_bbclient"))
@@ -354,4 +354,20 @@ pub fn forward_netstrings(
             return;
         }
     }
+}
+
+/// Writes a settings file as the softphone requires it: readable by its
+/// owner alone (0600).
+pub fn write_settings(path: &Path, text: &str) {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("settings file is writable");
+    f.write_all(text.as_bytes())
+        .expect("settings file is writable");
 }

@@ -291,7 +291,7 @@ impl Bb {
         wait: bool,
     ) -> Bb {
         let cfg = dir.join(format!("{instance}.toml"));
-        std::fs::write(&cfg, settings).expect("settings file is writable");
+        crate::common::write_settings(&cfg, settings);
         let mut cmd = Bb::command(dir, instance);
         cmd.arg("run").args(args).arg("--config").arg(&cfg);
         env(&mut cmd);

@@ -28,6 +28,12 @@ struct Options {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Files the steps write (settings with passwords above all) are the
+    // user's alone, as the softphone requires of its settings file.
+    // SAFETY: umask only sets the process's file mode mask.
+    unsafe {
+        libc::umask(0o077);
+    }
     // Started again by the Q-4 crash scenario as the process that saves
     // the settings in a loop until it is killed (steps/settings_crash.rs).
     if let Ok(spec) = std::env::var(steps::settings_crash::SAVER_ENV) {
