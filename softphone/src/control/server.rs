@@ -899,7 +899,12 @@ mod tests {
         let mut partial = Raw::open(&path).await;
         partial.send("{\"id\":1,\"cmd\":").await;
         for c in [&mut quick, &mut partial] {
-            let closed = c.next().await.expect("told why");
+            // Bounded only so that a server that never closes fails the
+            // test instead of hanging it.
+            let closed = tokio::time::timeout(Duration::from_secs(10), c.next())
+                .await
+                .expect("closed long after the 0.1 s limit")
+                .expect("told why");
             assert_eq!(closed["id"], 0);
             assert!(
                 error_of(&closed).contains("closed: no complete request line within 0.1 s"),
