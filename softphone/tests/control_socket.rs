@@ -179,7 +179,9 @@ fn other_user_helper() {
                 let Ok(conn) = conn else { continue };
                 let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
                 let mut got = Vec::new();
-                let _ = std::io::BufReader::new(conn).read_until(b'\n', &mut got);
+                // Kept open until recorded: the client's end comes after.
+                let mut reader = std::io::BufReader::new(conn);
+                let _ = reader.read_until(b'\n', &mut got);
                 let mut record = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -190,6 +192,7 @@ fn other_user_helper() {
                     "connection: {}",
                     String::from_utf8_lossy(&got).trim()
                 );
+                drop(reader);
             }
         }
         "connect" => match UnixStream::connect(&sock) {
@@ -387,6 +390,7 @@ fn a_socket_planted_in_tmp_by_another_user_gets_no_password() {
     let victim = 200_000 + std::process::id() % 100_000;
     let planted = std::path::PathBuf::from(format!("/tmp/bbclient-{victim}"));
     let _ = std::fs::remove_dir_all(&planted);
+    let _cleanup = RemoveOnDrop(planted.clone());
     let record = scratch("socket-planted-tmp").join("received");
     std::fs::write(&record, "").expect("write");
     chmod(&record, 0o666);
@@ -411,6 +415,11 @@ fn a_socket_planted_in_tmp_by_another_user_gets_no_password() {
         &[],
         &["login", "op1", "--password-stdin"],
         "s3cret-pw\n",
+    );
+    assert_eq!(
+        received(&record),
+        "",
+        "the planted socket was not even connected to; bbclient said {out:?}"
     );
     let line = out.one_line_error(
         3,
@@ -459,7 +468,16 @@ fn a_socket_planted_in_tmp_by_another_user_gets_no_password() {
         "{out:?}"
     );
     drop(attacker);
-    let _ = std::fs::remove_dir_all(&planted);
+}
+
+/// Removes a directory outside the scratch area when the test ends, passed
+/// or failed.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 #[test]
