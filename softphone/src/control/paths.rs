@@ -307,8 +307,8 @@ pub enum SocketCheck {
 
 /// Before a client sends anything: checks that the socket at `path` and its
 /// directory belong to this user, that neither can be written by group or
-/// others, and that neither is a symbolic link (see [`inspect_dir`] for the
-/// directory's parent).
+/// others, and that neither is a symbolic link; the directory's parent must
+/// belong to this user or root, and be sticky if others can write to it.
 pub fn check_socket(path: &Path) -> SocketCheck {
     let uid = current_uid();
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
