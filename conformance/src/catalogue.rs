@@ -70,7 +70,10 @@ pub const SOURCES: &[(&str, &str)] = &[
 pub const AREAS: &[(&str, &[&str])] = &[
     ("Your own settings, tenant and CRM", &["team.rs"]),
     ("Calls", &["calls.rs", "audio.rs", "internal.rs"]),
-    ("Strangers on the network", &["strangers.rs"]),
+    (
+        "Strangers on the network, and ring limits",
+        &["strangers.rs"],
+    ),
     ("Web (popup and detail view)", &["cti_crm.rs", "web.rs"]),
     (
         "Command hooks and the softphone's output",

@@ -567,32 +567,31 @@ pub struct Settings {
 
 /// Refuses a settings file that its group or others may read or write: it
 /// holds the SIP and operator passwords. (The window saves it 0600.)
+#[cfg(unix)]
 pub fn check_private(path: &Path) -> Result<(), ConfigError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mode = meta.permissions().mode() & 0o7777;
-        let who = match (mode & 0o060 != 0, mode & 0o006 != 0) {
-            (false, false) => return Ok(()),
-            (true, false) => "its group",
-            (false, true) => "others",
-            (true, true) => "its group and others",
-        };
-        return Err(ConfigError::Exposed {
-            path: path.to_path_buf(),
-            who,
-            mode,
-        });
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        Ok(())
-    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let meta = std::fs::metadata(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o7777;
+    let who = match (mode & 0o060 != 0, mode & 0o006 != 0) {
+        (false, false) => return Ok(()),
+        (true, false) => "its group",
+        (false, true) => "others",
+        (true, true) => "its group and others",
+    };
+    Err(ConfigError::Exposed {
+        path: path.to_path_buf(),
+        who,
+        mode,
+    })
+}
+
+/// Elsewhere the file's ACL is the platform's business.
+#[cfg(not(unix))]
+pub fn check_private(_path: &Path) -> Result<(), ConfigError> {
+    Ok(())
 }
 
 impl Settings {

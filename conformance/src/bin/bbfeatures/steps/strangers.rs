@@ -293,3 +293,24 @@ async fn did_not_call(w: &mut BbWorld, ext: String, number: String) -> Result<()
         Err(format!("extension {ext} called {number}: {dialled:?}"))
     }
 }
+
+/// Checks that the current outside call ended, as the simulator sees it,
+/// with the reason `reason` (e.g. "rejected 480": the softphone gave up at
+/// its ring time limit; "rejected 486": busy). Waits up to 10 s.
+#[then(expr = "the outside call ends with {string}")]
+async fn outside_call_ends_with(w: &mut BbWorld, reason: String) -> Result<(), String> {
+    let ended = w
+        .wait_for("the outside call to end", 10, || async {
+            let c = w.last_call_state().await.ok()?;
+            (c["state"] == "ended").then_some(c)
+        })
+        .await?;
+    if ended["end_reason"] == reason.as_str() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the outside call ended with {}, not \"{reason}\"",
+            ended["end_reason"]
+        ))
+    }
+}
