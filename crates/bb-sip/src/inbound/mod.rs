@@ -81,6 +81,7 @@
 //! not streams: over TCP a short body means "wait for more", not 400.
 
 pub mod digest_spelling;
+mod grammar;
 mod repair;
 mod reply;
 mod rules;
