@@ -316,6 +316,46 @@ fn folding_compact_names_and_leading_zeros_are_read() {
 }
 
 #[test]
+fn what_rsipstack_misreads_in_valid_vias_and_addr_specs_is_repaired() {
+    // RFC 3261 COLON allows SWS around the sent-by ':'; an '@' or '<' in a
+    // quoted header parameter of an addr-spec From is not part of its URI
+    // (section 20.10). rsipstack 0.7.14 cannot read either as written.
+    let fixed = text(&options(""))
+        .replace("192.0.2.9:5060;branch", "192.0.2.9 :\t5060;branch")
+        .replace(
+            "From: \"PBX\" <sip:pbx@192.0.2.9>;tag=f1",
+            "From: sip:pbx@192.0.2.9;tag=f1;x=\"a@b<c\"",
+        );
+    assert!(parse_datagram(fixed.as_bytes()).defects().is_empty());
+    let Verdict::Rewrite(rw) = check_datagram(fixed.as_bytes()) else {
+        panic!("expected a rewrite");
+    };
+    let t = text(&rw.bytes);
+    assert!(
+        t.contains("\r\nVia: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK-a\r\n"),
+        "{t}"
+    );
+    assert!(
+        t.contains("\r\nFrom: <sip:pbx@192.0.2.9>;tag=f1;x=\"a@b<c\"\r\n"),
+        "{t}"
+    );
+    // A name-addr, and an addr-spec without quoted parameters, stay as they are.
+    let plain = text(&options("")).replace(
+        "To: <sip:agent@192.0.2.1>",
+        "To: sip:agent@192.0.2.1;user=phone",
+    );
+    let repaired = text(&repair::normalise(&parse_datagram(plain.as_bytes())));
+    assert!(
+        repaired.contains("\r\nTo: sip:agent@192.0.2.1;user=phone\r\n"),
+        "{repaired}"
+    );
+    assert!(
+        repaired.contains("\r\nFrom: \"PBX\" <sip:pbx@192.0.2.9>;tag=f1\r\n"),
+        "{repaired}"
+    );
+}
+
+#[test]
 fn the_reason_phrase_escapes_what_rfc_3261_does_not_allow() {
     let p = reply::reason_phrase(400, "To 'a\"b<c>' has 100% of %41 \u{e9}\u{7}");
     assert_eq!(

@@ -192,9 +192,9 @@ pub(crate) fn from_to(v: &[u8]) -> Result<(), Bad> {
     address(&mut c, false)?;
     params(&mut c, false, |name| {
         if name.eq_ignore_ascii_case(b"tag") {
-            Value::Token
+            Takes::Token
         } else {
-            Value::Generic
+            Takes::Generic
         }
     })
 }
@@ -209,11 +209,11 @@ pub(crate) fn contact(v: &[u8]) -> Result<(), Bad> {
         address(c, true)?;
         params(c, true, |name| {
             if name.eq_ignore_ascii_case(b"q") {
-                Value::QValue
+                Takes::QValue
             } else if name.eq_ignore_ascii_case(b"expires") {
-                Value::DeltaSeconds
+                Takes::DeltaSeconds
             } else {
-                Value::Generic
+                Takes::Generic
             }
         })
     })
@@ -225,7 +225,7 @@ pub(crate) fn contact(v: &[u8]) -> Result<(), Bad> {
 pub(crate) fn route(v: &[u8]) -> Result<(), Bad> {
     list(v, "a route value (<URI>)", |c| {
         address(c, true)?;
-        params(c, true, |_| Value::Generic)
+        params(c, true, |_| Takes::Generic)
     })
 }
 
@@ -342,22 +342,22 @@ fn via_parm(c: &mut Cur<'_>) -> Result<(), Bad> {
     params(c, true, |name| {
         let is = |n: &[u8]| name.eq_ignore_ascii_case(n);
         if is(b"branch") {
-            Value::Token
+            Takes::Token
         } else if is(b"received") {
-            Value::Address
+            Takes::Address
         } else if is(b"maddr") {
-            Value::Host
+            Takes::Host
         } else if is(b"ttl") {
-            Value::Ttl
+            Takes::Ttl
         } else {
-            Value::Generic
+            Takes::Generic
         }
     })
 }
 
-/// The value a header parameter takes.
+/// What value a header parameter takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Value {
+enum Takes {
     /// `generic-param`: the value is optional and is a token, a host or a
     /// quoted string.
     Generic,
@@ -377,7 +377,7 @@ enum Value {
 }
 
 /// `*( SEMI param )`, stopping at the end or, in a list, before `,`.
-fn params(c: &mut Cur<'_>, list: bool, rule: fn(&[u8]) -> Value) -> Result<(), Bad> {
+fn params(c: &mut Cur<'_>, list: bool, rule: fn(&[u8]) -> Takes) -> Result<(), Bad> {
     loop {
         let start = c.i;
         c.sws();
@@ -396,24 +396,24 @@ fn params(c: &mut Cur<'_>, list: bool, rule: fn(&[u8]) -> Value) -> Result<(), B
         let kind = rule(name);
         if c.sep(b'=') {
             param_value(c, name, kind)?;
-        } else if kind != Value::Generic {
+        } else if kind != Takes::Generic {
             return Err(c.bad(format!("'=' and a value after '{}'", shown(name))));
         }
     }
 }
 
-fn param_value(c: &mut Cur<'_>, name: &[u8], kind: Value) -> Result<(), Bad> {
+fn param_value(c: &mut Cur<'_>, name: &[u8], kind: Takes) -> Result<(), Bad> {
     let start = c.i;
     let what = |w: &str| format!("{w} as the value of '{}'", shown(name));
     match kind {
-        Value::Generic => match c.peek() {
+        Takes::Generic => match c.peek() {
             Some(b'"') => quoted_string(c).map(|_| ()),
             Some(b'[') => uri::host(c),
             _ => c.token(&what("a token, host or quoted string")).map(|_| ()),
         },
-        Value::Token => c.token(&what("a token")).map(|_| ()),
-        Value::Host => uri::host(c),
-        Value::Ttl => {
+        Takes::Token => c.token(&what("a token")).map(|_| ()),
+        Takes::Host => uri::host(c),
+        Takes::Ttl => {
             let digits = c.take(|b| b.is_ascii_digit());
             let ok = (1..=3).contains(&digits.len())
                 && matches!(parse_decimal(digits), Decimal::Value(n) if n <= 255);
@@ -424,7 +424,7 @@ fn param_value(c: &mut Cur<'_>, name: &[u8], kind: Value) -> Result<(), Bad> {
                 Err(c.bad(what("an integer from 0 to 255")))
             }
         }
-        Value::Address => {
+        Takes::Address => {
             if c.peek() == Some(b'[') {
                 return uri::host(c);
             }
@@ -436,7 +436,7 @@ fn param_value(c: &mut Cur<'_>, name: &[u8], kind: Value) -> Result<(), Bad> {
                 Err(c.bad(what("an IPv4 or IPv6 address")))
             }
         }
-        Value::QValue => {
+        Takes::QValue => {
             let q = c.take(|b| b.is_ascii_digit() || b == b'.');
             if is_qvalue(q) {
                 Ok(())
@@ -445,7 +445,7 @@ fn param_value(c: &mut Cur<'_>, name: &[u8], kind: Value) -> Result<(), Bad> {
                 Err(c.bad(what("a qvalue from 0 to 1 with at most 3 decimals")))
             }
         }
-        Value::DeltaSeconds => {
+        Takes::DeltaSeconds => {
             let digits = c.take(|b| b.is_ascii_digit());
             if matches!(parse_decimal(digits), Decimal::Value(n) if n <= u64::from(u32::MAX)) {
                 Ok(())
