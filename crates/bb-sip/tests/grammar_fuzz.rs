@@ -131,6 +131,16 @@ impl Value {
             bad.iter().map(|b| b.to_string()).collect(),
         ));
     }
+    /// A token that can be spoiled both ways: a character inside it, or a
+    /// well-formed but wrong replacement.
+    fn token_num(&mut self, s: &[u8], bad: &[&str]) {
+        let start = self.at();
+        self.slot(s, NOT_TOKEN);
+        self.numbers.push((
+            start..self.at(),
+            bad.iter().map(|b| b.to_string()).collect(),
+        ));
+    }
     fn required(&mut self, f: impl FnOnce(&mut Value)) {
         let start = self.at();
         f(self);
@@ -377,8 +387,8 @@ fn params(v: &mut Value, rng: &mut Rng, named: &[Named]) {
         v.sep(b"=", &["==", "|", "<"]);
         v.cut();
         v.sws(rng);
-        if bad.is_empty() {
-            v.required(|v| v.slot(value.as_bytes(), NOT_TOKEN));
+        if matches!(name, "tag" | "branch") {
+            v.required(|v| v.token_num(value.as_bytes(), &bad));
         } else {
             v.required(|v| v.num(value.as_bytes(), &bad));
         }
@@ -410,17 +420,20 @@ fn params(v: &mut Value, rng: &mut Rng, named: &[Named]) {
     }
 }
 
+/// Well-formed generic values that are not the token `tag` and `branch` take.
+const NOT_A_TOKEN_VALUE: [&str; 4] = ["\"x\"", "\"\"", "[::1]", "[2001:db8::1]"];
+
 fn tag(rng: &mut Rng) -> (String, Vec<&'static str>) {
     (
         String::from_utf8_lossy(&token(rng, 16)).into_owned(),
-        Vec::new(),
+        NOT_A_TOKEN_VALUE.to_vec(),
     )
 }
 
 fn branch(rng: &mut Rng) -> (String, Vec<&'static str>) {
     (
         format!("z9hG4bK{}", String::from_utf8_lossy(&token(rng, 16))),
-        Vec::new(),
+        NOT_A_TOKEN_VALUE.to_vec(),
     )
 }
 
@@ -460,13 +473,16 @@ fn via(rng: &mut Rng) -> Value {
             v.cut();
             v.sws(rng);
         }
-        v.lit(if rng.chance(80) { b"SIP" } else { b"sip" });
+        // RFC 3261 8.1.1.7: the protocol is SIP/2.0; other well-formed
+        // names and versions are spoils too.
+        let name: &[u8] = if rng.chance(80) { b"SIP" } else { b"sip" };
+        v.token_num(name, &["SIPS", "SIPX", "S1P", "HTTP"]);
         v.cut();
         v.sws(rng);
         v.sep(b"/", &["|", ":", "\\", ""]);
         v.cut();
         v.sws(rng);
-        v.required(|v| v.slot(b"2.0", NOT_TOKEN));
+        v.required(|v| v.token_num(b"2.0", &["2.1", "3.0", "20", "2.00", "02.0", "1.0"]));
         v.cut();
         v.sws(rng);
         v.sep(b"/", &["|", ":", "\\", ""]);
@@ -598,7 +614,9 @@ fn cseq(rng: &mut Rng) -> Value {
     v.cut();
     let ws = *rng.pick(&[&b" "[..], b"  ", b"\t", b" \t"]);
     v.sep(ws, &["", "/", ",", "-"]);
-    v.required(|v| v.slot(b"OPTIONS", NOT_TOKEN));
+    // Another method, or the same in another case: a mismatch (RFC 4475
+    // mismatch01: 400).
+    v.required(|v| v.token_num(b"OPTIONS", &["INFO", "INVITE", "options"]));
     v
 }
 
