@@ -56,18 +56,19 @@
 //!
 //! Where RFC 4475 allows a liberal receiver to accept a broken message, this
 //! module is strict about everything it or the stack interprets (the
-//! Request-Line, the Request-URI, Via, From, To, Contact, CSeq,
-//! Content-Length, Max-Forwards) and answers 400, and liberal about headers
-//! nobody here reads (`Date` with a non-GMT zone passes). Non-UTF-8 bytes in a
-//! header value are repaired, not rejected: the line is re-encoded as if it were
-//! Latin-1, which keeps every original byte recoverable, because rejecting a
-//! call for a legacy display name is worse than showing it oddly. Call-ID is
-//! only required to be visible ASCII (base64 `=` occurs in the wild) and host
-//! names may hold `_`. A request line with extra or trailing SP, a
-//! Request-URI in `<>` or with `?headers`, a three-colon IPv6 reference, an
-//! unquoted display name with a comma, spaces inside `<>` and an addr-spec
-//! Contact with `?` all get 400 (RFC 4475 allows either; rsipstack would
-//! mis-read or drop most of them).
+//! Request-Line, the Request-URI, Via, From, To, Contact, Call-ID, CSeq,
+//! Content-Length, Max-Forwards, Expires: each parsed by RFC 3261's grammar
+//! in `grammar`, tolerating only what RFC 4475 and RFC 5118 call tolerable)
+//! and answers 400, and liberal about headers nobody here reads (`Date` with
+//! a non-GMT zone passes). Non-UTF-8 bytes in a quoted string are repaired,
+//! not rejected: the line is re-encoded as if it were Latin-1, which keeps
+//! every original byte recoverable, because rejecting a call for a legacy
+//! display name is worse than showing it oddly. A Call-ID with `=` and a host
+//! name with `_` are outside the grammar and get 400. A request line with
+//! extra or trailing SP, a Request-URI in `<>` or with `?headers`, a
+//! three-colon IPv6 reference, an unquoted display name with a comma, spaces
+//! inside `<>` and an addr-spec Contact with `?` all get 400 (RFC 4475 allows
+//! either; rsipstack would mis-read or drop most of them).
 //!
 //! # What it won't do
 //!
@@ -81,6 +82,7 @@
 //! not streams: over TCP a short body means "wait for more", not 400.
 
 pub mod digest_spelling;
+mod grammar;
 mod refuse;
 mod repair;
 mod reply;

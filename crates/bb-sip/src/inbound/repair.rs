@@ -5,9 +5,13 @@
 //! - folding undone, compact names written in full, the SIP-Version written
 //!   `SIP/2.0`, leading CRLFs and bytes after the body left out;
 //! - in Via, From, To, Contact, Route, Record-Route and CSeq, whitespace around
-//!   `;`, `=`, `,` (and `/` in Via) removed and other runs made one SP, outside
-//!   quoted strings and `<>` (RFC 3261 treats them as equal; rsipstack does not
-//!   read `tag = x`);
+//!   `;`, `=`, `,` (and `/` and the sent-by `:` in Via) removed and other runs
+//!   made one SP, outside quoted strings and `<>` (RFC 3261 treats them as
+//!   equal; rsipstack does not read `tag = x` or `host : 5060`);
+//! - in those address fields, an addr-spec whose header parameters hold a
+//!   quoted string written as a name-addr (`sip:a@b;x="c@d"` becomes
+//!   `<sip:a@b>;x="c@d"`, the same by RFC 3261 section 20.10; rsipstack reads
+//!   an '@' or '<' inside the quoted string as part of the URI);
 //! - a header value or reason phrase that is not UTF-8 re-encoded as if it were
 //!   Latin-1 (every byte becomes the code point of the same number, so the
 //!   original bytes can be recovered; rsipstack stops reading headers at the
@@ -61,13 +65,9 @@ pub(crate) fn normalise(p: &Parsed<'_>) -> Vec<u8> {
         let value: Cow<'_, [u8]> = match f.known {
             Some(Header::Via) => Cow::Owned(squeeze(&f.value, true)),
             Some(
-                Header::From
-                | Header::To
-                | Header::Contact
-                | Header::Route
-                | Header::RecordRoute
-                | Header::CSeq,
-            ) => Cow::Owned(squeeze(&f.value, false)),
+                Header::From | Header::To | Header::Contact | Header::Route | Header::RecordRoute,
+            ) => Cow::Owned(bracket_addr_specs(&squeeze(&f.value, false))),
+            Some(Header::CSeq) => Cow::Owned(squeeze(&f.value, false)),
             _ => Cow::Borrowed(&f.value),
         };
         let mut value = latin1_if_needed(&value).into_owned();
@@ -86,9 +86,11 @@ pub(crate) fn normalise(p: &Parsed<'_>) -> Vec<u8> {
 }
 
 /// Removes whitespace next to the delimiters and shortens other runs to one
-/// SP, outside quoted strings and `<>`.
-fn squeeze(v: &[u8], slash: bool) -> Vec<u8> {
-    let is_delim = |b: u8| matches!(b, b';' | b'=' | b',') || (slash && b == b'/');
+/// SP, outside quoted strings and `<>`. In a Via (`via`), `/` and `:` are
+/// delimiters too (RFC 3261's SLASH and COLON; outside quoted strings a Via
+/// has ':' only in sent-by and in addresses, which hold no whitespace).
+fn squeeze(v: &[u8], via: bool) -> Vec<u8> {
+    let is_delim = |b: u8| matches!(b, b';' | b'=' | b',') || (via && matches!(b, b'/' | b':'));
     let mut out = Vec::with_capacity(v.len());
     let (mut in_quotes, mut in_angle, mut escaped) = (false, false, false);
     let mut i = 0;
@@ -134,6 +136,55 @@ fn squeeze(v: &[u8], slash: bool) -> Vec<u8> {
         i += 1;
     }
     out
+}
+
+/// Puts `<>` around each addr-spec (an element without a quoted display
+/// name whose first `<`, if any, comes after its first `;`) that has a quoted
+/// string among its header parameters. Elements are split at `,` outside
+/// quoted strings and `<>`; the value has been squeezed.
+fn bracket_addr_specs(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len() + 8);
+    let (mut in_quotes, mut in_angle, mut escaped) = (false, false, false);
+    let mut start = 0;
+    for i in 0..=v.len() {
+        let b = v.get(i).copied();
+        if escaped && b.is_some() {
+            escaped = false;
+            continue;
+        }
+        match b {
+            Some(b'\\') if in_quotes => escaped = true,
+            Some(b'"') => in_quotes = !in_quotes,
+            Some(b'<') if !in_quotes => in_angle = true,
+            Some(b'>') if !in_quotes => in_angle = false,
+            Some(b',') if !in_quotes && !in_angle => {
+                bracket_one(&v[start..i], &mut out);
+                out.push(b',');
+                start = i + 1;
+            }
+            None => bracket_one(&v[start..], &mut out),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn bracket_one(element: &[u8], out: &mut Vec<u8>) {
+    let lead = element.iter().take_while(|&&b| is_lws(b)).count();
+    let body = &element[lead..];
+    let semi = body.iter().position(|&b| b == b';');
+    let lt = body.iter().position(|&b| b == b'<');
+    let addr_spec = !body.starts_with(b"\"") && semi.is_some_and(|s| lt.is_none_or(|l| s < l));
+    match semi {
+        Some(s) if addr_spec && body[s..].contains(&b'"') => {
+            out.extend_from_slice(&element[..lead]);
+            out.push(b'<');
+            out.extend_from_slice(&body[..s]);
+            out.push(b'>');
+            out.extend_from_slice(&body[s..]);
+        }
+        _ => out.extend_from_slice(element),
+    }
 }
 
 fn latin1_if_needed(v: &[u8]) -> Cow<'_, [u8]> {
