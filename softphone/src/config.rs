@@ -669,11 +669,11 @@ impl Settings {
                 .chain(outbound_proxy.map(|p| p.ip()))
                 .collect(),
         };
-        if !(1..=64).contains(&raw.sip.max_ringing) {
+        if !(1..=1000).contains(&raw.sip.max_ringing) {
             return Err(invalid(
                 "sip.max_ringing",
                 format!(
-                    "{} is out of range (1 to 64 calls ringing at once; the default is 4)",
+                    "{} is out of range (1 to 1000 calls ringing at once; the default is 4)",
                     raw.sip.max_ringing
                 ),
             ));

@@ -29,8 +29,10 @@ const CALLS: usize = 30;
 fn settings(server_port: u16, crm: SocketAddr) -> String {
     // No registrar listens on the server port: calls reach the phone all the
     // same. The popup carries the Call-ID, so each request names its call.
+    // The burst rings 30 calls at once: above the default max_ringing.
     format!(
         "[account]\nserver = \"127.0.0.1:{server_port}\"\nuser = \"1910\"\npassword = \"pw1910\"\nlocal_addr = \"127.0.0.1:0\"\n\n\
+         [sip]\nmax_ringing = 32\n\n\
          [web]\nskip_internal = false\n\n[web.popup]\nmethod = \"GET\"\nurl = \"http://{crm}/popup\"\nparams = '''\ncid=%CallId%\n'''\n"
     )
 }

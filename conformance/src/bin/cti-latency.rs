@@ -126,7 +126,8 @@ async fn start_phone(
     uac: &Uac,
 ) -> Result<Phone, String> {
     let mut text = format!(
-        "[account]\nserver = \"{registrar}\"\nuser = \"{user}\"\npassword = \"x\"\nlocal_addr = \"127.0.0.1:0\"\n\n"
+        "[account]\nserver = \"{registrar}\"\nuser = \"{user}\"\npassword = \"x\"\nlocal_addr = \"127.0.0.1:0\"\n\n\
+         [sip]\nmax_ringing = 1000\nring_timeout_s = 0\n\n"
     );
     let mut popup = false;
     if let Some((crm, recorder, which)) = hooks {

@@ -180,10 +180,12 @@ impl Drop for Phone {
     }
 }
 
+/// `sip:user@at`, or `sip:at` without a user (an empty user part is not
+/// RFC 3261 grammar, and the inbound guard answers it 400).
 fn uri(user: &str, at: SocketAddr) -> Uri {
     Uri {
         scheme: Some(Scheme::Sip),
-        auth: Some(Auth {
+        auth: (!user.is_empty()).then(|| Auth {
             user: user.into(),
             password: None,
         }),
