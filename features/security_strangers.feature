@@ -46,3 +46,13 @@ Feature: Strangers cannot ring the phone or move its calls
     And the softphone of extension 1910 reports a refused REFER from 127.0.0.2
     And extension 1910 did not call 0990000000
     And the outside caller is talking to extension 1910
+
+  Scenario: a stranger's INVITE that would replace the call is refused, and the call stays
+    When an outside caller 09012345678 calls the outside line 0312345678
+    Then the softphone rings
+    When the operator runs "bbclient answer"
+    Then the outside caller is talking to extension 1910
+    When a stranger at 127.0.0.2 sends extension 1910 an INVITE that replaces the current call
+    Then the stranger's request is answered 403
+    And the softphone of extension 1910 reports a refused INVITE from 127.0.0.2
+    And the outside caller is talking to extension 1910

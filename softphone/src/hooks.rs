@@ -754,7 +754,12 @@ impl Drop for GroupGuard {
 }
 
 async fn run_command(argv: bb_cti::Argv) -> HookOutcome {
-    let Ok(_running) = COMMANDS_RUNNING.try_acquire() else {
+    run_command_in(argv, &COMMANDS_RUNNING).await
+}
+
+/// [`run_command`] with the running commands counted in `running`.
+async fn run_command_in(argv: bb_cti::Argv, running: &tokio::sync::Semaphore) -> HookOutcome {
+    let Ok(_running) = running.try_acquire() else {
         return HookOutcome::Failed {
             error: format!(
                 "{MAX_RUNNING_COMMANDS} hook commands are running already; this one was not started"
@@ -942,5 +947,33 @@ mod tests {
         // A 180 that never goes out delays the hooks, never loses them.
         driver.call_event(&ringing("c"), Some(CancellationToken::new()));
         assert_eq!(wait(&requests), "c");
+    }
+
+    #[tokio::test]
+    async fn a_command_beyond_the_running_limit_is_not_started() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let marker = dir.path().join("started");
+        let argv = bb_cti::Argv {
+            program: "/usr/bin/touch".into(),
+            args: vec![marker.display().to_string()],
+        };
+        let full = tokio::sync::Semaphore::new(0);
+        match run_command_in(argv.clone(), &full).await {
+            HookOutcome::Failed { error } => {
+                assert!(
+                    error.contains("16 hook commands are running already"),
+                    "{error}"
+                )
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(!marker.exists(), "the command was started");
+        let free = tokio::sync::Semaphore::new(1);
+        let ran = run_command_in(argv, &free).await;
+        assert!(
+            matches!(ran, HookOutcome::Exited { code: Some(0) }),
+            "{ran:?}"
+        );
+        assert!(marker.exists());
     }
 }

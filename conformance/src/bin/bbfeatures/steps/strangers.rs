@@ -314,3 +314,60 @@ async fn outside_call_ends_with(w: &mut BbWorld, reason: String) -> Result<(), S
         ))
     }
 }
+
+/// A stranger at `ip` sends the softphone of extension `ext` an INVITE with
+/// a `Replaces` header naming the current outside call (its Call-ID, guessed
+/// tags), as a call pick-up would, and waits up to 5 s for the final answer.
+#[when(
+    expr = "a stranger at {word} sends extension {word} an INVITE that replaces the current call"
+)]
+async fn stranger_replaces(w: &mut BbWorld, ip: String, ext: String) -> Result<(), String> {
+    let ip = stranger_ip(&ip)?;
+    let target = phone_addr(w, &ext).await?;
+    let call_id = w.last_call_state().await?["call_id"]
+        .as_str()
+        .unwrap_or("unknown")
+        .to_string();
+    let sock = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0))
+        .await
+        .map_err(|e| format!("cannot bind the stranger on {ip}: {e}"))?;
+    let local = sock
+        .local_addr()
+        .map_err(|e| format!("stranger address: {e}"))?;
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+    );
+    let msg = format!(
+        "INVITE sip:{ext}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-replaces-1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:0312345678@{local}>;tag=stranger\r\nTo: <sip:{ext}@{target}>\r\n\
+         Call-ID: replaces-{ip}\r\nCSeq: 1 INVITE\r\nContact: <sip:x@{local}>\r\n\
+         Replaces: {call_id};to-tag=guess;from-tag=guess\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    );
+    sock.send_to(msg.as_bytes(), target)
+        .await
+        .map_err(|e| format!("the stranger cannot send: {e}"))?;
+    let mut buf = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let (n, _) = tokio::time::timeout(left, sock.recv_from(&mut buf))
+            .await
+            .map_err(|_| {
+                "the softphone gave the stranger's INVITE no final answer within 5 s".to_string()
+            })?
+            .map_err(|e| format!("the stranger cannot read: {e}"))?;
+        let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let status = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        if status >= 200 {
+            state(w).lock().await.stranger.last_status = Some(status);
+            return Ok(());
+        }
+    }
+}
