@@ -859,6 +859,8 @@ fn phone_config(settings: &Settings) -> PhoneConfig {
             0 => None,
             s => Some(s.saturating_mul(1000)),
         },
+        auto_answer: settings.auto_answer,
+        auto_answer_delay: settings.raw.call.auto_answer_delay_ms,
     }
 }
 

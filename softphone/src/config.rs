@@ -33,6 +33,31 @@ pub struct RawSettings {
     /// Where the call history is kept (CALL-3).
     #[serde(default)]
     pub history: HistorySection,
+    /// How incoming calls are taken (auto-answer).
+    #[serde(default, skip_serializing_if = "CallSection::is_default")]
+    pub call: CallSection,
+}
+
+/// `[call]`: how incoming calls are taken.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CallSection {
+    /// `"off"` (the default), `"always"`, or `"server"`: when the INVITE
+    /// asks for it (`Call-Info: …;answer-after=N`, `Alert-Info:
+    /// …;info=alert-autoanswer`, `Answer-Mode: Auto`), as ACD queues and
+    /// predictive campaigns do. Never while another call is connected.
+    #[serde(default)]
+    pub auto_answer: String,
+    /// Wait this long before answering by itself (a server's longer
+    /// `answer-after` wins).
+    #[serde(default)]
+    pub auto_answer_delay_ms: u64,
+}
+
+impl CallSection {
+    fn is_default(&self) -> bool {
+        *self == CallSection::default()
+    }
 }
 
 /// `[history]`: the call history (CALL-3), recorded by the running
@@ -563,6 +588,8 @@ pub struct Settings {
     /// Who may ring the phone and move a call (`[sip] accept_calls_from`,
     /// `accept_refer`), with the server's addresses.
     pub admission: crate::admission::Admission,
+    /// `[call] auto_answer`.
+    pub auto_answer: crate::phone::AutoAnswer,
 }
 
 /// Refuses a settings file that its group or others may read or write: it
@@ -687,6 +714,28 @@ impl Settings {
                 ),
             ));
         }
+        let auto_answer = match raw.call.auto_answer.trim().to_ascii_lowercase().as_str() {
+            "" | "off" => crate::phone::AutoAnswer::Off,
+            "always" => crate::phone::AutoAnswer::Always,
+            "server" => crate::phone::AutoAnswer::Server,
+            other => {
+                return Err(invalid(
+                    "call.auto_answer",
+                    format!(
+                        "'{other}' is not an auto-answer rule (write \"off\", \"always\" or \"server\")"
+                    ),
+                ));
+            }
+        };
+        if raw.call.auto_answer_delay_ms > 60_000 {
+            return Err(invalid(
+                "call.auto_answer_delay_ms",
+                format!(
+                    "{} is out of range (0 to 60000 ms; the default is 0)",
+                    raw.call.auto_answer_delay_ms
+                ),
+            ));
+        }
         let hooks = crate::hooks::HookSettings::from_raw(&raw)
             .map_err(|(key, message)| invalid(&key, message))?;
         let audio = crate::media::AudioSettings::from_raw(&raw.audio, path)
@@ -714,6 +763,7 @@ impl Settings {
             }
         };
         Ok(Settings {
+            auto_answer,
             admission,
             operator_api,
             operator_timeout: std::time::Duration::from_millis(raw.operator.timeout_ms),

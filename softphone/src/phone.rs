@@ -50,6 +50,10 @@ pub struct IncomingFacts {
     pub to_user: Option<String>,
     /// User part of the Request-URI.
     pub request_uri_user: Option<String>,
+    /// The INVITE asks to be answered automatically (`Call-Info:
+    /// …;answer-after=N`, `Alert-Info: …;info=alert-autoanswer`,
+    /// `Answer-Mode: Auto`), after this many ms.
+    pub answer_after_ms: Option<Millis>,
 }
 
 impl IncomingFacts {
@@ -421,6 +425,21 @@ struct Call {
     number: String,
     /// When it started ringing (incoming calls).
     rang_at: Option<Millis>,
+    /// When it is answered by itself (auto-answer).
+    answer_at: Option<Millis>,
+}
+
+/// `[call] auto_answer`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AutoAnswer {
+    /// Never (the default).
+    #[default]
+    Off,
+    /// Every incoming call, while no other call is connected.
+    Always,
+    /// When the INVITE asks for it (ACD and predictive calls), while no
+    /// other call is connected.
+    Server,
 }
 
 /// Softphone-wide behaviour the operator configures.
@@ -434,6 +453,11 @@ pub struct PhoneConfig {
     /// A ringing call nobody answers or cancels ends after this long with
     /// 480 (`[sip] ring_timeout_s`; `None`: never).
     pub ring_timeout: Option<Millis>,
+    /// Which calls answer themselves (`[call] auto_answer`).
+    pub auto_answer: AutoAnswer,
+    /// After how long (`[call] auto_answer_delay_ms`; a server's
+    /// `answer-after` is used when it asks for longer).
+    pub auto_answer_delay: Millis,
 }
 
 impl Default for PhoneConfig {
@@ -442,6 +466,8 @@ impl Default for PhoneConfig {
             ring_second_call: true,
             max_ringing: 4,
             ring_timeout: Some(120_000),
+            auto_answer: AutoAnswer::Off,
+            auto_answer_delay: 0,
         }
     }
 }
@@ -571,6 +597,7 @@ impl Phone {
                 referred_by: None,
                 number: number.clone(),
                 rang_at: None,
+                answer_at: None,
             },
         );
         self.actions.push_back(Action::Invite {
@@ -623,17 +650,37 @@ impl Phone {
     /// When [`Phone::handle_timeout`] must be called next, if ever: the
     /// earliest ring time limit.
     pub fn poll_timeout(&self) -> Option<Millis> {
-        let limit = self.config.ring_timeout?;
-        self.calls
-            .values()
-            .filter(|c| c.state == State::Ringing)
-            .filter_map(|c| c.rang_at)
-            .map(|t| t.saturating_add(limit))
-            .min()
+        let ringing = self.calls.values().filter(|c| c.state == State::Ringing);
+        let limits = ringing.clone().filter_map(|c| {
+            let limit = self.config.ring_timeout?;
+            c.rang_at.map(|t| t.saturating_add(limit))
+        });
+        let answers = ringing.filter_map(|c| c.answer_at);
+        limits.chain(answers).min()
     }
 
-    /// Ends the ringing calls whose time limit passed: 480 to the caller.
+    /// Answers the ringing calls whose auto-answer time came, and ends
+    /// those whose ring time limit passed (480 to the caller).
     pub fn handle_timeout(&mut self, now: Millis) {
+        let to_answer: Vec<CallKey> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.state == State::Ringing && c.answer_at.is_some_and(|t| now >= t))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in to_answer {
+            let busy = self
+                .calls
+                .iter()
+                .any(|(k, c)| *k != key && Self::is_connected(c));
+            if let Some(c) = self.calls.get_mut(&key) {
+                c.answer_at = None;
+                if !busy {
+                    c.state = State::Answering;
+                    self.actions.push_back(Action::Accept(key));
+                }
+            }
+        }
         let Some(limit) = self.config.ring_timeout else {
             return;
         };
@@ -780,6 +827,7 @@ impl Phone {
                 referred_by: None,
                 number,
                 rang_at: Some(now),
+                answer_at: None,
             },
         );
         if let Some(old) = replacing {
@@ -792,8 +840,27 @@ impl Phone {
             self.end(old, EndCause::Transferred, now);
             return;
         }
+        let asked = facts.answer_after_ms;
         self.actions.push_back(Action::Ring(key));
         self.emit(PhoneEvent::Ringing { key, facts });
+        // Auto-answer: rung first (the ring hooks run), then answered like
+        // any call; never while another call is connected.
+        let delay = match (self.config.auto_answer, asked) {
+            (AutoAnswer::Always, asked) => {
+                Some(asked.unwrap_or(0).max(self.config.auto_answer_delay))
+            }
+            (AutoAnswer::Server, Some(asked)) => Some(asked.max(self.config.auto_answer_delay)),
+            _ => None,
+        };
+        let busy = self
+            .calls
+            .iter()
+            .any(|(k, c)| *k != key && Self::is_connected(c));
+        if let (Some(delay), false) = (delay, busy)
+            && let Some(c) = self.calls.get_mut(&key)
+        {
+            c.answer_at = Some(now.saturating_add(delay));
+        }
     }
 
     fn answered(&mut self, key: CallKey, call_id: String, now: Millis) {
@@ -1627,5 +1694,73 @@ mod tests {
         });
         never.handle_input(incoming(1), 0);
         assert_eq!(never.poll_timeout(), None);
+    }
+
+    fn asking(key: CallKey, after: Option<Millis>) -> Input {
+        Input::Incoming {
+            key,
+            facts: IncomingFacts {
+                call_id: format!("c{key}"),
+                from_user: Some("09012345678".into()),
+                answer_after_ms: after,
+                ..Default::default()
+            },
+            replaces: None,
+        }
+    }
+
+    fn auto(mode: AutoAnswer, delay: Millis) -> Phone {
+        Phone::new(PhoneConfig {
+            auto_answer: mode,
+            auto_answer_delay: delay,
+            ring_timeout: None,
+            ..PhoneConfig::default()
+        })
+    }
+
+    #[test]
+    fn auto_answer_rings_first_then_answers_when_its_time_comes() {
+        let mut p = auto(AutoAnswer::Always, 500);
+        p.handle_input(asking(1, None), 1_000);
+        let rang = drain(&mut p);
+        assert_eq!(rang.first(), Some(&Action::Ring(1)));
+        assert_eq!(p.poll_timeout(), Some(1_500));
+        p.handle_timeout(1_499);
+        assert!(drain(&mut p).is_empty());
+        p.handle_timeout(1_500);
+        assert_eq!(drain(&mut p), vec![Action::Accept(1)]);
+        assert_eq!(p.poll_timeout(), None);
+    }
+
+    #[test]
+    fn server_auto_answer_follows_the_invite_and_off_never_answers() {
+        let mut p = auto(AutoAnswer::Server, 0);
+        p.handle_input(asking(1, None), 0);
+        drain(&mut p);
+        assert_eq!(p.poll_timeout(), None, "no header: the call just rings");
+        p.handle_input(asking(2, Some(2_000)), 10);
+        drain(&mut p);
+        assert_eq!(p.poll_timeout(), Some(2_010));
+        p.handle_timeout(2_010);
+        assert_eq!(drain(&mut p), vec![Action::Accept(2)]);
+
+        let mut off = auto(AutoAnswer::Off, 0);
+        off.handle_input(asking(1, Some(0)), 0);
+        drain(&mut off);
+        assert_eq!(off.poll_timeout(), None);
+    }
+
+    #[test]
+    fn auto_answer_never_takes_a_second_call_over_a_connected_one() {
+        let mut p = auto(AutoAnswer::Always, 0);
+        p.handle_input(asking(1, None), 0);
+        p.handle_timeout(0);
+        p.handle_input(Input::Confirmed { key: 1 }, 1);
+        drain(&mut p);
+        p.handle_input(asking(2, Some(0)), 5);
+        drain(&mut p);
+        assert_eq!(p.poll_timeout(), None);
+        p.handle_timeout(5);
+        assert!(drain(&mut p).is_empty());
     }
 }

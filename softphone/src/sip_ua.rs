@@ -1035,6 +1035,7 @@ impl SipUa {
             called_party_user: first_value(headers, "P-Called-Party-ID").and_then(addr_user),
             to_user: first_value(headers, "To").and_then(addr_user),
             request_uri_user: uri_user(&req.uri.to_string()),
+            answer_after_ms: bb_sip::headers::auto_answer_ms(headers),
         };
         let replaces = first_value(headers, "Replaces").map(str::to_string);
         let replaced = match &replaces {

@@ -419,3 +419,58 @@ fn a_refer_is_refused_when_the_settings_say_never_against_sipp() {
         "refused REFER from 127.0.0.1:",
     );
 }
+
+/// The server (sipp) calls with one of the three auto-answer header forms;
+/// with `[call] auto_answer = "server"` the softphone answers by itself
+/// (nobody runs `answer`), after ringing.
+fn auto_answered(name: &str, header: &str) {
+    let dir = scratch(name);
+    let settings = format!(
+        "{}\n[call]\nauto_answer = \"server\"\n",
+        settings(free_udp_port())
+    );
+    let mut phone = Phone::start(&dir, name, &settings);
+    let addr = phone
+        .proc
+        .expect_line("(SIP ", 15)
+        .split("(SIP ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("the SIP address is printed")
+        .to_string();
+    let mut sipp = sipp(
+        "uac_autoanswer.xml",
+        free_udp_port(),
+        1,
+        &dir,
+        &["-s", "1910", &addr, "-key", "auto_header", header],
+    );
+    phone
+        .proc
+        .expect_line("ringing: call from 09012345678 to 0312345678", 10);
+    phone.proc.expect_line("bbclient: answered (Call-ID", 10);
+    phone.proc.expect_line("hung up: remote_hangup", 10);
+    assert_sipp_done(&mut sipp, &dir);
+    phone.proc.stop();
+}
+
+#[test]
+fn call_info_answer_after_is_answered_by_itself_against_sipp() {
+    auto_answered(
+        "sipp-auto-call-info",
+        "Call-Info: <sip:127.0.0.1>;answer-after=0",
+    );
+}
+
+#[test]
+fn alert_info_autoanswer_is_answered_by_itself_against_sipp() {
+    auto_answered(
+        "sipp-auto-alert-info",
+        "Alert-Info: <http://127.0.0.1/ring>;info=alert-autoanswer",
+    );
+}
+
+#[test]
+fn answer_mode_auto_is_answered_by_itself_against_sipp() {
+    auto_answered("sipp-auto-answer-mode", "Answer-Mode: Auto");
+}

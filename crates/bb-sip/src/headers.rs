@@ -16,6 +16,67 @@ pub fn first_value<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
         .map(Header::value)
 }
 
+/// Whether an INVITE asks to be answered automatically, and after how many
+/// ms: `Call-Info: <…>;answer-after=N` (N seconds), `Alert-Info:
+/// <…>;info=alert-autoanswer` (also `info=auto-answer`), or `Answer-Mode:
+/// Auto` (RFC 5373). `None` when it does not ask.
+pub fn auto_answer_ms(headers: &Headers) -> Option<u64> {
+    let values = |name: &'static str| {
+        headers
+            .iter()
+            .filter(move |h| h.name().eq_ignore_ascii_case(name))
+            .map(Header::value)
+    };
+    // The parameters after the URI: `;a=b;c` (quoted strings are not split).
+    let params = |value: &str| -> Vec<(String, String)> {
+        let after = match value.rfind('>') {
+            Some(i) => &value[i + 1..],
+            None => value,
+        };
+        after
+            .split(';')
+            .filter_map(|p| {
+                let p = p.trim();
+                if p.is_empty() {
+                    return None;
+                }
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                Some((
+                    k.trim().to_ascii_lowercase(),
+                    v.trim().trim_matches('"').to_ascii_lowercase(),
+                ))
+            })
+            .collect()
+    };
+    for v in values("Call-Info") {
+        for (k, v) in params(v) {
+            if k == "answer-after"
+                && let Ok(secs) = v.parse::<u64>()
+            {
+                return Some(secs.min(3600) * 1000);
+            }
+        }
+    }
+    for v in values("Alert-Info") {
+        if params(v).iter().any(|(k, v)| {
+            k == "info"
+                && matches!(
+                    v.as_str(),
+                    "alert-autoanswer" | "auto-answer" | "autoanswer"
+                )
+        }) {
+            return Some(0);
+        }
+    }
+    for v in values("Answer-Mode") {
+        let mode = v.split(';').next().unwrap_or("").trim();
+        if mode.eq_ignore_ascii_case("auto") {
+            return Some(0);
+        }
+    }
+    None
+}
+
 /// Builds an arbitrary header by name (`P-Called-Party-ID`, `Replaces`, …).
 pub fn make(name: &str, value: impl Into<String>) -> Header {
     rsipstack::sip::headers::make_header(name, value.into())
@@ -105,6 +166,37 @@ pub fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_three_auto_answer_forms_are_read() {
+        let h = |name: &str, value: &str| -> Headers { vec![make(name, value)].into() };
+        assert_eq!(
+            auto_answer_ms(&h("Call-Info", "<sip:pbx.test>;answer-after=2")),
+            Some(2000)
+        );
+        assert_eq!(
+            auto_answer_ms(&h("Call-Info", "<sip:pbx.test>;answer-after=0")),
+            Some(0)
+        );
+        assert_eq!(
+            auto_answer_ms(&h(
+                "Alert-Info",
+                "<http://x.test/ring>;info=alert-autoanswer"
+            )),
+            Some(0)
+        );
+        assert_eq!(auto_answer_ms(&h("Answer-Mode", "Auto;require")), Some(0));
+        assert_eq!(auto_answer_ms(&h("Answer-Mode", "Manual")), None);
+        assert_eq!(
+            auto_answer_ms(&h("Alert-Info", "<http://x.test/ring>")),
+            None
+        );
+        assert_eq!(
+            auto_answer_ms(&h("Call-Info", "<sip:pbx.test>;purpose=icon")),
+            None
+        );
+        assert_eq!(auto_answer_ms(&Headers::default()), None);
+    }
 
     #[test]
     fn user_parts_of_real_world_values() {
