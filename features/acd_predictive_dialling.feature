@@ -20,6 +20,16 @@ Feature: Predictive dialling
     Then the called party 0801110001 is talking to extension 1001
     And the campaign renewals counts 1 connect and 0 abandons
 
+  # The queue's offers carry Call-Info: …;answer-after=0 (the tenant asks for
+  # it); a softphone set to auto-answer "server" connects the customer at once.
+  Scenario: a softphone that answers by itself connects the campaign call without the operator
+    Given the softphone of extension 1001 answers by itself when the server asks
+    And operator op1 is logged in on extension 1001
+    When the campaign renewals is started
+    Then extension 1001 rings with a call from 0801110001
+    And the called party 0801110001 is talking to extension 1001
+    And the campaign renewals counts 1 connect and 0 abandons
+
   Scenario: with no operator available the dialler places no call
     Given operator op1 is logged in on extension 1001
     And operator op1 is not available

@@ -873,6 +873,7 @@ mod tests {
                 timeout_ms: 10_000,
                 overflow: Some(Target::extension("1330")),
                 after_call_work_ms: 500,
+                auto_answer: None,
             },
         );
         t

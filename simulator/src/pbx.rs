@@ -3041,12 +3041,21 @@ impl Pbx {
                     return;
                 };
                 let anchor = c.anchor;
+                let queue = c.queue.clone();
                 self.event(
                     "queue_offer",
                     Some(call),
                     json!({"operator": operator, "extension": extension}),
                 );
-                let presented = self.identity_of(anchor);
+                let mut presented = self.identity_of(anchor);
+                // The queue may ask the operator's phone to answer by itself.
+                let ask = queue
+                    .as_ref()
+                    .and_then(|q| self.tenant.queues.get(q))
+                    .and_then(|q| q.auto_answer);
+                if let Some(form) = ask {
+                    presented.headers.push(form.header());
+                }
                 if self
                     .dial_extension(
                         call,

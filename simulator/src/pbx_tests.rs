@@ -638,6 +638,7 @@ fn acd_tenant(strategy: QueueStrategy) -> Tenant {
                 ..Target::default()
             }),
             after_call_work_ms: 0,
+            auto_answer: None,
         },
     );
     t

@@ -388,6 +388,40 @@ pub struct Queue {
     /// offered calls meanwhile); 0: straight back to available.
     #[serde(default)]
     pub after_call_work_ms: u64,
+    /// Ask the operator's phone to answer this queue's offers by itself
+    /// (ACD and predictive calls), with one of the header forms phones
+    /// know: `"call-info"` (`Call-Info: …;answer-after=0`), `"alert-info"`
+    /// (`Alert-Info: …;info=alert-autoanswer`) or `"answer-mode"`
+    /// (`Answer-Mode: Auto`, RFC 5373). None by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_answer: Option<AutoAnswerHeader>,
+}
+
+/// How a queue's offers ask for auto-answer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum AutoAnswerHeader {
+    /// `Call-Info: <sip:bluebean-sim>;answer-after=0`
+    CallInfo,
+    /// `Alert-Info: <http://bluebean-sim/autoanswer>;info=alert-autoanswer`
+    AlertInfo,
+    /// `Answer-Mode: Auto`
+    AnswerMode,
+}
+
+impl AutoAnswerHeader {
+    /// The header (name, value).
+    pub fn header(self) -> (String, String) {
+        let (n, v) = match self {
+            AutoAnswerHeader::CallInfo => ("Call-Info", "<sip:bluebean-sim>;answer-after=0"),
+            AutoAnswerHeader::AlertInfo => (
+                "Alert-Info",
+                "<http://bluebean-sim/autoanswer>;info=alert-autoanswer",
+            ),
+            AutoAnswerHeader::AnswerMode => ("Answer-Mode", "Auto"),
+        };
+        (n.to_string(), v.to_string())
+    }
 }
 
 fn default_offer_ms() -> u64 {
@@ -554,6 +588,7 @@ impl Tenant {
                     ..Target::default()
                 }),
                 after_call_work_ms: 5_000,
+                auto_answer: None,
             },
         );
         let mut campaigns = BTreeMap::new();

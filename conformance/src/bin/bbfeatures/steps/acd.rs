@@ -152,12 +152,32 @@ async fn phone_with_operator(
     ext: &str,
     login: Option<(&str, &str)>,
 ) -> Result<(), String> {
+    phone_with_operator_and(w, ext, login, "").await
+}
+
+/// [`phone_with_operator`] with `more` settings appended.
+async fn phone_with_operator_and(
+    w: &mut BbWorld,
+    ext: &str,
+    login: Option<(&str, &str)>,
+    more: &str,
+) -> Result<(), String> {
     let mut extra = format!("[operator]\napi_url = \"{}\"\n", w.api()?);
     if let Some((id, pw)) = login {
         extra.push_str(&format!("login_id = \"{id}\"\npassword = \"{pw}\"\n"));
     }
     extra.push_str("\n[sip]\nt1_ms = 100\n");
+    extra.push_str(more);
     w.start_phone(ext, &extra).await
+}
+
+/// Starts a softphone for extension `ext` whose operator settings point at the
+/// simulator and which answers a call by itself when the INVITE asks for it
+/// (`[call] auto_answer = "server"`; the queue of the tenant must ask, as
+/// `auto_answer = "call-info"` does), and waits until it registered (up to 15 s).
+#[given(expr = "the softphone of extension {word} answers by itself when the server asks")]
+async fn phone_auto_answers(w: &mut BbWorld, ext: String) -> Result<(), String> {
+    phone_with_operator_and(w, &ext, None, "\n[call]\nauto_answer = \"server\"\n").await
 }
 
 /// Logs `op` in on `ext` from the softphone of `ext` (started if needed),
