@@ -63,15 +63,6 @@ pub struct Refusal {
 }
 
 impl Admission {
-    /// Anyone may ring and refer: what the phone did before this policy.
-    pub fn open() -> Admission {
-        Admission {
-            from: AcceptFrom::Any,
-            refer: AcceptRefer::Any,
-            server: Vec::new(),
-        }
-    }
-
     /// Whether `source` is the server.
     fn is_server(&self, source: IpAddr) -> bool {
         self.server.iter().any(|s| same_ip(*s, source))
@@ -90,6 +81,10 @@ impl Admission {
     /// turns it away. Responses, ACKs and unreadable datagrams pass (the
     /// inbound guard has dealt with those).
     pub fn judge(&self, datagram: &[u8], source: IpAddr) -> Option<Refusal> {
+        // Responses (most of what arrives) pass without a second parse.
+        if datagram.starts_with(b"SIP/") {
+            return None;
+        }
         let facts = bb_sip::inbound::request_facts(datagram)?;
         self.judge_request(&facts.method, facts.in_dialog, source)
     }

@@ -561,6 +561,13 @@ impl Phone {
         matches!(c.state, State::Talking { .. } | State::Answering)
     }
 
+    /// Whether a call other than `key` is connected.
+    fn other_connected(&self, key: CallKey) -> bool {
+        self.calls
+            .iter()
+            .any(|(k, c)| *k != key && Self::is_connected(c))
+    }
+
     /// The call the operator is talking on: connected and not held by us.
     fn active(&self) -> Option<CallKey> {
         // A consultation call takes precedence over the call it consults for.
@@ -669,10 +676,7 @@ impl Phone {
             .map(|(k, _)| *k)
             .collect();
         for key in to_answer {
-            let busy = self
-                .calls
-                .iter()
-                .any(|(k, c)| *k != key && Self::is_connected(c));
+            let busy = self.other_connected(key);
             if let Some(c) = self.calls.get_mut(&key) {
                 c.answer_at = None;
                 if !busy {
@@ -852,10 +856,7 @@ impl Phone {
             (AutoAnswer::Server, Some(asked)) => Some(asked.max(self.config.auto_answer_delay)),
             _ => None,
         };
-        let busy = self
-            .calls
-            .iter()
-            .any(|(k, c)| *k != key && Self::is_connected(c));
+        let busy = self.other_connected(key);
         if let (Some(delay), false) = (delay, busy)
             && let Some(c) = self.calls.get_mut(&key)
         {

@@ -1159,19 +1159,9 @@ impl SipUa {
                     let target = first_value(&req.headers, "Refer-To")
                         .map(rsipstack::sip::event_packages::parse_refer_to);
                     let number = target.as_ref().and_then(|t| uri_user(&t.uri));
-                    let policy = self.admission.read().map(|a| a.refer).ok();
+                    // Who may send a REFER was judged before the dialog
+                    // saw it (`admission`); here only its target.
                     match (target, number) {
-                        (Some(_), Some(number))
-                            if policy == Some(crate::admission::AcceptRefer::Never) =>
-                        {
-                            let _ = handle.reply(StatusCode::Forbidden).await;
-                            let _ = self.events.send(SipEvent::ReferRefused {
-                                key,
-                                target: number,
-                                why: "REFER is not accepted ([sip] accept_refer = \"never\")"
-                                    .into(),
-                            });
-                        }
                         (Some(t), Some(number)) => {
                             // The same rules as a number the operator dials.
                             match bb_verbs::number::normalize_number(&number) {

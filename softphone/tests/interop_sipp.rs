@@ -374,14 +374,7 @@ fn refused_refer(name: &str, extra_settings: &str, refer_to: &str, said: &str) {
     let dir = scratch(name);
     let settings = format!("{}{extra_settings}", settings(free_udp_port()));
     let mut phone = Phone::start(&dir, name, &settings);
-    let addr = phone
-        .proc
-        .expect_line("(SIP ", 15)
-        .split("(SIP ")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("the SIP address is printed")
-        .to_string();
+    let addr = phone_addr(&mut phone);
     let mut sipp = sipp(
         "uac_refers_us.xml",
         free_udp_port(),
@@ -430,14 +423,7 @@ fn auto_answered(name: &str, header: &str) {
         settings(free_udp_port())
     );
     let mut phone = Phone::start(&dir, name, &settings);
-    let addr = phone
-        .proc
-        .expect_line("(SIP ", 15)
-        .split("(SIP ")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("the SIP address is printed")
-        .to_string();
+    let addr = phone_addr(&mut phone);
     let mut sipp = sipp(
         "uac_autoanswer.xml",
         free_udp_port(),

@@ -4,7 +4,7 @@
 //! turn a request away before the SIP stack spends anything on it (a
 //! stranger's INVITE: no transaction, no RTP port, no hook).
 
-use super::reply::to_tag;
+use super::reply::{line, to_tag};
 use super::rules;
 use super::scan::{Header, StartLine, parse_datagram};
 
@@ -68,18 +68,6 @@ pub fn refusal(datagram: &[u8], status: u16, phrase: &str) -> Option<Vec<u8>> {
     line(&mut out, "CSeq", &cseq.value);
     out.extend_from_slice(b"Content-Length: 0\r\n\r\n");
     Some(out)
-}
-
-/// `name: value CRLF`, a stray CR or LF in the copied value made SP.
-fn line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend(
-        value
-            .iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
-    out.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]

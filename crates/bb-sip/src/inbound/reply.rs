@@ -75,7 +75,7 @@ pub(crate) fn build(p: &Parsed<'_>, d: &Defect, policy: &Policy) -> Reply {
 
 /// Writes `name: value CRLF`; a stray CR or LF in the value becomes SP so a
 /// copied value can never start a new header line.
-fn line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+pub(crate) fn line(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
     out.extend(

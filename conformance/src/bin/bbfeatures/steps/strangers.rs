@@ -36,9 +36,56 @@ fn stranger_ip(ip: &str) -> Result<IpAddr, String> {
     Ok(ip)
 }
 
-/// The SIP address the softphone of `ext` registered.
-async fn phone_addr(w: &BbWorld, ext: &str) -> Result<SocketAddr, String> {
-    w.contact_of(ext).await
+/// A raw UDP socket on the stranger's address, and that address.
+async fn bind_stranger(ip: IpAddr) -> Result<(tokio::net::UdpSocket, SocketAddr), String> {
+    let sock = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0))
+        .await
+        .map_err(|e| format!("cannot bind the stranger on {ip}: {e}"))?;
+    let local = sock
+        .local_addr()
+        .map_err(|e| format!("stranger address: {e}"))?;
+    Ok((sock, local))
+}
+
+/// An SDP offer from `ip` that the softphone can take (so that an INVITE
+/// would ring if it were let through).
+fn offer_sdp(ip: IpAddr) -> String {
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+    )
+}
+
+/// Sends the request `msg` to `target` and waits up to 5 s for its final
+/// status (provisional answers are read past).
+async fn final_status(
+    sock: &tokio::net::UdpSocket,
+    target: SocketAddr,
+    msg: &str,
+) -> Result<u16, String> {
+    sock.send_to(msg.as_bytes(), target)
+        .await
+        .map_err(|e| format!("the stranger cannot send: {e}"))?;
+    let mut buf = vec![0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let (n, _) = tokio::time::timeout(left, sock.recv_from(&mut buf))
+            .await
+            .map_err(|_| {
+                "the softphone gave the stranger's request no final answer within 5 s".to_string()
+            })?
+            .map_err(|e| format!("the stranger cannot read: {e}"))?;
+        let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let status = answer
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| format!("the softphone's answer is not a response: {answer}"))?;
+        if status >= 200 {
+            return Ok(status);
+        }
+    }
 }
 
 /// A stranger at `ip` (a loopback address other than 127.0.0.1, e.g.
@@ -52,7 +99,7 @@ async fn stranger_rings(
     caller: String,
 ) -> Result<(), String> {
     let ip = stranger_ip(&ip)?;
-    let target = phone_addr(w, &ext).await?;
+    let target = w.contact_of(&ext).await?;
     let uac = Uac::bind(ip, false)
         .await
         .map_err(|e| format!("cannot bind the stranger on {ip}: {e}"))?;
@@ -125,22 +172,14 @@ async fn stranger_floods(
     count: u32,
 ) -> Result<(), String> {
     let ip = stranger_ip(&ip)?;
-    let target = phone_addr(w, &ext).await?;
+    let target = w.contact_of(&ext).await?;
     let before = footprint(w, &ext)?;
     state(w).lock().await.stranger.before = Some(before);
-    let sock = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0))
-        .await
-        .map_err(|e| format!("cannot bind the stranger on {ip}: {e}"))?;
-    let local = sock
-        .local_addr()
-        .map_err(|e| format!("stranger address: {e}"))?;
+    let (sock, local) = bind_stranger(ip).await?;
     let last_call_id = format!("flood-{}@{ip}", count.saturating_sub(1));
     // A usable offer, so that each INVITE would ring (a port pair, the
     // hooks) if the softphone took it.
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
-         m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
-    );
+    let sdp = offer_sdp(ip);
     for n in 0..count {
         let msg = format!(
             "INVITE sip:{ext}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-flood-{n};rport\r\n\
@@ -211,37 +250,19 @@ async fn stranger_refers(
     number: String,
 ) -> Result<(), String> {
     let ip = stranger_ip(&ip)?;
-    let target = phone_addr(w, &ext).await?;
+    let target = w.contact_of(&ext).await?;
     let call_id = w.last_call_state().await?["call_id"]
         .as_str()
         .unwrap_or("unknown")
         .to_string();
-    let sock = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0))
-        .await
-        .map_err(|e| format!("cannot bind the stranger on {ip}: {e}"))?;
-    let local = sock
-        .local_addr()
-        .map_err(|e| format!("stranger address: {e}"))?;
+    let (sock, local) = bind_stranger(ip).await?;
     let msg = format!(
         "REFER sip:{ext}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-refer-1;rport\r\n\
          Max-Forwards: 70\r\nFrom: <sip:0312345678@{local}>;tag=stranger\r\nTo: <sip:{ext}@{target}>;tag=guess\r\n\
          Call-ID: {call_id}\r\nCSeq: 9 REFER\r\nContact: <sip:x@{local}>\r\n\
          Refer-To: <sip:{number}@{local}>\r\nContent-Length: 0\r\n\r\n"
     );
-    sock.send_to(msg.as_bytes(), target)
-        .await
-        .map_err(|e| format!("the stranger cannot send: {e}"))?;
-    let mut buf = vec![0u8; 4096];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
-        .await
-        .map_err(|_| "the softphone did not answer the stranger's REFER within 5 s".to_string())?
-        .map_err(|e| format!("the stranger cannot read: {e}"))?;
-    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
-    let status = answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("the softphone's answer is not a response: {answer}"))?;
+    let status = final_status(&sock, target, &msg).await?;
     state(w).lock().await.stranger.last_status = Some(status);
     Ok(())
 }
@@ -323,21 +344,13 @@ async fn outside_call_ends_with(w: &mut BbWorld, reason: String) -> Result<(), S
 )]
 async fn stranger_replaces(w: &mut BbWorld, ip: String, ext: String) -> Result<(), String> {
     let ip = stranger_ip(&ip)?;
-    let target = phone_addr(w, &ext).await?;
+    let target = w.contact_of(&ext).await?;
     let call_id = w.last_call_state().await?["call_id"]
         .as_str()
         .unwrap_or("unknown")
         .to_string();
-    let sock = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0))
-        .await
-        .map_err(|e| format!("cannot bind the stranger on {ip}: {e}"))?;
-    let local = sock
-        .local_addr()
-        .map_err(|e| format!("stranger address: {e}"))?;
-    let sdp = format!(
-        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
-         m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
-    );
+    let (sock, local) = bind_stranger(ip).await?;
+    let sdp = offer_sdp(ip);
     let msg = format!(
         "INVITE sip:{ext}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-replaces-1;rport\r\n\
          Max-Forwards: 70\r\nFrom: <sip:0312345678@{local}>;tag=stranger\r\nTo: <sip:{ext}@{target}>\r\n\
@@ -346,28 +359,7 @@ async fn stranger_replaces(w: &mut BbWorld, ip: String, ext: String) -> Result<(
          Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
         sdp.len()
     );
-    sock.send_to(msg.as_bytes(), target)
-        .await
-        .map_err(|e| format!("the stranger cannot send: {e}"))?;
-    let mut buf = vec![0u8; 4096];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let (n, _) = tokio::time::timeout(left, sock.recv_from(&mut buf))
-            .await
-            .map_err(|_| {
-                "the softphone gave the stranger's INVITE no final answer within 5 s".to_string()
-            })?
-            .map_err(|e| format!("the stranger cannot read: {e}"))?;
-        let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
-        let status = answer
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse::<u16>().ok())
-            .unwrap_or(0);
-        if status >= 200 {
-            state(w).lock().await.stranger.last_status = Some(status);
-            return Ok(());
-        }
-    }
+    let status = final_status(&sock, target, &msg).await?;
+    state(w).lock().await.stranger.last_status = Some(status);
+    Ok(())
 }
