@@ -24,6 +24,9 @@
 //!   from already-parsed `rtpmap`/`fmtp` attributes.
 //! * [`tone`]: Goertzel tone detection and a sine generator for end-to-end
 //!   tests.
+//! * [`cadence`]: the tones a phone plays to its user (ringtone, ringback,
+//!   busy, call waiting) in national plans, and [`cadence::segments`] /
+//!   [`cadence::matches`] to check a recording's cadence.
 //! * [`netem`]: seeded synthetic network traces and the replay harness that
 //!   scores a jitter buffer against the best fixed delay in hindsight.
 //!
@@ -74,6 +77,7 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+pub mod cadence;
 pub mod codec;
 pub mod dtmf;
 pub mod g711;
