@@ -41,9 +41,10 @@ use crate::history_writer::Publisher;
 use crate::hooks::HookDriver;
 use crate::media::{MediaNotice, MediaStats};
 use crate::operator::{ApiCall, ApiError, OperatorApi, ServerOperator, Session};
-use crate::phone::{Action, Command, EndCause, Phone, PhoneConfig, PhoneEvent};
+use crate::phone::{Action, Command, EndCause, Input, Phone, PhoneConfig, PhoneEvent};
 use crate::reload::Report;
 use crate::sip_ua::{RegState, SipAccount, SipEvent, SipUa};
+use crate::sounds::{Players, Sounds};
 
 /// How a softphone is started.
 pub struct RunOptions {
@@ -74,6 +75,11 @@ enum OpMsg {
     },
     /// A fresh view of the operator from a `status` refresh.
     Server(ServerOperator),
+    /// The ACD state change of do not disturb, answered.
+    State {
+        call: ApiCall,
+        answer: Result<ServerOperator, ApiError>,
+    },
 }
 
 /// Saved settings for the running core (WEB-7), validated by
@@ -288,6 +294,8 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
     let started = Instant::now();
     let now = || started.elapsed().as_millis() as u64;
     let mut phone = Phone::new(phone_config(&settings));
+    let mut sounds = Sounds::new();
+    let mut players = Players::new();
     let mut reg = RegState::Unregistered;
     let mut last_incoming: Option<String> = None;
     let (op_tx, mut op_rx) = mpsc::unbounded_channel::<OpMsg>();
@@ -295,7 +303,12 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             Some(ev) = sip_rx.recv() => match ev {
-                SipEvent::Call(input) => phone.handle_input(input, now()),
+                SipEvent::Call(input) => {
+                    if let Input::Progress { key, code, early_media } = &input {
+                        sounds.on_progress(*key, *code, *early_media);
+                    }
+                    phone.handle_input(input, now());
+                }
                 SipEvent::Registration(state) => {
                     let state = tidy_reg(state);
                     let (kind, reason, text) = match &state {
@@ -378,6 +391,16 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                     let _ = reply.send(outcome.reply);
                 }
                 OpMsg::Server(server) => operator.note_server(server),
+                OpMsg::State { call, answer } => {
+                    let outcome = operator.finish(&call, answer);
+                    match (&call, outcome.reply) {
+                        (ApiCall::SetState { state, .. }, Ok(_)) => {
+                            say(format!("operator state set to {state} (do not disturb)"));
+                        }
+                        (_, Err(e)) => say(e),
+                        _ => {}
+                    }
+                }
             },
             Some(update) = settings_rx.recv() => {
                 let plan = crate::reload::plan(&settings, update.settings, &|a| sip.reaches(a));
@@ -502,6 +525,7 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                     sip.invite(key, number, replaces, call_id);
                 }
                 Action::Hold { key, hold } => sip.hold(key, hold),
+                Action::Mute { key, muted } => sip.mute(key, muted),
                 Action::Refer {
                     key,
                     number,
@@ -520,6 +544,18 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                     publisher.publish(ev);
                 }
                 Action::Event(ev) => {
+                    sounds.on_event(&ev);
+                    if let PhoneEvent::Dnd { on } = &ev
+                        && let (Some(api), Some(call)) = (api.clone(), operator.dnd_state(*on))
+                    {
+                        // The queues stop offering calls to the operator
+                        // too; the phone turns calls away meanwhile.
+                        let op_tx = op_tx.clone();
+                        tokio::spawn(async move {
+                            let answer = api.perform(&call, None).await;
+                            let _ = op_tx.send(OpMsg::State { call, answer });
+                        });
+                    }
                     let (mut event, line) = announce(&ev);
                     if let PhoneEvent::Dialing { key, .. } = &ev
                         && let Some(call_id) = phone.call_id(*key)
@@ -546,6 +582,9 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                     }
                 }
             }
+        }
+        while let Some(action) = sounds.poll_action() {
+            players.apply(action, &settings.audio, |key, tone| sip.set_tone(key, tone));
         }
     }
     say("shutting down");
@@ -735,7 +774,8 @@ fn status(
         .describe()
         .into_iter()
         .map(|(key, number, state)| {
-            let mut c = serde_json::json!({"number": number, "state": state});
+            let mut c =
+                serde_json::json!({"number": number, "state": state, "muted": phone.muted(key)});
             if let Some(id) = phone.call_id(key) {
                 c["call_id"] = id.into();
             }
@@ -750,6 +790,7 @@ fn status(
         "server": settings.server.to_string(),
         "registration": registration,
         "operator": operator.status(),
+        "dnd": phone.dnd(),
         "calls": calls,
     })
 }
@@ -833,6 +874,18 @@ fn announce(ev: &PhoneEvent) -> (Event, String) {
             })
             .with_call(call_id.clone())
         }
+        PhoneEvent::Muted { call_id, muted, .. } => {
+            line = format!(
+                "{} (Call-ID {})",
+                if *muted { "muted" } else { "unmuted" },
+                safe(call_id)
+            );
+            Event::new(EventKind::Mute { muted: *muted }).with_call(call_id.clone())
+        }
+        PhoneEvent::Dnd { on } => {
+            line = format!("do not disturb {}", if *on { "on" } else { "off" });
+            Event::new(EventKind::Dnd { on: *on })
+        }
         PhoneEvent::HungUp {
             call_id,
             cause,
@@ -861,6 +914,7 @@ fn phone_config(settings: &Settings) -> PhoneConfig {
         },
         auto_answer: settings.auto_answer,
         auto_answer_delay: settings.raw.call.auto_answer_delay_ms,
+        dnd_status: settings.raw.call.dnd_status.unwrap_or(486),
     }
 }
 
@@ -902,6 +956,9 @@ fn command(
         Verb::TransferComplete => Command::TransferComplete,
         Verb::BlindTransfer(n) => Command::BlindTransfer(n.as_str().to_string()),
         Verb::Dtmf(d) => Command::Dtmf(d.as_str().to_string()),
+        Verb::Mute => Command::Mute(true),
+        Verb::Unmute => Command::Mute(false),
+        Verb::Dnd(on) => Command::Dnd(on),
         Verb::Details => {
             return match last_incoming {
                 Some(call_id) => Outcome::Details(hooks.details(call_id)),

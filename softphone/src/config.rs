@@ -52,6 +52,11 @@ pub struct CallSection {
     /// `answer-after` wins).
     #[serde(default)]
     pub auto_answer_delay_ms: u64,
+    /// What a call gets under do not disturb (`bbclient dnd on`): 486
+    /// (Busy Here, the default), 480 (Temporarily Unavailable) or 603
+    /// (Decline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dnd_status: Option<u16>,
 }
 
 impl CallSection {
@@ -144,6 +149,45 @@ pub struct Audio {
     /// Opus settings.
     #[serde(default)]
     pub opus: OpusOptions,
+    /// Ring out loud when a call comes in.
+    #[serde(default = "yes")]
+    pub ring: bool,
+    /// The device the ringtone plays on: empty for the output device
+    /// (when the output is a device), `null`, or a device name — e.g. the
+    /// PC's speakers while calls go to the headset.
+    #[serde(default)]
+    pub ring_device: String,
+    /// A WAV file that records the ringtone instead of a device.
+    #[serde(default)]
+    pub ring_output_wav: String,
+    /// The ringtone: empty for the built-in one, else a WAV file.
+    #[serde(default)]
+    pub ringtone: String,
+    /// Ringtone volume, 0 to 100 percent.
+    #[serde(default = "default_ring_volume")]
+    pub ring_volume: u8,
+    /// Microphone volume, 0 to 100 percent.
+    #[serde(default = "full_volume")]
+    pub input_volume: u8,
+    /// Speaker volume, 0 to 100 percent.
+    #[serde(default = "full_volume")]
+    pub output_volume: u8,
+    /// The call-progress tones played when the network sends none
+    /// (ringback, busy, call waiting): `jp` (the default), `us` or `eu`.
+    #[serde(default = "default_tones")]
+    pub tones: String,
+}
+
+fn default_ring_volume() -> u8 {
+    80
+}
+
+fn full_volume() -> u8 {
+    100
+}
+
+fn default_tones() -> String {
+    "jp".to_string()
 }
 
 impl Default for Audio {
@@ -158,6 +202,14 @@ impl Default for Audio {
             input_wav: String::new(),
             output_wav: String::new(),
             opus: OpusOptions::default(),
+            ring: true,
+            ring_device: String::new(),
+            ring_output_wav: String::new(),
+            ringtone: String::new(),
+            ring_volume: default_ring_volume(),
+            input_volume: full_volume(),
+            output_volume: full_volume(),
+            tones: default_tones(),
         }
     }
 }
@@ -733,6 +785,16 @@ impl Settings {
                 format!(
                     "{} is out of range (0 to 60000 ms; the default is 0)",
                     raw.call.auto_answer_delay_ms
+                ),
+            ));
+        }
+        if let Some(code) = raw.call.dnd_status
+            && !matches!(code, 480 | 486 | 603)
+        {
+            return Err(invalid(
+                "call.dnd_status",
+                format!(
+                    "{code} is not a status for do not disturb (write 486 Busy Here, 480 Temporarily Unavailable or 603 Decline)"
                 ),
             ));
         }

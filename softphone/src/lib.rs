@@ -28,6 +28,7 @@ pub mod operator;
 pub mod phone;
 pub mod reload;
 pub mod sip_ua;
+pub mod sounds;
 // The operator's window and what it keeps (call history, atomic settings save).
 pub mod history;
 pub mod history_writer;

@@ -15,6 +15,7 @@
 //! POST {api_url}/api/operators/login   {"login_id","password","extension"}  → 200 {"operator":{…}} | 401/404/409 {"error"}
 //! POST {api_url}/api/operators/logout  {"login_id","password"}              → 200 {"operator":{…}} | 401/404/409 {"error"}
 //! GET  {api_url}/api/operators/{id}                                         → 200 {…operator…}
+//! PUT  {api_url}/api/operators/{id}/state  {"state"}                        → 200 {"operator":{…}} | 404/409 {"error"}
 //! ```
 //!
 //! # Decisions
@@ -81,6 +82,14 @@ pub enum ApiCall {
     Get {
         /// The login ID.
         login_id: String,
+    },
+    /// Set the operator's ACD state: `not_available` under do not
+    /// disturb, `available` when it ends.
+    SetState {
+        /// The login ID.
+        login_id: String,
+        /// The state word.
+        state: &'static str,
     },
 }
 
@@ -310,7 +319,9 @@ impl Session {
     /// The answer to a login or logout [`ApiCall`] from
     /// [`Session::begin_login`] / [`Session::begin_logout`].
     pub fn finish(&mut self, call: &ApiCall, answer: Result<ServerOperator, ApiError>) -> Outcome {
-        self.busy = false;
+        if matches!(call, ApiCall::Login { .. } | ApiCall::Logout { .. }) {
+            self.busy = false;
+        }
         match (call, answer) {
             (
                 ApiCall::Login {
@@ -385,6 +396,20 @@ impl Session {
                     hooks_login: Some(self.hooks_login()),
                 }
             }
+            (ApiCall::SetState { state, .. }, answer) => {
+                let reply = match answer {
+                    Ok(server) => {
+                        self.server = Some(server);
+                        Ok(Some(self.status()))
+                    }
+                    Err(e) => Err(format!("setting the operator state to {state} failed: {e}")),
+                };
+                Outcome {
+                    event: None,
+                    reply,
+                    hooks_login: None,
+                }
+            }
             (ApiCall::Get { .. }, answer) => {
                 if let Ok(server) = answer {
                     self.server = Some(server);
@@ -396,6 +421,15 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// The ACD state change that do not disturb asks for (`on`: not
+    /// available), when an operator is logged in.
+    pub fn dnd_state(&self, on: bool) -> Option<ApiCall> {
+        self.logged_in_as().map(|id| ApiCall::SetState {
+            login_id: id.to_string(),
+            state: if on { "not_available" } else { "available" },
+        })
     }
 
     /// Takes a fresh server view (from a `status` refresh).
@@ -518,6 +552,15 @@ impl OperatorApi {
                 let encoded: String = url_path_segment(login_id);
                 let url = self.url(&format!("/api/operators/{encoded}"));
                 (url.clone(), self.http.get(&url), false)
+            }
+            ApiCall::SetState { login_id, state } => {
+                let encoded: String = url_path_segment(login_id);
+                let url = self.url(&format!("/api/operators/{encoded}/state"));
+                let req = self
+                    .http
+                    .put(&url)
+                    .json(&serde_json::json!({ "state": state }));
+                (url, req, true)
             }
         };
         let work = async {

@@ -665,6 +665,23 @@ impl SipUa {
         }
     }
 
+    /// Mutes or unmutes the microphone of call `key`.
+    pub fn mute(&self, key: CallKey, muted: bool) {
+        match lock(&self.legs).get(&key).map(|l| l.media.session.as_ref()) {
+            Some(Some(session)) => session.set_muted(muted),
+            Some(None) => tracing::warn!("media: (un)mute not applied: the call has no media yet"),
+            None => tracing::warn!("media: (un)mute not applied: no such call"),
+        }
+    }
+
+    /// Mixes a tone into what the operator hears on call `key` (call
+    /// waiting), or stops it.
+    pub fn set_tone(&self, key: CallKey, tone: Option<bb_media::cadence::Cadence>) {
+        if let Some(Some(session)) = lock(&self.legs).get(&key).map(|l| l.media.session.as_ref()) {
+            session.set_tone(tone);
+        }
+    }
+
     /// The packetisation time we ask for, in ms.
     fn ptime(&self) -> u32 {
         self.audio.ptime.millis()
@@ -680,10 +697,7 @@ impl SipUa {
             None => {
                 let pair = leg.media.pair.clone();
                 // No Call-ID or number in media logs: the leg's own key.
-                let label = match key.checked_sub(crate::phone::PHONE_KEYS) {
-                    Some(n) => format!("out-{n}"),
-                    None => format!("in-{key}"),
-                };
+                let label = crate::phone::call_label(key);
                 let call = media::CallRef {
                     key,
                     call_id: leg.dialog.id().call_id.clone(),
@@ -1111,12 +1125,17 @@ impl SipUa {
                         // Early media: a 183 (or 180) with SDP starts the
                         // media, so the network's announcement or ringback
                         // is heard before the answer.
-                        if let Ok(sdp) = AudioSdp::parse(&resp.body) {
-                            self.set_remote(key, sdp, true);
-                        }
+                        let early_media = match AudioSdp::parse(&resp.body) {
+                            Ok(sdp) => {
+                                self.set_remote(key, sdp, true);
+                                true
+                            }
+                            Err(_) => false,
+                        };
                         self.send(Input::Progress {
                             key,
                             code: u16::from(resp.status_code.clone()),
+                            early_media,
                         });
                     }
                 }

@@ -240,6 +240,24 @@ fn parse_args<S: AsRef<str>>(args: &[S]) -> Result<CliCommand, CliError> {
         VerbWord::Details => Verb::Details,
         VerbWord::Status => Verb::Status,
         VerbWord::Logout => Verb::Logout,
+        VerbWord::Mute => Verb::Mute,
+        VerbWord::Unmute => Verb::Unmute,
+        VerbWord::Dnd => {
+            let arg = first_arg.ok_or(CliError::MissingArgument {
+                verb,
+                what: "on or off",
+            })?;
+            match arg.to_ascii_lowercase().as_str() {
+                "on" => Verb::Dnd(true),
+                "off" => Verb::Dnd(false),
+                _ => {
+                    return Err(CliError::UnexpectedArgument {
+                        verb,
+                        arg: crate::text::excerpt(arg),
+                    });
+                }
+            }
+        }
         VerbWord::Dtmf => {
             let arg = first_arg.ok_or(CliError::MissingArgument {
                 verb,
@@ -350,6 +368,28 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn mute_unmute_and_dnd_parse_with_clear_errors() {
+        assert_eq!(ok("mute").verb, Verb::Mute);
+        assert_eq!(ok("UNMUTE").verb, Verb::Unmute);
+        assert_eq!(ok("dnd on").verb, Verb::Dnd(true));
+        assert_eq!(ok("dnd OFF").verb, Verb::Dnd(false));
+        assert_eq!(
+            parse_cli(&args("dnd")).unwrap_err().to_string(),
+            "dnd needs on or off (write: dnd on|off)"
+        );
+        assert_eq!(
+            parse_cli(&args("dnd maybe")).unwrap_err().to_string(),
+            "dnd got an unexpected argument 'maybe' (write: dnd on|off)"
+        );
+        assert!(parse_cli(&args("mute 1")).is_err());
+        // Mute travels in a URI; do not disturb does not.
+        assert_eq!(ok("bbclient:mute").verb, Verb::Mute);
+        assert_eq!(Verb::Unmute.to_uri().as_deref(), Some("bbclient:unmute"));
+        assert_eq!(Verb::Dnd(true).to_uri(), None);
+        assert!(parse_cli(&args("bbclient:dnd:on")).is_err());
+    }
+
+    #[test]
     fn guide_examples() {
         assert_eq!(verb("call 1330"), Verb::Call(n("1330")));
         assert_eq!(verb("hold"), Verb::Hold);
@@ -416,7 +456,7 @@ pub(crate) mod tests {
         assert_eq!(
             err("bbclient:format:c").to_string(),
             "unsupported URI 'bbclient:format:c' (known verbs: call, hold, unhold, transfer, \
-             transfer_complete, blindtransfer, hangup)"
+             transfer_complete, blindtransfer, hangup, mute, unmute)"
         );
         assert!(matches!(
             err("bbclient:login:op1"),
@@ -433,7 +473,7 @@ pub(crate) mod tests {
         assert_eq!(
             err("format c").to_string(),
             "unknown verb 'format' (known verbs: call, hold, unhold, transfer, transfer_complete, \
-             blindtransfer, hangup, answer, dtmf, details, status, login, logout)"
+             blindtransfer, hangup, answer, dtmf, details, status, login, logout, mute, unmute, dnd)"
         );
         for (typed, meant) in [
             ("blind_transfer", VerbWord::BlindTransfer),
@@ -595,6 +635,9 @@ pub(crate) mod tests {
                 login_id: Some(LoginId::parse(&s).unwrap())
             }),
             Just(Verb::Logout),
+            Just(Verb::Mute),
+            Just(Verb::Unmute),
+            any::<bool>().prop_map(Verb::Dnd),
         ]
     }
 

@@ -201,7 +201,7 @@ fn uri_verb_list() -> String {
 /// assert_eq!(
 ///     parse_uri("bbclient:format:c").unwrap_err().to_string(),
 ///     "unsupported URI 'bbclient:format:c' (known verbs: call, hold, unhold, transfer, \
-///      transfer_complete, blindtransfer, hangup)"
+///      transfer_complete, blindtransfer, hangup, mute, unmute)"
 /// );
 /// ```
 pub fn parse_uri(input: &str) -> Result<Verb, UriError> {
@@ -401,13 +401,24 @@ impl Parser<'_> {
                     VerbWord::Hold => Verb::Hold,
                     VerbWord::Unhold => Verb::Unhold,
                     VerbWord::TransferComplete => Verb::TransferComplete,
-                    _ => Verb::Hangup,
+                    VerbWord::Hangup => Verb::Hangup,
+                    VerbWord::Mute => Verb::Mute,
+                    VerbWord::Unmute => Verb::Unmute,
+                    // `uri_usage` admitted only the verbs above.
+                    _ => {
+                        return Err(UriError::CommandLineOnly {
+                            uri: excerpt(self.uri),
+                            verb,
+                        });
+                    }
                 })
             }
-            VerbArg::Dtmf | VerbArg::OptionalLoginId => Err(UriError::CommandLineOnly {
-                uri: excerpt(self.uri),
-                verb,
-            }),
+            VerbArg::Dtmf | VerbArg::OptionalLoginId | VerbArg::OnOff => {
+                Err(UriError::CommandLineOnly {
+                    uri: excerpt(self.uri),
+                    verb,
+                })
+            }
         }
     }
 }
@@ -575,7 +586,7 @@ mod tests {
         assert_eq!(
             err("bbclient:format:c").to_string(),
             "unsupported URI 'bbclient:format:c' (known verbs: call, hold, unhold, transfer, \
-             transfer_complete, blindtransfer, hangup)"
+             transfer_complete, blindtransfer, hangup, mute, unmute)"
         );
         assert!(matches!(err("bbclient:"), UriError::UnknownVerb { .. }));
         assert!(matches!(err("bbclient://"), UriError::UnknownVerb { .. }));
@@ -645,7 +656,7 @@ mod tests {
         assert_eq!(
             err("bbclient:login:op1").to_string(),
             "unsupported URI 'bbclient:login:op1': login is available on the command line only \
-             (known verbs: call, hold, unhold, transfer, transfer_complete, blindtransfer, hangup)"
+             (known verbs: call, hold, unhold, transfer, transfer_complete, blindtransfer, hangup, mute, unmute)"
         );
     }
 

@@ -59,6 +59,12 @@ pub enum Verb {
     },
     /// Log the operator out.
     Logout,
+    /// Mute the microphone on the current call (beyond the guide).
+    Mute,
+    /// Unmute it (beyond the guide).
+    Unmute,
+    /// Do not disturb on (`true`) or off (beyond the guide).
+    Dnd(bool),
 }
 
 impl Verb {
@@ -78,6 +84,9 @@ impl Verb {
             Verb::Status => VerbWord::Status,
             Verb::Login { .. } => VerbWord::Login,
             Verb::Logout => VerbWord::Logout,
+            Verb::Mute => VerbWord::Mute,
+            Verb::Unmute => VerbWord::Unmute,
+            Verb::Dnd(_) => VerbWord::Dnd,
         }
     }
 
@@ -124,6 +133,7 @@ impl fmt::Display for Verb {
             Verb::Call(n) | Verb::Transfer(n) | Verb::BlindTransfer(n) => write!(f, " {n}"),
             Verb::Dtmf(d) => write!(f, " {d}"),
             Verb::Login { login_id: Some(id) } => write!(f, " {id}"),
+            Verb::Dnd(on) => f.write_str(if *on { " on" } else { " off" }),
             _ => Ok(()),
         }
     }
@@ -140,6 +150,8 @@ pub enum VerbArg {
     Dtmf,
     /// An optional login ID, see [`LoginId`].
     OptionalLoginId,
+    /// `on` or `off`.
+    OnOff,
 }
 
 /// A verb word without its argument: the vocabulary of the command line,
@@ -172,12 +184,18 @@ pub enum VerbWord {
     Login,
     /// `logout`
     Logout,
+    /// `mute`
+    Mute,
+    /// `unmute`
+    Unmute,
+    /// `dnd on|off`
+    Dnd,
 }
 
 impl VerbWord {
     /// Every verb word, in the order usage text lists them: the guide's
     /// seven first, then ours.
-    pub const ALL: [VerbWord; 13] = [
+    pub const ALL: [VerbWord; 16] = [
         VerbWord::Call,
         VerbWord::Hold,
         VerbWord::Unhold,
@@ -191,6 +209,9 @@ impl VerbWord {
         VerbWord::Status,
         VerbWord::Login,
         VerbWord::Logout,
+        VerbWord::Mute,
+        VerbWord::Unmute,
+        VerbWord::Dnd,
     ];
 
     /// The canonical word, e.g. `transfer_complete`.
@@ -209,6 +230,9 @@ impl VerbWord {
             VerbWord::Status => "status",
             VerbWord::Login => "login",
             VerbWord::Logout => "logout",
+            VerbWord::Mute => "mute",
+            VerbWord::Unmute => "unmute",
+            VerbWord::Dnd => "dnd",
         }
     }
 
@@ -225,17 +249,21 @@ impl VerbWord {
             VerbWord::Call | VerbWord::Transfer | VerbWord::BlindTransfer => VerbArg::Number,
             VerbWord::Dtmf => VerbArg::Dtmf,
             VerbWord::Login => VerbArg::OptionalLoginId,
+            VerbWord::Dnd => VerbArg::OnOff,
             _ => VerbArg::None,
         }
     }
 
-    /// True for the guide's seven verbs, the only ones a URI may carry.
+    /// True for the verbs a URI may carry: the guide's seven, and `mute`
+    /// / `unmute` (beyond the guide: a CRM's "mute" link while the
+    /// customer reads a card number).
     ///
-    /// `answer`, `dtmf`, `details`, `status`, `login` and `logout` are
-    /// command-line only: a link in a web page must not be able to answer
-    /// a call the operator has not seen, type keys into a live call (IVR
-    /// PINs), bounce the browser back to the CRM in a loop, or touch the
-    /// operator session; and `status` has nowhere to print from a URI.
+    /// `answer`, `dtmf`, `details`, `status`, `login`, `logout` and `dnd`
+    /// are command-line only: a link in a web page must not be able to
+    /// answer a call the operator has not seen, type keys into a live call
+    /// (IVR PINs), bounce the browser back to the CRM in a loop, touch the
+    /// operator session or silence the phone; and `status` has nowhere to
+    /// print from a URI.
     pub fn in_uri(self) -> bool {
         matches!(
             self,
@@ -246,6 +274,8 @@ impl VerbWord {
                 | VerbWord::TransferComplete
                 | VerbWord::BlindTransfer
                 | VerbWord::Hangup
+                | VerbWord::Mute
+                | VerbWord::Unmute
         )
     }
 
@@ -265,6 +295,9 @@ impl VerbWord {
             VerbWord::Status => "status [--json]",
             VerbWord::Login => "login [LOGIN_ID] [--password-stdin]",
             VerbWord::Logout => "logout",
+            VerbWord::Mute => "mute",
+            VerbWord::Unmute => "unmute",
+            VerbWord::Dnd => "dnd on|off",
         }
     }
 
@@ -278,6 +311,8 @@ impl VerbWord {
             VerbWord::TransferComplete => "bbclient:transfer_complete",
             VerbWord::BlindTransfer => "bbclient:blindtransfer:NUMBER",
             VerbWord::Hangup => "bbclient:hangup",
+            VerbWord::Mute => "bbclient:mute",
+            VerbWord::Unmute => "bbclient:unmute",
             _ => return None,
         })
     }
@@ -303,6 +338,12 @@ impl VerbWord {
                  (--password-stdin reads the password from standard input)"
             }
             VerbWord::Logout => "log the operator out",
+            VerbWord::Mute => "mute the microphone on the current call (the far end hears silence)",
+            VerbWord::Unmute => "unmute the microphone",
+            VerbWord::Dnd => {
+                "do not disturb: 'on' turns new calls away (and makes the operator \
+                 not available to the queues), 'off' ends it"
+            }
         }
     }
 }
@@ -627,7 +668,12 @@ mod tests {
             let help = w.help();
             assert!(!help.ends_with('.') && help.starts_with(|c: char| c.is_lowercase()));
         }
-        assert_eq!(VerbWord::ALL.iter().filter(|w| w.in_uri()).count(), 7);
+        // The guide's seven, and mute / unmute.
+        assert_eq!(VerbWord::ALL.iter().filter(|w| w.in_uri()).count(), 9);
+        assert!(
+            !VerbWord::Dnd.in_uri(),
+            "a web page must not silence the phone"
+        );
         assert_eq!(VerbWord::parse("format"), None);
         assert_eq!(VerbWord::parse("blind_transfer"), None);
     }

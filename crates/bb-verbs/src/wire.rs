@@ -149,6 +149,15 @@ pub enum RequestBody {
     },
     /// `{"cmd":"logout"}`
     Logout,
+    /// `{"cmd":"mute"}`
+    Mute,
+    /// `{"cmd":"unmute"}`
+    Unmute,
+    /// `{"cmd":"dnd","on":true}`
+    Dnd {
+        /// On or off.
+        on: bool,
+    },
     /// `{"cmd":"subscribe"}`: also receive events on this connection.
     Subscribe,
 }
@@ -182,6 +191,9 @@ impl RequestBody {
                 login_id: login_id.clone(),
             },
             RequestBody::Logout => Verb::Logout,
+            RequestBody::Mute => Verb::Mute,
+            RequestBody::Unmute => Verb::Unmute,
+            RequestBody::Dnd { on } => Verb::Dnd(*on),
             RequestBody::Subscribe => return None,
         })
     }
@@ -214,6 +226,9 @@ impl RequestBody {
                 password,
             },
             Verb::Logout => RequestBody::Logout,
+            Verb::Mute => RequestBody::Mute,
+            Verb::Unmute => RequestBody::Unmute,
+            Verb::Dnd(on) => RequestBody::Dnd { on: *on },
         }
     }
 }
@@ -409,6 +424,16 @@ pub enum EventKind {
         target: Option<String>,
         /// Why.
         reason: String,
+    },
+    /// The call's microphone was muted or unmuted (beyond the guide).
+    Mute {
+        /// Muted now.
+        muted: bool,
+    },
+    /// Do not disturb was switched on or off (beyond the guide).
+    Dnd {
+        /// On now.
+        on: bool,
     },
     /// Saved settings reached the running softphone (WEB-7): what is in
     /// force from the next call on, and what waits for a restart.
@@ -755,6 +780,8 @@ mod tests {
             text().prop_map(|target| EventKind::Transferred { target }),
             (text(), text())
                 .prop_map(|(target, reason)| EventKind::TransferFailed { target, reason }),
+            any::<bool>().prop_map(|muted| EventKind::Mute { muted }),
+            any::<bool>().prop_map(|on| EventKind::Dnd { on }),
             (text(), opt(), opt(), text()).prop_map(|(request, source, target, reason)| {
                 EventKind::Refused {
                     request,

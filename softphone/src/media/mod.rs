@@ -57,6 +57,7 @@ pub mod resample;
 pub mod sdp;
 pub mod session;
 pub mod settings;
+pub mod tones;
 
 pub use audio::{AudioSink, AudioSource};
 pub use core::{MediaCore, MediaEvent, MediaStats, StreamParams};

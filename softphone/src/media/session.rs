@@ -3,7 +3,7 @@
 //! [`MediaCore`], sends what it asks, and logs what it reports. It decides
 //! nothing.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,8 @@ use super::audio::{AudioSink, AudioSource, NullSink, NullSource, WavSink, WavSou
 use super::core::{MediaCore, MediaEvent, MediaStats, Socket, StreamParams};
 use super::device::{DeviceSink, DeviceSource};
 use super::settings::{AudioSettings, Input, Output};
+use super::tones::{MutableSource, ToneMixSink};
+use std::sync::atomic::{AtomicBool, AtomicU8};
 
 /// What a call's media tells the rest of the softphone.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +59,7 @@ pub struct CallRef {
 enum Command {
     Update(StreamParams),
     Dtmf(String),
+    Tone(Option<bb_media::cadence::Cadence>),
 }
 
 /// A running media session. Dropping it stops the media (the task sends an
@@ -65,6 +68,7 @@ enum Command {
 pub struct MediaSession {
     commands: mpsc::UnboundedSender<Command>,
     stats: Arc<Mutex<MediaStats>>,
+    muted: Arc<AtomicBool>,
     cancel: CancellationToken,
     done: Option<tokio::task::JoinHandle<()>>,
 }
@@ -116,26 +120,49 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// WAV files being recorded, so that two calls at once do not share one.
-static RECORDING: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
-
-fn claim(path: &Path, tag: &str) -> PathBuf {
-    let mut guard = lock(&RECORDING);
-    let set = guard.get_or_insert_with(HashSet::new);
-    let chosen = if set.contains(path) {
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-        let name = format!("{}-{tag}.wav", stem.unwrap_or_else(|| "call".into()));
-        path.with_file_name(name)
-    } else {
-        path.to_path_buf()
-    };
-    set.insert(chosen.clone());
-    chosen
+/// Who holds a recording path: a call, or a tone player (ringback, busy,
+/// the ringer) that gives way to a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Holder {
+    Call,
+    Tone,
 }
 
-fn release(path: &Path) {
-    if let Some(set) = lock(&RECORDING).as_mut() {
-        set.remove(path);
+/// WAV paths being recorded, so that two calls at once never write the
+/// same file: the second gets `NAME-LABEL.wav`.
+static RECORDING: Mutex<Option<HashMap<PathBuf, Holder>>> = Mutex::new(None);
+
+/// How long a call waits for a tone player to close the file it wants (the
+/// ringback stops when the call is answered, a few ms later).
+const TONE_GIVES_WAY: Duration = Duration::from_millis(500);
+
+fn claim(path: &Path, tag: &str, holder: Holder) -> PathBuf {
+    let deadline = Instant::now() + TONE_GIVES_WAY;
+    loop {
+        let mut guard = lock(&RECORDING);
+        let map = guard.get_or_insert_with(HashMap::new);
+        let held = map.get(path).copied();
+        if held == Some(Holder::Tone) && holder == Holder::Call && Instant::now() < deadline {
+            drop(guard);
+            std::thread::sleep(Duration::from_millis(5));
+            continue;
+        }
+        let chosen = if held.is_some() {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let name = format!("{}-{tag}.wav", stem.unwrap_or_else(|| "call".into()));
+            path.with_file_name(name)
+        } else {
+            path.to_path_buf()
+        };
+        map.insert(chosen.clone(), holder);
+        return chosen;
+    }
+}
+
+/// Frees a path claimed by [`open_sink`] once its sink is closed.
+pub(crate) fn release(path: &Path) {
+    if let Some(map) = lock(&RECORDING).as_mut() {
+        map.remove(path);
     }
 }
 
@@ -161,12 +188,18 @@ pub fn open_source(input: &Input, label: &str) -> Box<dyn AudioSource> {
     }
 }
 
-/// The playback endpoint for `output`, with the same fallback.
-pub fn open_sink(output: &Output, label: &str) -> (Box<dyn AudioSink>, Option<PathBuf>) {
+/// The playback endpoint for `output`, with the same fallback; a WAV
+/// file is claimed for `holder` (see [`release`]). May block: a call
+/// waits briefly for a tone player to give its file up.
+pub(crate) fn open_sink(
+    output: &Output,
+    label: &str,
+    holder: Holder,
+) -> (Box<dyn AudioSink>, Option<PathBuf>) {
     match output {
         Output::Null => (Box::new(NullSink), None),
         Output::Wav(path) => {
-            let chosen = claim(path, label);
+            let chosen = claim(path, label, holder);
             (Box::new(WavSink::new(&chosen)), Some(chosen))
         }
         Output::Device(name) => match DeviceSink::open(name.as_deref()) {
@@ -196,6 +229,7 @@ struct Task {
     audio: AudioSettings,
     commands: mpsc::UnboundedReceiver<Command>,
     stats: Arc<Mutex<MediaStats>>,
+    muted: Arc<AtomicBool>,
     notices: Option<broadcast::Sender<MediaNotice>>,
     cancel: CancellationToken,
 }
@@ -217,7 +251,9 @@ impl MediaSession {
             codec: params.codec.rtpmap(),
             ..MediaStats::default()
         }));
+        let muted = Arc::new(AtomicBool::new(false));
         let task = Task {
+            muted: muted.clone(),
             key: call.key,
             call_id: call.call_id,
             label: call.label,
@@ -232,6 +268,7 @@ impl MediaSession {
         let done = tokio::spawn(task.run());
         MediaSession {
             commands: tx,
+            muted,
             stats,
             cancel,
             done: Some(done),
@@ -246,6 +283,19 @@ impl MediaSession {
     /// Sends `digits` as RFC 4733 events; the outcome is logged.
     pub fn send_dtmf(&self, digits: &str) {
         let _ = self.commands.send(Command::Dtmf(digits.to_string()));
+    }
+
+    /// Mutes (`true`: silence is sent, RTP keeps flowing) or unmutes the
+    /// microphone.
+    pub fn set_muted(&self, muted: bool) {
+        self.muted
+            .store(muted, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Mixes a tone into what the operator hears (call waiting), or
+    /// stops it (`None`).
+    pub fn set_tone(&self, tone: Option<bb_media::cadence::Cadence>) {
+        let _ = self.commands.send(Command::Tone(tone));
     }
 
     /// The latest figures (refreshed a few times a second).
@@ -281,14 +331,20 @@ impl Task {
                 // Converts a WAV file to the call's rate now, not on the
                 // first tick.
                 source.read(rate, &mut []);
-                (source, open_sink(&output, &label))
+                (source, open_sink(&output, &label, Holder::Call))
             }
         })
         .await;
-        let Ok((mut source, (mut sink, recording))) = opened else {
+        let Ok((source, (sink, recording))) = opened else {
             tracing::error!("media: call {label}: the audio endpoints could not be opened");
             return;
         };
+        let mut source = MutableSource::new(
+            source,
+            self.muted.clone(),
+            Arc::new(AtomicU8::new(self.audio.input_volume)),
+        );
+        let mut sink = ToneMixSink::new(sink, self.audio.output_volume);
         // Datagrams that queued while the endpoints opened are stale audio:
         // played now they would only add delay the jitter buffer then has to
         // shed frame by frame.
@@ -364,6 +420,7 @@ impl Task {
                             );
                         }
                     }
+                    Some(Command::Tone(tone)) => sink.set_tone(tone),
                     Some(Command::Dtmf(digits)) => match core.send_dtmf(&digits, now(Instant::now())) {
                         Ok(()) => tracing::info!("media: call {label}: sending DTMF '{digits}' as RFC 4733 events"),
                         Err(e) => tracing::warn!("media: call {label}: DTMF '{digits}' not sent: {e}"),
@@ -397,7 +454,7 @@ impl Task {
                 }
             }
             let at = Instant::now();
-            core.handle_timeout(now(at), ntp(at), source.as_mut(), sink.as_mut());
+            core.handle_timeout(now(at), ntp(at), &mut source, &mut sink);
             self.flush(&mut core);
             if at.duration_since(last_stats) >= Duration::from_millis(250) {
                 last_stats = at;

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use bb_media::cadence::TonePlan;
 use bb_media::codec::Codec;
 use bb_media::opus::FrameDuration;
 
@@ -60,6 +61,19 @@ pub struct AudioSettings {
     /// Set by `bbclient run --headless`: devices left at the system default
     /// become the null device (WAV files and named devices are kept).
     pub headless: bool,
+    /// Where the ringtone plays; `None` when the phone does not ring out
+    /// loud (`ring = false`).
+    pub ring_output: Option<Output>,
+    /// The operator's ringtone file; `None` for the built-in one.
+    pub ringtone: Option<PathBuf>,
+    /// Ringtone volume, percent.
+    pub ring_volume: u8,
+    /// Microphone and speaker volumes, percent.
+    pub input_volume: u8,
+    /// Speaker volume, percent.
+    pub output_volume: u8,
+    /// The national call-progress tones.
+    pub tones: TonePlan,
 }
 
 impl Default for AudioSettings {
@@ -75,6 +89,12 @@ impl Default for AudioSettings {
             dtmf: true,
             opus_bitrate: 24_000,
             headless: false,
+            ring_output: Some(Output::Device(None)),
+            ringtone: None,
+            ring_volume: 80,
+            input_volume: 100,
+            output_volume: 100,
+            tones: TonePlan::Jp,
         })
     }
 }
@@ -176,21 +196,7 @@ impl AudioSettings {
         };
         let output = if !raw.output_wav.trim().is_empty() {
             let path = resolve(&raw.output_wav);
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            if !dir.is_dir() {
-                return Err(err(
-                    "output_wav",
-                    format!(
-                        "the directory '{}' does not exist (create it or write another path)",
-                        dir.display()
-                    ),
-                ));
-            }
+            check_dir(&path).map_err(|m| err("output_wav", m))?;
             Output::Wav(path)
         } else {
             match raw.output_device.trim() {
@@ -198,6 +204,50 @@ impl AudioSettings {
                 "null" => Output::Null,
                 name => Output::Device(Some(name.to_string())),
             }
+        };
+        for (key, v) in [
+            ("ring_volume", raw.ring_volume),
+            ("input_volume", raw.input_volume),
+            ("output_volume", raw.output_volume),
+        ] {
+            if v > 100 {
+                return Err(err(key, format!("{v} is out of range (0 to 100 percent)")));
+            }
+        }
+        let tones = TonePlan::parse(&raw.tones).ok_or_else(|| {
+            err(
+                "tones",
+                format!(
+                    "'{}' is not a tone plan (write \"jp\", \"us\" or \"eu\")",
+                    raw.tones.trim()
+                ),
+            )
+        })?;
+        let ringtone = match raw.ringtone.trim() {
+            "" => None,
+            p => {
+                let path = resolve(p);
+                super::audio::check_wav(&path).map_err(|m| err("ringtone", m))?;
+                Some(path)
+            }
+        };
+        let ring_output = if !raw.ring {
+            None
+        } else if !raw.ring_output_wav.trim().is_empty() {
+            let path = resolve(&raw.ring_output_wav);
+            check_dir(&path).map_err(|m| err("ring_output_wav", m))?;
+            Some(Output::Wav(path))
+        } else {
+            Some(match raw.ring_device.trim() {
+                // The speaker the calls use, when that is a device; a WAV
+                // recording of the call is no place for the ringtone.
+                "" => match &output {
+                    Output::Device(name) => Output::Device(name.clone()),
+                    Output::Null | Output::Wav(_) => Output::Null,
+                },
+                "null" => Output::Null,
+                name => Output::Device(Some(name.to_string())),
+            })
         };
         Ok(AudioSettings {
             input,
@@ -208,7 +258,21 @@ impl AudioSettings {
             dtmf: raw.dtmf,
             opus_bitrate: o.bitrate,
             headless: false,
+            ring_output,
+            ringtone,
+            ring_volume: raw.ring_volume,
+            input_volume: raw.input_volume,
+            output_volume: raw.output_volume,
+            tones,
         })
+    }
+
+    /// The ring device after the headless rule (`None`: no ringing).
+    pub fn effective_ring_output(&self) -> Option<Output> {
+        match &self.ring_output {
+            Some(Output::Device(None)) if self.headless => Some(Output::Null),
+            other => other.clone(),
+        }
     }
 
     /// The capture side after the headless rule.
@@ -245,6 +309,24 @@ impl AudioSettings {
             );
         }
         prefs
+    }
+}
+
+/// Checks that the directory a WAV file is to be written in exists.
+fn check_dir(path: &Path) -> Result<(), String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the directory '{}' does not exist (create it or write another path)",
+            dir.display()
+        ))
     }
 }
 

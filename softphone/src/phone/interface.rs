@@ -11,6 +11,15 @@ pub type CallKey = u64;
 /// The first key the phone gives to the calls it places.
 pub const PHONE_KEYS: CallKey = 1 << 40;
 
+/// A call's name in logs, free of Call-IDs and numbers: `out-1` for the
+/// first call we placed, `in-3` for the driver's third incoming call.
+pub fn call_label(key: CallKey) -> String {
+    match key.checked_sub(PHONE_KEYS) {
+        Some(n) => format!("out-{n}"),
+        None => format!("in-{key}"),
+    }
+}
+
 /// What the driver read from an incoming INVITE.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IncomingFacts {
@@ -103,6 +112,9 @@ pub enum Input {
         key: CallKey,
         /// The status code.
         code: u16,
+        /// It carried SDP: the network's own ringback or announcement
+        /// plays (early media), so no tone of ours must cover it.
+        early_media: bool,
     },
     /// Our INVITE was answered (2xx; the stack sent the ACK).
     Answered {
@@ -182,6 +194,10 @@ pub enum Command {
     BlindTransfer(String),
     /// Send DTMF digits on the active call.
     Dtmf(String),
+    /// Mute (`true`) or unmute the microphone on the active call.
+    Mute(bool),
+    /// Do not disturb on (`true`: new calls are turned away) or off.
+    Dnd(bool),
 }
 
 /// Why a command could not be carried out (one line, for the operator).
@@ -257,6 +273,14 @@ pub enum Action {
         code: u16,
         /// Last report (Subscription-State: terminated).
         last: bool,
+    },
+    /// Mute (`true`: the call sends silence, RTP keeps flowing) or
+    /// unmute the call's microphone.
+    Mute {
+        /// The call.
+        key: CallKey,
+        /// Muted or not.
+        muted: bool,
     },
     /// Send DTMF digits (RFC 4733).
     Dtmf {
@@ -338,6 +362,20 @@ pub enum PhoneEvent {
         /// Why.
         reason: String,
     },
+    /// The operator muted (`true`) or unmuted the call.
+    Muted {
+        /// The call.
+        key: CallKey,
+        /// SIP Call-ID.
+        call_id: String,
+        /// Muted or not.
+        muted: bool,
+    },
+    /// Do not disturb was switched on (`true`) or off.
+    Dnd {
+        /// On or off.
+        on: bool,
+    },
     /// The call is over.
     HungUp {
         /// The call.
@@ -382,6 +420,9 @@ pub struct PhoneConfig {
     /// After how long (`[call] auto_answer_delay_ms`; a server's
     /// `answer-after` is used when it asks for longer).
     pub auto_answer_delay: Millis,
+    /// What a new call gets under do not disturb (`[call] dnd_status`:
+    /// 486, 480 or 603).
+    pub dnd_status: u16,
 }
 
 impl Default for PhoneConfig {
@@ -392,6 +433,7 @@ impl Default for PhoneConfig {
             ring_timeout: Some(120_000),
             auto_answer: AutoAnswer::Off,
             auto_answer_delay: 0,
+            dnd_status: 486,
         }
     }
 }

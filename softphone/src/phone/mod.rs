@@ -80,6 +80,8 @@ struct Call {
     rang_at: Option<Millis>,
     /// When it is answered by itself (auto-answer).
     answer_at: Option<Millis>,
+    /// The operator muted it.
+    muted: bool,
 }
 
 /// The softphone's calls.
@@ -89,6 +91,9 @@ pub struct Phone {
     calls: BTreeMap<CallKey, Call>,
     actions: VecDeque<Action>,
     next_key: CallKey,
+    /// Do not disturb: new calls are turned away with
+    /// [`PhoneConfig::dnd_status`].
+    dnd: bool,
 }
 
 impl Default for Phone {
@@ -105,6 +110,7 @@ impl Phone {
             calls: BTreeMap::new(),
             actions: VecDeque::new(),
             next_key: PHONE_KEYS,
+            dnd: false,
         }
     }
 
@@ -112,6 +118,16 @@ impl Phone {
     /// is decided with it; calls in progress are not touched.
     pub fn set_config(&mut self, config: PhoneConfig) {
         self.config = config;
+    }
+
+    /// Whether do not disturb is on.
+    pub fn dnd(&self) -> bool {
+        self.dnd
+    }
+
+    /// Whether call `key` is muted.
+    pub fn muted(&self, key: CallKey) -> bool {
+        self.calls.get(&key).is_some_and(|c| c.muted)
     }
 
     /// Number of calls in progress.
@@ -215,6 +231,7 @@ impl Phone {
                 number: number.clone(),
                 rang_at: None,
                 answer_at: None,
+                muted: false,
             },
         );
         self.actions.push_back(Action::Invite {
@@ -409,6 +426,13 @@ impl Phone {
         }
         let number = facts.remote_number();
         let replacing = replaces.filter(|r| self.calls.contains_key(r));
+        // Under do not disturb nothing rings; a transfer's Replaces still
+        // takes its call's place (the operator is in that call already).
+        if replacing.is_none() && self.dnd {
+            self.actions
+                .push_back(Action::Reject(key, self.config.dnd_status));
+            return;
+        }
         if replacing.is_none()
             && !self.config.ring_second_call
             && self.calls.values().any(Self::is_connected)
@@ -442,6 +466,7 @@ impl Phone {
                 number,
                 rang_at: Some(now),
                 answer_at: None,
+                muted: false,
             },
         );
         if let Some(old) = replacing {
@@ -724,6 +749,32 @@ impl Phone {
                     .active()
                     .ok_or(CommandError::NoActiveCall("send DTMF on"))?;
                 self.actions.push_back(Action::Dtmf { key, digits });
+                Ok(())
+            }
+            Command::Mute(muted) => {
+                let verb = if muted { "mute" } else { "unmute" };
+                let key = self.active().ok_or(CommandError::NoActiveCall(verb))?;
+                let call = self
+                    .calls
+                    .get_mut(&key)
+                    .ok_or(CommandError::NoActiveCall(verb))?;
+                if call.muted != muted {
+                    call.muted = muted;
+                    let call_id = call.call_id.clone();
+                    self.actions.push_back(Action::Mute { key, muted });
+                    self.emit(PhoneEvent::Muted {
+                        key,
+                        call_id,
+                        muted,
+                    });
+                }
+                Ok(())
+            }
+            Command::Dnd(on) => {
+                if self.dnd != on {
+                    self.dnd = on;
+                    self.emit(PhoneEvent::Dnd { on });
+                }
                 Ok(())
             }
         }

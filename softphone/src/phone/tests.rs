@@ -134,7 +134,14 @@ fn outgoing_call_answered_then_busy_target() {
     let a = drain(&mut p);
     let key = invite_key(&a);
     assert!(key >= PHONE_KEYS);
-    p.handle_input(Input::Progress { key, code: 180 }, 1);
+    p.handle_input(
+        Input::Progress {
+            key,
+            code: 180,
+            early_media: false,
+        },
+        1,
+    );
     p.handle_input(
         Input::Answered {
             key,
@@ -590,4 +597,88 @@ fn auto_answer_never_takes_a_second_call_over_a_connected_one() {
     assert_eq!(p.poll_timeout(), None);
     p.handle_timeout(5);
     assert!(drain(&mut p).is_empty());
+}
+
+#[test]
+fn mute_acts_on_the_active_call_once_and_ends_with_it() {
+    assert_eq!(
+        Phone::default().handle_command(Command::Mute(true), 0),
+        Err(CommandError::NoActiveCall("mute"))
+    );
+    let mut p = talking();
+    p.handle_command(Command::Mute(true), 10).expect("a call");
+    assert_eq!(
+        drain(&mut p),
+        vec![
+            Action::Mute {
+                key: 1,
+                muted: true
+            },
+            Action::Event(PhoneEvent::Muted {
+                key: 1,
+                call_id: "c1".into(),
+                muted: true
+            })
+        ]
+    );
+    assert!(p.muted(1));
+    // Asking again changes nothing and says nothing.
+    p.handle_command(Command::Mute(true), 11).expect("a call");
+    assert!(drain(&mut p).is_empty());
+    p.handle_command(Command::Mute(false), 12).expect("a call");
+    assert!(matches!(
+        drain(&mut p)[..],
+        [
+            Action::Mute { muted: false, .. },
+            Action::Event(PhoneEvent::Muted { muted: false, .. })
+        ]
+    ));
+    // A held call is not the active one.
+    p.handle_command(Command::Hold, 13).expect("a call");
+    p.handle_input(Input::HoldResult { key: 1, ok: true }, 14);
+    drain(&mut p);
+    assert_eq!(
+        p.handle_command(Command::Mute(true), 15),
+        Err(CommandError::NoActiveCall("mute"))
+    );
+}
+
+#[test]
+fn do_not_disturb_turns_new_calls_away_but_not_a_transfer_replacing_ours() {
+    let mut p = Phone::new(PhoneConfig {
+        dnd_status: 603,
+        ..PhoneConfig::default()
+    });
+    p.handle_command(Command::Dnd(true), 0).expect("always");
+    assert_eq!(
+        drain(&mut p),
+        vec![Action::Event(PhoneEvent::Dnd { on: true })]
+    );
+    assert!(p.dnd());
+    p.handle_command(Command::Dnd(true), 1).expect("always");
+    assert!(drain(&mut p).is_empty(), "no second event");
+    p.handle_input(incoming(1), 2);
+    assert_eq!(drain(&mut p), vec![Action::Reject(1, 603)]);
+    assert_eq!(p.call_count(), 0);
+    p.handle_command(Command::Dnd(false), 3).expect("always");
+    drain(&mut p);
+    p.handle_input(incoming(2), 4);
+    assert_eq!(drain(&mut p)[0], Action::Ring(2));
+    // Talking on call 2, DND on: a Replaces for call 2 still goes through.
+    p.handle_command(Command::Answer, 5).expect("rings");
+    p.handle_input(Input::Confirmed { key: 2 }, 6);
+    p.handle_command(Command::Dnd(true), 7).expect("always");
+    drain(&mut p);
+    p.handle_input(
+        Input::Incoming {
+            key: 3,
+            facts: IncomingFacts {
+                call_id: "c3".into(),
+                ..Default::default()
+            },
+            replaces: Some(2),
+        },
+        8,
+    );
+    assert_eq!(drain(&mut p)[0], Action::Accept(3));
 }

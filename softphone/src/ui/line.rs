@@ -53,6 +53,8 @@ pub struct LiveCall {
     pub phase: Phase,
     /// When it entered its phase, on the caller's clock (ms).
     pub since_ms: u64,
+    /// The operator muted it.
+    pub muted: bool,
 }
 
 /// The SIP registration as last reported.
@@ -207,6 +209,7 @@ pub struct LineModel {
     operator: Operator,
     extension: String,
     notices: Vec<Notice>,
+    dnd: bool,
 }
 
 impl LineModel {
@@ -219,7 +222,18 @@ impl LineModel {
             operator: Operator::LoggedOut,
             extension: extension.into(),
             notices: Vec::new(),
+            dnd: false,
         }
+    }
+
+    /// Whether do not disturb is on.
+    pub fn dnd(&self) -> bool {
+        self.dnd
+    }
+
+    /// Whether the talking call is muted (`None`: no call is talking).
+    pub fn talking_muted(&self) -> Option<bool> {
+        self.first(Phase::Talking).map(|c| c.muted)
     }
 
     /// The own extension.
@@ -315,6 +329,7 @@ impl LineModel {
                         number,
                         phase,
                         since_ms: now_ms,
+                        muted: false,
                     });
                 }
             }
@@ -376,6 +391,12 @@ impl LineModel {
                 after_restart: after_restart.clone(),
                 failed: failed.clone(),
             }),
+            EventKind::Mute { muted } => {
+                if let Some(i) = id.and_then(|id| self.index_of(id)) {
+                    self.calls[i].muted = *muted;
+                }
+            }
+            EventKind::Dnd { on } => self.dnd = *on,
             EventKind::Hook { .. }
             | EventKind::Popup { .. }
             | EventKind::Dtmf { .. }
@@ -413,6 +434,7 @@ impl LineModel {
             number: String::new(),
             phase: Phase::Talking,
             since_ms: now_ms,
+            muted: false,
         });
         Some(self.calls.len() - 1)
     }
