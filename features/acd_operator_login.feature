@@ -49,3 +49,11 @@ Feature: Operator login from the softphone
     When an outside caller 09012345678 calls the outside line 0312345678
     Then the call waits in the queue support
     And extension 1001 does not ring
+
+  @Q-8
+  Scenario: do not disturb makes the logged-in operator not available until it ends
+    Given operator op1 is logged in on extension 1001
+    When the operator at extension 1001 runs "bbclient dnd on"
+    Then the simulator shows operator op1 as not_available
+    When the operator at extension 1001 runs "bbclient dnd off"
+    Then the simulator shows operator op1 available on extension 1001

@@ -40,6 +40,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         "settings_crash.rs",
         include_str!("bin/bbfeatures/steps/settings_crash.rs"),
     ),
+    ("sounds.rs", include_str!("bin/bbfeatures/steps/sounds.rs")),
     (
         "strangers.rs",
         include_str!("bin/bbfeatures/steps/strangers.rs"),
@@ -70,6 +71,10 @@ pub const SOURCES: &[(&str, &str)] = &[
 pub const AREAS: &[(&str, &[&str])] = &[
     ("Your own settings, tenant and CRM", &["team.rs"]),
     ("Calls", &["calls.rs", "audio.rs", "internal.rs"]),
+    (
+        "The operator's phone: ringer, tones, mute, do not disturb",
+        &["sounds.rs"],
+    ),
     (
         "Strangers on the network, and ring limits",
         &["strangers.rs"],

@@ -60,6 +60,11 @@ pub struct PartyScript {
     /// that ends before the answer is followed by silence. Replaces the 180.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_media_ms: Option<u64>,
+    /// Ring first (180 without SDP, when `ring`) and start the early media
+    /// this long after the call arrives, as a network does that plays an
+    /// announcement after some ringing.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub early_media_after_ms: u64,
     /// What the party plays during early media (the values of `play`);
     /// absent: what `play` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,6 +73,9 @@ pub struct PartyScript {
 
 fn yes() -> bool {
     true
+}
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 fn default_play() -> String {
     "tone:440".to_string()
@@ -94,6 +102,7 @@ impl Default for PartyScript {
             record: true,
             codec: default_codec(),
             early_media_ms: None,
+            early_media_after_ms: 0,
             early_play: None,
         }
     }
@@ -176,7 +185,8 @@ impl PartyScript {
     /// When the party answers, after the call arrives: `answer_after_ms`,
     /// else the end of its early media, else never.
     pub fn answer_at(&self) -> Option<u64> {
-        self.answer_after_ms.or(self.early_media_ms)
+        self.answer_after_ms
+            .or(self.early_media_ms.map(|e| e + self.early_media_after_ms))
     }
 
     /// Checks the script; the error starts with the field name.
@@ -365,9 +375,17 @@ impl PartyPlan {
             None
         };
         if let Some(early) = self.script.early_media_ms {
-            self.pending.push((now, PartyAction::EarlyMedia));
-            if end.is_none_or(|end| now + early < end) {
-                self.pending.push((now + early, PartyAction::EarlyMediaEnd));
+            let after = self.script.early_media_after_ms;
+            if after > 0 && self.script.ring {
+                self.pending.push((now, PartyAction::Ring));
+            }
+            let start = now + after;
+            if after == 0 || end.is_none_or(|end| start < end) {
+                self.pending.push((start, PartyAction::EarlyMedia));
+            }
+            if end.is_none_or(|end| start + early < end) {
+                self.pending
+                    .push((start + early, PartyAction::EarlyMediaEnd));
             }
         } else if self.script.ring {
             self.pending.push((now, PartyAction::Ring));
@@ -508,6 +526,20 @@ mod tests {
         assert_eq!(drain(&mut q, 0), vec![PartyAction::EarlyMedia]);
         q.answered(500);
         assert_eq!(drain(&mut q, 10_000), vec![]);
+    }
+
+    #[test]
+    fn ringing_first_then_early_media_then_the_answer() {
+        let mut p = PartyPlan::new(PartyScript {
+            early_media_ms: Some(3000),
+            early_media_after_ms: 2000,
+            ..PartyScript::default()
+        });
+        p.called(0);
+        assert_eq!(drain(&mut p, 0), vec![PartyAction::Ring]);
+        assert_eq!(drain(&mut p, 1999), vec![]);
+        assert_eq!(drain(&mut p, 2000), vec![PartyAction::EarlyMedia]);
+        assert_eq!(drain(&mut p, 5000), vec![PartyAction::Answer]);
     }
 
     #[test]

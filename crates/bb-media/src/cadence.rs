@@ -258,9 +258,10 @@ pub fn segments(samples: &[i16], rate: u32, freq: f64) -> Vec<Run> {
     runs
 }
 
-/// Whether `runs` (from [`segments`]) follow `cadence`: after the first
-/// run (which may be cut), at least `periods` whole periods match the
-/// pattern's runs within `tolerance_ms` each. Returns what was wrong.
+/// Whether `runs` (from [`segments`]) follow `cadence`: from one of the
+/// first runs on, at least `periods` whole periods match the pattern's
+/// runs within `tolerance_ms` each, and a run follows them (the last run
+/// may be cut by the end of the recording). Returns what was wrong.
 pub fn matches(
     runs: &[Run],
     cadence: &Cadence,
@@ -277,9 +278,10 @@ pub fn matches(
             .collect::<Vec<_>>()
             .join(", ")
     };
-    // The first run may be cut; the pattern may start at any of the next
-    // few runs (a double ring has two "on" runs per period).
-    let candidates: Vec<usize> = (1..runs.len().min(want.len() * 2 + 2))
+    // The pattern may start at any of the first few runs (a double ring
+    // has two "on" runs per period); a first run cut by the start of the
+    // recording simply fails its length check.
+    let candidates: Vec<usize> = (0..runs.len().min(want.len() * 2 + 2))
         .filter(|&i| runs[i].on == want[0].0)
         .collect();
     if candidates.is_empty() || !runs.iter().any(|r| r.on) {

@@ -132,8 +132,8 @@ pub(crate) enum Holder {
 /// same file: the second gets `NAME-LABEL.wav`.
 static RECORDING: Mutex<Option<HashMap<PathBuf, Holder>>> = Mutex::new(None);
 
-/// How long a call waits for a tone player to close the file it wants (the
-/// ringback stops when the call is answered, a few ms later).
+/// How long a call or a tone waits for a tone player to close the file it
+/// wants (the ringback stops when the call is answered, a few ms later).
 const TONE_GIVES_WAY: Duration = Duration::from_millis(500);
 
 fn claim(path: &Path, tag: &str, holder: Holder) -> PathBuf {
@@ -142,7 +142,9 @@ fn claim(path: &Path, tag: &str, holder: Holder) -> PathBuf {
         let mut guard = lock(&RECORDING);
         let map = guard.get_or_insert_with(HashMap::new);
         let held = map.get(path).copied();
-        if held == Some(Holder::Tone) && holder == Holder::Call && Instant::now() < deadline {
+        // A tone player gives way: to a call, and to the next tone of the
+        // same call (ringback stops, busy starts).
+        if held == Some(Holder::Tone) && Instant::now() < deadline {
             drop(guard);
             std::thread::sleep(Duration::from_millis(5));
             continue;

@@ -34,7 +34,7 @@ use bb_media::cadence::ToneKind;
 use crate::phone::{CallKey, Direction, EndCause, PhoneEvent};
 
 /// How long the busy tone plays after a refused call.
-pub const BUSY_TONE_MS: u64 = 3_000;
+pub const BUSY_TONE_MS: u64 = 4_000;
 
 /// What the driver must do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -199,7 +199,7 @@ async fn log_in(w: &mut BbWorld, op: &str, ext: &str) -> Result<(), String> {
 }
 
 /// Waits until the simulator shows `op` in `state` (on `ext`, when given).
-async fn wait_operator(
+pub(crate) async fn wait_operator(
     w: &BbWorld,
     op: &str,
     state: &str,

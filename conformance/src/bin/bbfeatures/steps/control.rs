@@ -29,7 +29,7 @@ use tokio::process::Command;
 
 /// What a command run by a step left behind.
 #[derive(Debug, Clone)]
-struct Outcome {
+pub(crate) struct Outcome {
     what: String,
     code: Option<i32>,
     stdout: String,
@@ -193,7 +193,11 @@ fn words(command: &str) -> Result<Vec<String>, String> {
     }
 }
 
-async fn run_bbclient(w: &BbWorld, ext: Option<&str>, command: &str) -> Result<Outcome, String> {
+pub(crate) async fn run_bbclient(
+    w: &BbWorld,
+    ext: Option<&str>,
+    command: &str,
+) -> Result<Outcome, String> {
     let args = words(command)?;
     let mut cmd = bbclient(w)?;
     if let Some(ext) = ext {
@@ -203,7 +207,7 @@ async fn run_bbclient(w: &BbWorld, ext: Option<&str>, command: &str) -> Result<O
     run(w, format!("'{command}'"), cmd).await
 }
 
-fn ok_or_show(w: &BbWorld, o: &Outcome) -> Result<(), String> {
+pub(crate) fn ok_or_show(w: &BbWorld, o: &Outcome) -> Result<(), String> {
     if o.code == Some(0) {
         Ok(())
     } else {
@@ -591,7 +595,7 @@ fn settings_file(w: &BbWorld, ext: &str) -> PathBuf {
 /// `bbclient status --json` of the softphone of `ext`. The app loop serves
 /// the control socket's requests one after the other, so its answer also
 /// proves that every request sent before it was handled.
-async fn status_of(w: &BbWorld, ext: &str) -> Result<Value, String> {
+pub(crate) async fn status_of(w: &BbWorld, ext: &str) -> Result<Value, String> {
     let mut cmd = bbclient(w)?;
     cmd.args(["--instance", &instance_of(w, ext), "status", "--json"]);
     let out = tokio::time::timeout(Duration::from_secs(15), cmd.kill_on_drop(true).output())
@@ -795,7 +799,7 @@ async fn reports_transfer(w: &mut BbWorld, ext: String, target: String) -> Resul
 // ---------------------------------------------------------------------------
 
 /// The outside line that rings each extension in the built-in tenant.
-fn line_of(ext: &str) -> Result<&'static str, String> {
+pub(crate) fn line_of(ext: &str) -> Result<&'static str, String> {
     match ext {
         "1910" => Ok("0312345678"),
         "1911" => Ok("0312345679"),

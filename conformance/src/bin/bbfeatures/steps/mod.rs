@@ -15,6 +15,8 @@ pub mod web;
 // The operator's window over a real core, and two-way audio (CALL-1).
 pub mod audio;
 pub mod settings_crash;
+// The operator's everyday phone: ringer, tones, mute, do not disturb.
+pub mod sounds;
 // Strangers on the network.
 pub mod strangers;
 // A QA team's own settings file, tenant and CRM.
