@@ -577,6 +577,10 @@ async fn app_loop(parts: AppLoop) -> anyhow::Result<()> {
                             &facts.call_id,
                             outside_line(facts, &settings.raw.account.user),
                         );
+                    } else if let PhoneEvent::Dialing { key, number } = &ev {
+                        if let Some(call_id) = phone.call_id(*key) {
+                            hooks.dialing(call_id, number);
+                        }
                     } else {
                         hooks.call_event(&ev, None);
                     }

@@ -476,6 +476,10 @@ pub struct Web {
     /// origin) or `"none"`.
     #[serde(default = "same_origin", skip_serializing_if = "is_same_origin")]
     pub redirects: String,
+    /// Send the popup request when the operator places a call too (beyond
+    /// the guide; `%CallerNumber%` is the dialled number). Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub popup_on_dial: bool,
 }
 
 impl Default for Web {
@@ -485,6 +489,7 @@ impl Default for Web {
             popup: None,
             detail: None,
             redirects: same_origin(),
+            popup_on_dial: false,
         }
     }
 }
@@ -552,6 +557,11 @@ pub struct Command {
     /// Run when a call is hung up (CMD-3).
     #[serde(default)]
     pub on_hangup: String,
+    /// Run when the operator places a call (beyond the guide; the same
+    /// placeholders, `%CallerNumber%` being the dialled number). Off when
+    /// empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub on_dial: String,
     /// Skip command integration for internal calls (CMD-5).
     #[serde(default = "yes")]
     pub skip_internal: bool,
@@ -563,6 +573,7 @@ impl Default for Command {
             on_ring: String::new(),
             on_answer: String::new(),
             on_hangup: String::new(),
+            on_dial: String::new(),
             skip_internal: true,
         }
     }

@@ -33,7 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RawSettings;
 use crate::history_writer::Publisher;
-use crate::phone::{Direction, EndCause, PhoneEvent};
+use crate::phone::{EndCause, PhoneEvent};
 
 /// Hook settings after validation.
 #[derive(Debug, Clone)]
@@ -100,6 +100,15 @@ impl HookSettings {
         engine.on_ring = command("command.on_ring", &raw.command.on_ring)?;
         engine.on_answer = command("command.on_answer", &raw.command.on_answer)?;
         engine.on_hangup = command("command.on_hangup", &raw.command.on_hangup)?;
+        engine.on_dial = command("command.on_dial", &raw.command.on_dial)?;
+        engine.popup_on_dial = raw.web.popup_on_dial;
+        if engine.popup_on_dial && engine.popup.is_none() {
+            return Err((
+                "web.popup_on_dial".to_string(),
+                "is on, but there is no [web.popup] to send (add one, or set popup_on_dial = false)"
+                    .to_string(),
+            ));
+        }
         let redirects = crate::crm_http::Redirects::parse(&raw.web.redirects)
             .map_err(|m| ("web.redirects".to_string(), m))?;
         Ok(HookSettings {
@@ -148,6 +157,7 @@ fn wire_kind(k: HookKind) -> wire::HookKind {
         HookKind::RingCommand => wire::HookKind::CommandRing,
         HookKind::AnswerCommand => wire::HookKind::CommandAnswer,
         HookKind::HangupCommand => wire::HookKind::CommandHangup,
+        HookKind::DialCommand => wire::HookKind::CommandDial,
     }
 }
 
@@ -178,8 +188,9 @@ impl HookDriver {
         }
     }
 
-    /// Feeds a call event from the call model. Only incoming calls have
-    /// hooks (the guide's integration is for incoming calls). For
+    /// Feeds a call event from the call model. The guide's hooks are for
+    /// incoming calls; a placed call only has the dial hooks (see
+    /// [`HookDriver::dialing`]), and its answer and end just close it. For
     /// `Ringing`, `ring_sent` (from [`crate::sip_ua::SipUa::ring_sent`])
     /// holds the call's hooks until its 180 is out; `None` starts them at
     /// once.
@@ -197,18 +208,13 @@ impl HookDriver {
                 };
                 CallEvent::Ringing(CallValues::from_sip(&sip, &self.operator))
             }
-            PhoneEvent::Answered {
-                call_id,
-                direction: Direction::Incoming,
-                ..
-            } => CallEvent::Answered {
+            PhoneEvent::Answered { call_id, .. } => CallEvent::Answered {
                 call_id: call_id.clone(),
             },
             PhoneEvent::HungUp {
                 call_id,
                 cause,
                 duration_ms,
-                direction: Direction::Incoming,
                 ..
             } => CallEvent::HungUp {
                 call_id: call_id.clone(),
@@ -229,6 +235,14 @@ impl HookDriver {
             _ => None,
         };
         let _ = self.tx.send(Msg::Call(event, gate));
+    }
+
+    /// The operator placed a call to `number` with the SIP Call-ID
+    /// `call_id`: the dial command and popup run when configured
+    /// (`[command] on_dial`, `[web] popup_on_dial`; beyond the guide).
+    pub fn dialing(&self, call_id: &str, number: &str) {
+        let values = CallValues::outgoing(number, &self.own_extension, call_id, &self.operator);
+        let _ = self.tx.send(Msg::Call(CallEvent::Dialing(values), None));
     }
 
     /// Sets the operator behind `%OpId%` and `%OpPW%` for calls that ring

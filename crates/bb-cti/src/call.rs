@@ -99,6 +99,26 @@ impl CallValues {
     }
 }
 
+impl CallValues {
+    /// The values of a call the operator places: `%CallerNumber%` is the
+    /// dialled number, `%OutLineNumber%` is empty.
+    pub fn outgoing(
+        dialled: &str,
+        own_extension: &str,
+        call_id: &str,
+        operator: &OperatorLogin,
+    ) -> CallValues {
+        CallValues {
+            caller_number: dialled.trim().to_owned(),
+            exten: own_extension.trim().to_owned(),
+            outline_number: String::new(),
+            call_id: call_id.trim().to_owned(),
+            op_id: operator.id.clone(),
+            op_pw: operator.password.clone(),
+        }
+    }
+}
+
 /// Why a call ended, as the driver saw it. Informational: it goes into logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HangupCause {
@@ -121,6 +141,10 @@ pub enum CallEvent {
     /// The call came in and is ringing. Carries the placeholder values, which
     /// stay fixed for the rest of the call.
     Ringing(CallValues),
+    /// The operator placed a call (beyond the guide: only the dial hooks
+    /// run for it). `caller_number` is the dialled number and
+    /// `outline_number` is empty.
+    Dialing(CallValues),
     /// The call was answered.
     Answered {
         /// Call-ID of the call.
@@ -141,7 +165,7 @@ impl CallEvent {
     /// The Call-ID the event is about.
     pub fn call_id(&self) -> &str {
         match self {
-            CallEvent::Ringing(v) => &v.call_id,
+            CallEvent::Ringing(v) | CallEvent::Dialing(v) => &v.call_id,
             CallEvent::Answered { call_id } | CallEvent::HungUp { call_id, .. } => call_id,
         }
     }

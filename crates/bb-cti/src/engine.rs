@@ -70,6 +70,9 @@ pub enum HookKind {
     AnswerCommand,
     /// The command run when the call is hung up (CMD-3).
     HangupCommand,
+    /// The command run when the operator places a call (beyond the guide;
+    /// `[command] on_dial`).
+    DialCommand,
 }
 
 impl HookKind {
@@ -88,6 +91,7 @@ impl fmt::Display for HookKind {
             HookKind::RingCommand => "ring command",
             HookKind::AnswerCommand => "answer command",
             HookKind::HangupCommand => "hang-up command",
+            HookKind::DialCommand => "dial command",
         })
     }
 }
@@ -122,9 +126,10 @@ impl Limits {
         match kind {
             HookKind::Popup => self.http,
             HookKind::Detail => self.browser,
-            HookKind::RingCommand | HookKind::AnswerCommand | HookKind::HangupCommand => {
-                self.command
-            }
+            HookKind::RingCommand
+            | HookKind::AnswerCommand
+            | HookKind::HangupCommand
+            | HookKind::DialCommand => self.command,
         }
     }
 }
@@ -144,6 +149,11 @@ pub struct EngineConfig {
     pub on_answer: Option<CommandLine>,
     /// Command on hang-up (CMD-3).
     pub on_hangup: Option<CommandLine>,
+    /// Command when the operator places a call (beyond the guide).
+    pub on_dial: Option<CommandLine>,
+    /// Send the popup request when the operator places a call too (beyond
+    /// the guide); `%CallerNumber%` is then the dialled number.
+    pub popup_on_dial: bool,
     /// Skip web integration on internal calls (WEB-6). Default `false`.
     pub skip_internal_web: bool,
     /// Skip command integration on internal calls (CMD-5). Default `false`.
@@ -404,6 +414,9 @@ struct CallState {
     values: CallValues,
     internal: bool,
     answered: bool,
+    /// Placed by the operator: only the dial hooks run for it (the guide's
+    /// answer and hang-up commands are about incoming calls).
+    outgoing: bool,
 }
 
 #[derive(Debug)]
@@ -519,9 +532,27 @@ impl Engine {
                         values,
                         internal,
                         answered: false,
+                        outgoing: false,
                     },
                 );
                 self.start_phase(&call_id, Phase::Ring, now);
+            }
+            CallEvent::Dialing(values) => {
+                if ended || self.calls.contains_key(&call_id) {
+                    self.ignored(Some(&call_id), "duplicate dialing event".into());
+                    return;
+                }
+                let internal = self.config.internal_rule.is_internal(&values);
+                self.calls.insert(
+                    call_id.clone(),
+                    CallState {
+                        values,
+                        internal,
+                        answered: false,
+                        outgoing: true,
+                    },
+                );
+                self.start_phase(&call_id, Phase::Dial, now);
             }
             CallEvent::Answered { .. } => {
                 if ended {
@@ -577,13 +608,17 @@ impl Engine {
         };
         let values = call.values.clone();
         let internal = call.internal;
-        let kinds: &[HookKind] = match phase {
-            Phase::Ring => &[HookKind::Popup, HookKind::Detail, HookKind::RingCommand],
-            Phase::Answer => &[HookKind::AnswerCommand],
-            Phase::HangUp => &[HookKind::HangupCommand],
+        let kinds: &[HookKind] = match (phase, call.outgoing) {
+            (Phase::Dial, _) => &[HookKind::Popup, HookKind::DialCommand],
+            (_, true) => &[],
+            (Phase::Ring, false) => &[HookKind::Popup, HookKind::Detail, HookKind::RingCommand],
+            (Phase::Answer, false) => &[HookKind::AnswerCommand],
+            (Phase::HangUp, false) => &[HookKind::HangupCommand],
         };
         for &kind in kinds {
-            if !self.enabled_on_event(kind) {
+            if !self.enabled_on_event(kind)
+                || (phase == Phase::Dial && kind == HookKind::Popup && !self.config.popup_on_dial)
+            {
                 continue;
             }
             let skip = if kind.is_web() {
@@ -610,6 +645,7 @@ impl Engine {
             HookKind::RingCommand => c.on_ring.is_some(),
             HookKind::AnswerCommand => c.on_answer.is_some(),
             HookKind::HangupCommand => c.on_hangup.is_some(),
+            HookKind::DialCommand => c.on_dial.is_some(),
         }
     }
 
@@ -659,10 +695,14 @@ impl Engine {
                     (id, what),
                 )
             }
-            HookKind::RingCommand | HookKind::AnswerCommand | HookKind::HangupCommand => {
+            HookKind::RingCommand
+            | HookKind::AnswerCommand
+            | HookKind::HangupCommand
+            | HookKind::DialCommand => {
                 let command = match kind {
                     HookKind::RingCommand => &self.config.on_ring,
                     HookKind::AnswerCommand => &self.config.on_answer,
+                    HookKind::DialCommand => &self.config.on_dial,
                     _ => &self.config.on_hangup,
                 };
                 let Some(command) = command else {
@@ -818,6 +858,7 @@ enum Phase {
     Ring,
     Answer,
     HangUp,
+    Dial,
 }
 
 fn cause_text(cause: HangupCause) -> String {

@@ -644,3 +644,57 @@ fn log_lines_read_well() {
         ]
     );
 }
+
+#[test]
+fn dialling_runs_only_the_dial_hooks_and_only_when_asked() {
+    let t0 = Instant::now();
+    let dialled = CallValues::outgoing(
+        "0311112222",
+        "1910",
+        "out-1@pc",
+        &bb_cti::OperatorLogin::default(),
+    );
+    assert_eq!(dialled.caller_number, "0311112222");
+    assert_eq!(dialled.outline_number, "");
+    // By default (no on_dial, popup_on_dial off) a placed call starts
+    // nothing, not even the guide's answer and hang-up commands.
+    let mut e = Engine::new(full_config());
+    e.handle_call_event(CallEvent::Dialing(dialled.clone()), t0);
+    e.handle_call_event(
+        CallEvent::Answered {
+            call_id: "out-1@pc".into(),
+        },
+        t0 + ms(10),
+    );
+    e.handle_call_event(
+        CallEvent::HungUp {
+            call_id: "out-1@pc".into(),
+            cause: HangupCause::Local,
+            duration: ms(100),
+        },
+        t0 + ms(20),
+    );
+    assert_eq!(kinds(&drain(&mut e)), vec![]);
+    // Asked for: the popup, then the dial command, with the dialled number.
+    let mut e = Engine::new(EngineConfig {
+        on_dial: Some(cmd("crm dial %CallerNumber% %OutLineNumber%")),
+        popup_on_dial: true,
+        ..full_config()
+    });
+    e.handle_call_event(CallEvent::Dialing(dialled), t0);
+    let a = drain(&mut e);
+    assert_eq!(kinds(&a), vec![HookKind::Popup, HookKind::DialCommand]);
+    let argv = a.iter().find_map(|a| match a {
+        Action::StartCommand { argv, .. } => Some((argv.program.clone(), argv.args.clone())),
+        _ => None,
+    });
+    // %OutLineNumber% is empty for a placed call; it stays an argument,
+    // so a CRM program's argument positions are the same as on ring.
+    assert_eq!(
+        argv,
+        Some((
+            "crm".to_string(),
+            vec!["dial".to_string(), "0311112222".into(), String::new()]
+        ))
+    );
+}

@@ -512,6 +512,8 @@ pub enum HookKind {
     CommandAnswer,
     /// The command run on hang-up (CMD-3).
     CommandHangup,
+    /// The command run when the operator places a call (beyond the guide).
+    CommandDial,
 }
 
 /// How a hook ended.
@@ -810,7 +812,8 @@ mod tests {
                     Just(HookKind::Details),
                     Just(HookKind::CommandRing),
                     Just(HookKind::CommandAnswer),
-                    Just(HookKind::CommandHangup)
+                    Just(HookKind::CommandHangup),
+                    Just(HookKind::CommandDial)
                 ],
                 prop_oneof![
                     Just(HookOutcome::Ok),

@@ -199,7 +199,16 @@ pub(super) fn runs(w: &BbWorld, name: &str) -> Vec<Run> {
 
 /// The Call-ID of the call under test: the simulator's last outside call.
 pub(super) async fn call_id(w: &BbWorld) -> Result<String, String> {
-    let v = w.last_call_state().await?;
+    let v = match w.last_call_state().await {
+        Ok(v) => v,
+        // No outside call: the call a softphone placed, the newest the
+        // simulator has.
+        Err(e) if w.last_call.is_none() => {
+            let (_, calls) = w.api_call("GET", "/api/calls", None).await?;
+            calls.as_array().and_then(|a| a.last()).cloned().ok_or(e)?
+        }
+        Err(e) => return Err(e),
+    };
     v["call_id"]
         .as_str()
         .map(str::to_string)
@@ -607,8 +616,10 @@ async fn no_file(w: &mut BbWorld, rel: String) -> Result<(), String> {
 }
 
 /// Checks that the softphone with the lowest extension number reports the hook `kind` of
-/// the current outside call as ended with `outcome`.
-/// `kind`: `popup`, `details`, `command_ring`, `command_answer` or `command_hangup`;
+/// the current outside call (else of the newest call the simulator has, e.g. one the
+/// softphone placed) as ended with `outcome`.
+/// `kind`: `popup`, `details`, `command_ring`, `command_answer`, `command_hangup` or
+/// `command_dial`;
 /// `outcome`: `ok`, `failed`, `timed_out` or `skipped`. For softphones started "… with
 /// the settings". Waits up to 10 s.
 #[then(expr = "the softphone reports the {word} hook as {word}")]
