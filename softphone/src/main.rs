@@ -61,7 +61,7 @@ mod exit {
         "Verbs for the running softphone (--instance and --config may come before or after the verb):\n",
         "  bbclient call NUMBER | hold | unhold | transfer NUMBER | transfer_complete |\n",
         "           blindtransfer NUMBER | hangup | answer | dtmf DIGITS | details | status [--json] |\n",
-        "           login [LOGIN_ID] [--password-stdin] | logout\n",
+        "           login [LOGIN_ID] [--password-stdin] | logout | mute | unmute | dnd on|off\n",
         "  bbclient 'bbclient:call:1330'   (a callto:, bbclient:, tel: or sip: URI)\n",
         "\n",
         "Exit status: 0 done, 1 refused by the softphone, 2 usage, 3 no softphone to talk to."
@@ -85,6 +85,8 @@ enum Top {
     Run(RunArgs),
     /// Make bbclient the desktop's handler of callto:, bbclient:, tel: and sip: links.
     InstallHandlers(InstallArgs),
+    /// List the sound devices the settings can name (input, output, ring).
+    Devices,
     /// A verb for the running softphone (see below).
     #[command(external_subcommand)]
     Verb(Vec<String>),
@@ -136,6 +138,13 @@ fn main() -> ExitCode {
     match cli.command {
         Top::Run(args) => run(cli.instance, cli.config, args),
         Top::InstallHandlers(args) => install_handlers(&cli.instance, cli.config, &args),
+        Top::Devices => {
+            print!(
+                "{}",
+                devices_text(&softphone::media::device::device_names())
+            );
+            ExitCode::SUCCESS
+        }
         Top::Verb(args) => {
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -152,6 +161,45 @@ fn main() -> ExitCode {
             runtime.block_on(verb(&cli.instance, cli.config.as_deref(), &args))
         }
     }
+}
+
+/// What `bbclient devices` prints: each kind of device with the settings
+/// key that names it, the two special values first.
+fn devices_text((inputs, outputs): &(Vec<String>, Vec<String>)) -> String {
+    let mut out = String::new();
+    let mut section = |title: &str, empty: &str, null: &str, names: &[String]| {
+        out.push_str(title);
+        out.push('\n');
+        out.push_str(&format!("  \"\"      {empty}\n"));
+        out.push_str(&format!("  \"null\"  {null}\n"));
+        if names.is_empty() {
+            out.push_str("  (no sound device found)\n");
+        }
+        // Each as `"id" (description)`: the id is what the settings take.
+        for n in names {
+            let clean: String = n.chars().filter(|c| !c.is_control()).collect();
+            out.push_str(&format!("  {clean}\n"));
+        }
+    };
+    section(
+        "input devices ([audio] input_device):",
+        "the system default",
+        "silence",
+        inputs,
+    );
+    section(
+        "output devices ([audio] output_device):",
+        "the system default",
+        "discard the sound",
+        outputs,
+    );
+    section(
+        "ring devices ([audio] ring_device):",
+        "the output device",
+        "never ring out loud",
+        outputs,
+    );
+    out
 }
 
 /// Removes `--instance NAME`, `--instance=NAME`, `--config FILE` and
@@ -560,6 +608,21 @@ fn operator_line(op: &serde_json::Value) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn devices_are_listed_by_kind_with_their_settings_key() {
+        let text = super::devices_text(&(vec!["\"hw:0\" (USB mic)\u{1b}".into()], vec![]));
+        assert!(
+            text.starts_with("input devices ([audio] input_device):\n"),
+            "{text}"
+        );
+        assert!(text.contains("  \"hw:0\" (USB mic)\n"), "{text}");
+        assert!(
+            text.contains("ring devices ([audio] ring_device):\n  \"\"      the output device\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("(no sound device found)").count(), 2, "{text}");
+    }
+
     use super::*;
 
     fn args(s: &str) -> Vec<String> {

@@ -47,6 +47,15 @@ fn a_missing_device_is_one_line_naming_it_and_what_exists() {
         "{warnings:?}"
     );
     assert!(warnings[0].contains("null device"), "{warnings:?}");
+    // A ring device of its own is checked too, under its own key.
+    let mut ring = audio("null", "null", "error");
+    ring.ring_output = Some(media::Output::Device(Some("no-such-bell".into())));
+    let e = media::check_devices(&ring).expect_err("the ring device does not exist");
+    assert!(
+        e.starts_with("audio output device 'no-such-bell' is not present"),
+        "{e}"
+    );
+    assert!(e.contains("audio.ring_device"), "{e}");
     // Headless with default devices probes nothing.
     let mut quiet = audio("", "", "error");
     quiet.headless = true;
@@ -196,4 +205,34 @@ fn fallback_null_carries_the_call_silently() {
     a.proc.stop();
     b.proc.stop();
     kam.stop();
+}
+
+#[test]
+fn bbclient_devices_lists_what_cpal_finds() {
+    // Run as an operator would: the real binary, no settings needed.
+    let out = Command::new(env!("CARGO_BIN_EXE_bbclient"))
+        .arg("devices")
+        .output()
+        .expect("bbclient runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("input devices ([audio] input_device):"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ring devices ([audio] ring_device):"),
+        "{text}"
+    );
+    // ALSA's null PCM is a device on every machine with alsa-lib.
+    let (inputs, outputs) = media::device::device_names();
+    for name in inputs.iter().chain(&outputs) {
+        // Descriptions may span lines; the list keeps each on one.
+        let name: String = name.chars().filter(|c| !c.is_control()).collect();
+        assert!(
+            text.contains(&format!("  {name}\n")),
+            "{name:?} missing from:\n{text:?}"
+        );
+    }
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("ALSA lib"));
 }

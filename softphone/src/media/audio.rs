@@ -21,6 +21,11 @@ pub trait AudioSource: Send {
     fn read(&mut self, rate: u32, frame: &mut [i16]);
     /// A name for logs (`null`, the file, the device).
     fn describe(&self) -> String;
+    /// Why the endpoint stopped working (a device that went away), once it
+    /// has; the call then carries on without it.
+    fn failed(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Where incoming samples go.
@@ -31,6 +36,11 @@ pub trait AudioSink: Send {
     fn finish(&mut self) {}
     /// A name for logs.
     fn describe(&self) -> String;
+    /// Why the endpoint stopped working, once it has (see
+    /// [`AudioSource::failed`]).
+    fn failed(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Silence.

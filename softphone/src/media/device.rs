@@ -71,6 +71,8 @@ struct Ring {
     cap: usize,
     overflows: u64,
     underflows: u64,
+    /// The stream failed (the device went away): why.
+    failed: Option<String>,
 }
 
 impl Ring {
@@ -81,6 +83,7 @@ impl Ring {
             cap,
             overflows: 0,
             underflows: 0,
+            failed: None,
         }))
     }
 
@@ -304,15 +307,14 @@ pub fn probe(name: Option<&str>, input: bool) -> Result<String, DeviceError> {
     .map(|(opened, _)| opened.name)
 }
 
-fn stream_error(input: bool) -> impl FnMut(cpal::Error) + Send + 'static {
-    let mut reported = false;
+/// The stream's error callback: records the first error in the ring, where
+/// the endpoint reports it ([`AudioSink::failed`]) and the call moves on
+/// to the null device.
+fn stream_error(ring: Arc<Mutex<Ring>>) -> impl FnMut(cpal::Error) + Send + 'static {
     move |e| {
-        if !reported {
-            reported = true;
-            tracing::warn!(
-                "media: audio {} stream failed: {e}; the call continues with silence there",
-                if input { "input" } else { "output" }
-            );
+        let mut r = lock(&ring);
+        if r.failed.is_none() {
+            r.failed = Some(e.to_string());
         }
     }
 }
@@ -327,6 +329,7 @@ where
     f32: FromSample<T>,
 {
     let channels = config.channels.max(1) as usize;
+    let errors = ring.clone();
     device.build_input_stream::<T, _, _>(
         config,
         move |data: &[T], _| {
@@ -335,7 +338,7 @@ where
                 .map(|c| c.iter().map(|&s| f32::from_sample_(s)).sum::<f32>() / c.len() as f32);
             lock(&ring).push(mono);
         },
-        stream_error(true),
+        stream_error(errors),
         None,
     )
 }
@@ -349,6 +352,7 @@ where
     T: SizedSample + FromSample<f32>,
 {
     let channels = config.channels.max(1) as usize;
+    let errors = ring.clone();
     device.build_output_stream::<T, _, _>(
         config,
         move |data: &mut [T], _| {
@@ -365,7 +369,7 @@ where
                 r.underflows += 1;
             }
         },
-        stream_error(false),
+        stream_error(errors),
         None,
     )
 }
@@ -511,6 +515,13 @@ impl AudioSource for DeviceSource {
     fn describe(&self) -> String {
         format!("device:{}", self.name)
     }
+
+    fn failed(&self) -> Option<String> {
+        lock(&self.ring)
+            .failed
+            .as_ref()
+            .map(|e| format!("audio input device '{}' failed: {e}", self.name))
+    }
 }
 
 /// A playback device.
@@ -554,5 +565,12 @@ impl AudioSink for DeviceSink {
 
     fn describe(&self) -> String {
         format!("device:{}", self.name)
+    }
+
+    fn failed(&self) -> Option<String> {
+        lock(&self.ring)
+            .failed
+            .as_ref()
+            .map(|e| format!("audio output device '{}' failed: {e}", self.name))
     }
 }

@@ -70,13 +70,12 @@ pub use settings::{AudioSettings, Fallback, Input, Output};
 /// `null`, or the one-line reason to refuse to start when it is `error`.
 pub fn check_devices(settings: &AudioSettings) -> Result<Vec<String>, String> {
     let mut warnings = Vec::new();
-    let mut check = |name: Option<&str>, input: bool| -> Result<(), String> {
+    let mut check = |name: Option<&str>, input: bool, key: &str| -> Result<(), String> {
         match device::probe(name, input) {
             Ok(_) => Ok(()),
             Err(e) => match settings.fallback {
                 Fallback::Error => Err(format!(
-                    "{e} (connect it, name another with audio.{}_device, or set audio.fallback = \"null\")",
-                    if input { "input" } else { "output" }
+                    "{e} (connect it, name another with audio.{key}, or set audio.fallback = \"null\")"
                 )),
                 Fallback::Null => {
                     warnings.push(format!(
@@ -88,10 +87,18 @@ pub fn check_devices(settings: &AudioSettings) -> Result<Vec<String>, String> {
         }
     };
     if let Input::Device(name) = settings.effective_input() {
-        check(name.as_deref(), true)?;
+        check(name.as_deref(), true, "input_device")?;
     }
-    if let Output::Device(name) = settings.effective_output() {
-        check(name.as_deref(), false)?;
+    let output = settings.effective_output();
+    if let Output::Device(name) = &output {
+        check(name.as_deref(), false, "output_device")?;
+    }
+    // The ring device, when it is not the output device just checked.
+    if let Some(ring) = settings.effective_ring_output()
+        && ring != output
+        && let Output::Device(name) = &ring
+    {
+        check(name.as_deref(), false, "ring_device")?;
     }
     Ok(warnings)
 }

@@ -20,7 +20,7 @@ use std::time::Duration;
 use bb_media::cadence::{Cadence, CadenceGenerator};
 use tokio_util::sync::CancellationToken;
 
-use super::audio::{AudioSink, AudioSource, WavSource};
+use super::audio::{AudioSink, AudioSource, NullSink, NullSource, WavSource};
 use super::session::{Holder, open_sink, release};
 use super::settings::Output;
 
@@ -156,6 +156,10 @@ impl MutableSource {
 
 impl AudioSource for MutableSource {
     fn read(&mut self, rate: u32, frame: &mut [i16]) {
+        if let Some(why) = self.inner.failed() {
+            tracing::warn!("media: {why}; the call continues, sending silence (null device)");
+            self.inner = Box::new(NullSource);
+        }
         // Read even while muted: a device's ring buffer must not fill with
         // stale audio that would play out on unmute.
         self.inner.read(rate, frame);
@@ -199,6 +203,12 @@ impl ToneMixSink {
 
 impl AudioSink for ToneMixSink {
     fn write(&mut self, rate: u32, frame: &[i16]) {
+        if let Some(why) = self.inner.failed() {
+            tracing::warn!(
+                "media: {why}; the call continues, the peer's audio is discarded (null device)"
+            );
+            self.inner = Box::new(NullSink);
+        }
         if self.tone.is_none() && self.volume >= 100 {
             return self.inner.write(rate, frame);
         }
@@ -260,6 +270,47 @@ mod tests {
         muted.store(true, Ordering::Relaxed);
         s.read(8000, &mut frame);
         assert!(frame.iter().all(|&x| x == 0));
+    }
+
+    /// A device that goes away after `after` frames.
+    struct Vanishing {
+        after: usize,
+        frames: Arc<std::sync::Mutex<usize>>,
+    }
+    impl AudioSink for Vanishing {
+        fn write(&mut self, _rate: u32, _frame: &[i16]) {
+            if let Ok(mut n) = self.frames.lock() {
+                *n += 1;
+            }
+        }
+        fn describe(&self) -> String {
+            "vanishing".into()
+        }
+        fn failed(&self) -> Option<String> {
+            let n = self.frames.lock().map(|n| *n).unwrap_or(0);
+            (n >= self.after).then(|| "audio output device 'usb' failed: gone".into())
+        }
+    }
+
+    #[test]
+    fn a_device_that_goes_away_is_replaced_by_the_null_device() {
+        let frames = Arc::new(std::sync::Mutex::new(0));
+        let mut sink = ToneMixSink::new(
+            Box::new(Vanishing {
+                after: 3,
+                frames: frames.clone(),
+            }),
+            100,
+        );
+        for _ in 0..10 {
+            sink.write(8000, &[0; 160]);
+        }
+        assert_eq!(
+            *frames.lock().unwrap(),
+            3,
+            "nothing more reached the dead device"
+        );
+        assert_eq!(sink.describe(), "null");
     }
 
     #[test]
