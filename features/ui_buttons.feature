@@ -90,3 +90,22 @@ Feature: Call, Hold, Transfer, Hang up, Settings and History buttons
     When the operator clicks "キャンセル" in the window
     And the operator clicks "履歴" in the window
     Then the window shows "履歴はありません"
+
+  @Q-7
+  Scenario: Mute mutes the call being talked on, and the status bar says so
+    When an outside caller 09012345678 calls the outside line 0312345678
+    Then the softphone rings
+    And the window's controls "ミュート" are disabled
+    When the operator clicks "通話" in the window
+    Then the outside caller is talking to extension 1910
+    When the operator clicks "ミュート" in the window
+    Then the status bar shows "内線 1910" and "ミュート中"
+    When the operator clicks "ミュート解除" in the window
+    Then the window's controls "ミュート" are enabled
+
+  @Q-8
+  Scenario: Do not disturb turns the next call away until it is switched off
+    When the operator clicks "応答不可" in the window
+    Then the status bar shows "内線 1910" and "応答不可"
+    When an outside caller 09012345678 calls the outside line 0312345678
+    Then the outside call ends with "rejected 486"

@@ -394,11 +394,13 @@ mod tests {
         let ringback = TonePlan::Jp.cadence(ToneKind::Ringback);
         let busy = TonePlan::Jp.cadence(ToneKind::Busy);
         let x = play(busy.clone(), 8000, 5000);
-        let e = matches(&segments(&x, 8000, 400.0), &ringback, 2, 60).unwrap_err();
+        let e = matches(&segments(&x, 8000, 400.0), &ringback, 2, 60)
+            .expect_err("busy is not ringback");
         assert!(e.contains("run 1 is on 500 ms"), "{e}");
         // The US busy tone is not heard at 400 Hz at all.
         let us = play(TonePlan::Us.cadence(ToneKind::Busy), 8000, 3000);
-        let e = matches(&segments(&us, 8000, 400.0), &busy, 2, 60).unwrap_err();
+        let e = matches(&segments(&us, 8000, 400.0), &busy, 2, 60)
+            .expect_err("no 400 Hz in the US busy tone");
         assert!(e.contains("no tone heard"), "{e}");
         // Silence.
         assert!(matches(&segments(&[0; 16000], 8000, 400.0), &busy, 1, 60).is_err());

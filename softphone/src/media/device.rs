@@ -197,6 +197,16 @@ fn label(d: &cpal::Device) -> String {
     }
 }
 
+/// What the settings take for a device listed as `"id" (name)`: the id
+/// (the whole text when it is not in that form).
+pub fn setting_value(label: &str) -> String {
+    label
+        .strip_prefix('"')
+        .and_then(|rest| rest.split_once('"'))
+        .map(|(id, _)| id.to_string())
+        .unwrap_or_else(|| label.trim().to_string())
+}
+
 /// The devices that can capture (`input`) or play, as `"id" (name)`.
 fn names_on(host: &cpal::Host, input: bool) -> Vec<String> {
     let Ok(devices) = host.devices() else {
@@ -572,5 +582,19 @@ impl AudioSink for DeviceSink {
             .failed
             .as_ref()
             .map(|e| format!("audio output device '{}' failed: {e}", self.name))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_listed_device_gives_its_id_to_the_settings() {
+        use super::setting_value;
+        assert_eq!(
+            setting_value("\"hw:CARD=0,DEV=0\" (USB Headset)"),
+            "hw:CARD=0,DEV=0"
+        );
+        assert_eq!(setting_value(" pulse "), "pulse");
+        assert_eq!(setting_value("\"unterminated"), "\"unterminated");
     }
 }

@@ -123,6 +123,33 @@ impl TonePlayer {
     }
 }
 
+/// Plays `source` into `output` for `length` on a thread of its own (the
+/// settings window's test button: no runtime needed).
+pub fn play_test(output: Output, mut source: ToneSource, length: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("bb-test-tone".into())
+        .spawn(move || {
+            let (mut sink, recording) = open_sink(&output, "test", Holder::Tone);
+            let mut frame = vec![0i16; (RATE as u64 * TICK.as_millis() as u64 / 1000) as usize];
+            let start = std::time::Instant::now();
+            let mut next = start;
+            while next.duration_since(start) < length {
+                source.fill(&mut frame);
+                sink.write(RATE, &frame);
+                next += TICK;
+                std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+            }
+            sink.finish();
+            drop(sink);
+            if let Some(path) = recording {
+                release(&path);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("media: no thread for the test tone: {e}");
+    }
+}
+
 impl Drop for TonePlayer {
     fn drop(&mut self) {
         self.cancel.cancel();

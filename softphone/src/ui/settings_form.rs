@@ -94,6 +94,8 @@ pub enum Field {
     AudioInput,
     /// `audio.output_device`
     AudioOutput,
+    /// `audio.ring_device`
+    RingDevice,
     /// `audio.codecs`
     Codecs,
     /// Anything the checks above did not place.
@@ -117,7 +119,9 @@ impl Field {
             | Field::DetailParams
             | Field::DetailBrowser => Tab::Web,
             Field::OnRing | Field::OnAnswer | Field::OnHangup => Tab::Command,
-            Field::AudioInput | Field::AudioOutput | Field::Codecs => Tab::Other,
+            Field::AudioInput | Field::AudioOutput | Field::RingDevice | Field::Codecs => {
+                Tab::Other
+            }
         }
     }
 
@@ -135,6 +139,7 @@ impl Field {
             "command.on_hangup" => Field::OnHangup,
             "audio.input_device" | "audio.input_wav" => Field::AudioInput,
             "audio.output_device" | "audio.output_wav" => Field::AudioOutput,
+            "audio.ring_device" | "audio.ring_output_wav" | "audio.ringtone" => Field::RingDevice,
             k if k.starts_with("audio.") => Field::Codecs,
             _ => Field::General,
         }
@@ -198,6 +203,16 @@ pub struct SettingsForm {
     pub audio_input: String,
     /// Playback device (`audio.output_device`).
     pub audio_output: String,
+    /// Ring out loud (`audio.ring`).
+    pub ring: bool,
+    /// Ring device (`audio.ring_device`): empty for the output device.
+    pub ring_device: String,
+    /// Volumes in percent: microphone, speaker, ringtone.
+    pub input_volume: u8,
+    /// Speaker volume.
+    pub output_volume: u8,
+    /// Ringtone volume.
+    pub ring_volume: u8,
     /// The codecs, preferred first, each with whether it is offered
     /// (`audio.codecs` is the offered ones in this order).
     pub codecs: Vec<(String, bool)>,
@@ -253,6 +268,11 @@ impl SettingsForm {
             cmd_target: Field::OnRing,
             audio_input: raw.audio.input_device.clone(),
             audio_output: raw.audio.output_device.clone(),
+            ring: raw.audio.ring,
+            ring_device: raw.audio.ring_device.clone(),
+            input_volume: raw.audio.input_volume.min(100),
+            output_volume: raw.audio.output_volume.min(100),
+            ring_volume: raw.audio.ring_volume.min(100),
             codecs: codec_rows(&raw.audio.codecs),
             prefs: prefs.clone(),
             base: raw.clone(),
@@ -284,6 +304,7 @@ impl SettingsForm {
             Field::OnHangup => &mut self.on_hangup,
             Field::AudioInput => &mut self.audio_input,
             Field::AudioOutput => &mut self.audio_output,
+            Field::RingDevice => &mut self.ring_device,
             Field::Transport | Field::Codecs | Field::General => return None,
         })
     }
@@ -379,6 +400,11 @@ impl SettingsForm {
         raw.command.skip_internal = self.cmd_skip_internal;
         raw.audio.input_device = self.audio_input.trim().to_owned();
         raw.audio.output_device = self.audio_output.trim().to_owned();
+        raw.audio.ring = self.ring;
+        raw.audio.ring_device = self.ring_device.trim().to_owned();
+        raw.audio.input_volume = self.input_volume;
+        raw.audio.output_volume = self.output_volume;
+        raw.audio.ring_volume = self.ring_volume;
         let offered: Vec<String> = self
             .codecs
             .iter()
@@ -729,10 +755,26 @@ mod tests {
         assert_eq!(f.error(Field::Codecs), Some("Choose at least one codec"));
         f.codecs[2].1 = true;
         f.audio_input = " USB Headset ".into();
+        f.ring_device = " Speakers ".into();
+        f.ring = false;
+        f.ring_volume = 30;
+        f.output_volume = 70;
         assert!(f.validate());
         let r = f.to_raw();
         assert_eq!(r.audio.codecs, v(&["PCMU"]));
         assert_eq!(r.audio.input_device, "USB Headset");
+        assert_eq!(r.audio.ring_device, "Speakers");
+        assert!(!r.audio.ring);
+        assert_eq!(
+            (
+                r.audio.ring_volume,
+                r.audio.output_volume,
+                r.audio.input_volume
+            ),
+            (30, 70, 100)
+        );
+        assert_eq!(Field::from_key("audio.ring_device"), Field::RingDevice);
+        assert_eq!(Field::RingDevice.tab(), Tab::Other);
     }
 
     #[test]

@@ -531,6 +531,21 @@ impl OperatorWindow {
         }
     }
 
+    /// Mute or unmute the call being talked on (beyond the guide).
+    pub fn press_mute(&mut self) {
+        match self.line.talking_muted() {
+            Some(false) => self.send(RequestBody::Mute),
+            Some(true) => self.send(RequestBody::Unmute),
+            None => {}
+        }
+    }
+
+    /// Do not disturb on or off (beyond the guide).
+    pub fn press_dnd(&mut self) {
+        let on = !self.line.dnd();
+        self.send(RequestBody::Dnd { on });
+    }
+
     /// A dial-pad key or a keyboard digit: DTMF while talking, else into
     /// the number field.
     pub fn press_key(&mut self, c: char) {
@@ -751,6 +766,20 @@ impl OperatorWindow {
                     if let Some(t) = timer {
                         ui.label(RichText::new(t).color(Color32::WHITE).monospace());
                     }
+                    if self.line.talking_muted() == Some(true) {
+                        ui.label(
+                            RichText::new(self.tr.t("status-muted"))
+                                .color(Color32::YELLOW)
+                                .strong(),
+                        );
+                    }
+                    if self.line.dnd() {
+                        ui.label(
+                            RichText::new(self.tr.t("status-dnd"))
+                                .color(Color32::YELLOW)
+                                .strong(),
+                        );
+                    }
                     ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                         // Only glyphs every font has: the window must also work
                         // without a CJK font (see `fonts`).
@@ -919,6 +948,36 @@ impl OperatorWindow {
                 .clicked()
             {
                 self.press_hangup();
+            }
+            let muted = self.line.talking_muted();
+            let mute_label = if muted == Some(true) {
+                self.tr.t("btn-unmute")
+            } else {
+                self.tr.t("btn-mute")
+            };
+            if ui
+                .add_enabled(
+                    muted.is_some(),
+                    egui::Button::new(mute_label)
+                        .selected(muted == Some(true))
+                        .min_size(size),
+                )
+                .on_hover_text(self.tr.t("hint-mute"))
+                .clicked()
+            {
+                self.press_mute();
+            }
+            let dnd = self.line.dnd();
+            if ui
+                .add(
+                    egui::Button::new(self.tr.t("btn-dnd"))
+                        .selected(dnd)
+                        .min_size(size),
+                )
+                .on_hover_text(self.tr.t("hint-dnd"))
+                .clicked()
+            {
+                self.press_dnd();
             }
         });
     }

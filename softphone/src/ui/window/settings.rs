@@ -466,10 +466,19 @@ impl OperatorWindow {
                 "other-audio-out",
                 devices.as_ref().map(|d| d.1.clone()),
             ),
+            (
+                Field::RingDevice,
+                "other-ring-device",
+                devices.as_ref().map(|d| d.1.clone()),
+            ),
         ] {
             ui.horizontal(|ui| {
                 let l = ui.label(self.tr.t(label));
-                let hint = self.tr.t("other-audio-hint");
+                let hint = if field == Field::RingDevice {
+                    self.tr.t("other-ring-hint")
+                } else {
+                    self.tr.t("other-audio-hint")
+                };
                 let Some(text) = form.text_mut(field) else {
                     return;
                 };
@@ -489,7 +498,9 @@ impl OperatorWindow {
                     }
                     for name in names.iter().flatten() {
                         if ui.button(name).clicked() {
-                            choice = Some(name.clone());
+                            // The list shows `"id" (description)`; the
+                            // settings take the id.
+                            choice = Some(crate::media::device::setting_value(name));
                         }
                     }
                     if let Some(c) = choice {
@@ -504,6 +515,25 @@ impl OperatorWindow {
                 }
             });
             self.field_notes(ui, form, field);
+        }
+        ui.checkbox(&mut form.ring, self.tr.t("other-ring-on"));
+        for (value, label) in [
+            (&mut form.input_volume, "other-volume-in"),
+            (&mut form.output_volume, "other-volume-out"),
+            (&mut form.ring_volume, "other-volume-ring"),
+        ] {
+            ui.horizontal(|ui| {
+                let l = ui.label(self.tr.t(label));
+                ui.add(egui::Slider::new(value, 0..=100).suffix(" %"))
+                    .labelled_by(l.id);
+            });
+        }
+        if ui
+            .button(self.tr.t("other-test-tone"))
+            .on_hover_text(self.tr.t("hint-test-tone"))
+            .clicked()
+        {
+            test_tone(form);
         }
         ui.label(RichText::new(self.tr.t("other-codecs")).strong());
         let mut up = None;
@@ -648,6 +678,28 @@ pub fn placeholder_message(p: Placeholder) -> &'static str {
         Placeholder::OpId => "ph-opid",
         Placeholder::OpPw => "ph-oppw",
     }
+}
+
+/// The Other tab's Test button: the ringtone on the ring device as the form
+/// now says (not yet saved), for 2 seconds.
+fn test_tone(form: &SettingsForm) {
+    use crate::media::Output;
+    let ring = form.ring_device.trim();
+    let output = form.audio_output.trim();
+    let device = match (ring, output) {
+        ("null", _) | ("", "null") => Output::Null,
+        ("", "") => Output::Device(None),
+        ("", name) | (name, _) => Output::Device(Some(name.to_string())),
+    };
+    let mut tone = bb_media::cadence::CadenceGenerator::new(
+        bb_media::cadence::TonePlan::Jp.cadence(bb_media::cadence::ToneKind::Ringtone),
+    );
+    tone.set_volume(form.ring_volume);
+    crate::media::tones::play_test(
+        device,
+        crate::media::tones::ToneSource::Cadence(tone),
+        std::time::Duration::from_secs(2),
+    );
 }
 
 #[cfg(test)]
