@@ -13,6 +13,19 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("cmake", "builds libopus when the system copy is not used"),
     ("libopus-dev", "the Opus codec"),
     ("libasound2-dev", "ALSA, for real audio devices (cpal)"),
+    // bbclient.exe (issue 17).
+    (
+        "gcc-mingw-w64-x86-64",
+        "the mingw-w64 linker and C compiler that cross-build bbclient.exe (libopus, SQLite, aws-lc) and the Wine shim",
+    ),
+    (
+        "wine",
+        "the wine command, which runs bbclient.exe and the Windows unit tests in the tests",
+    ),
+    (
+        "wine64",
+        "Wine's 64-bit loader, which wine needs for x86_64 .exe files",
+    ),
     // Real peers.
     (
         "sip-tester",
@@ -64,6 +77,8 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("xdotool", "xdotool"),
     ("setpriv", "util-linux"),
     ("chattr", "e2fsprogs"),
+    ("wine", "wine"),
+    ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
 ];
 
 /// Packages a new machine of this kind already has (from
