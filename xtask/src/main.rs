@@ -146,7 +146,7 @@ fn test(extra: &[String]) -> Result<(), String> {
     let windows_bins = windows::build()?;
     // Every test binary runs even when one fails, so one run names every
     // failure; the doctests too (`--all-targets` leaves them out).
-    let tests = run(cargo()
+    let tests = run(windows::wine_env(&mut cargo())
         .env(SKIPS_VAR, &skips)
         .env(windows::BIN_DIR_VAR, &windows_bins)
         .args(["test", "--workspace", "--all-targets", "--no-fail-fast"]));

@@ -161,7 +161,7 @@ pub fn clippy() -> Result<(), String> {
 pub fn test_only() -> Result<(), String> {
     let dir = build()?;
     let units = unit_tests();
-    let e2e = run(cargo().env(BIN_DIR_VAR, &dir).args([
+    let e2e = run(wine_env(&mut cargo()).env(BIN_DIR_VAR, &dir).args([
         "test",
         "-p",
         "softphone",
