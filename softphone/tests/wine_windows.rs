@@ -79,7 +79,7 @@ fn win_path(p: &Path) -> String {
 
 /// Installs the guide's CRM program, `C:\Program Files (x86)\testcrm\crm.exe`
 /// (the argv recorder, with the shim beside it). Returns the Windows path.
-fn install_crm(bins: &Path) -> String {
+fn install_crm(bins: &Path, test: &str) -> String {
     let dir = drive_c(bins).join("Program Files (x86)/testcrm");
     std::fs::create_dir_all(&dir).expect("the prefix is writable");
     for (from, to) in [
@@ -88,7 +88,7 @@ fn install_crm(bins: &Path) -> String {
     ] {
         // Copied to a temporary name and renamed: parallel tests may
         // install it at the same time.
-        let tmp = dir.join(format!("{to}.{}.tmp", std::process::id()));
+        let tmp = dir.join(format!("{to}.{}-{test}.tmp", std::process::id()));
         std::fs::copy(bins.join(from), &tmp).expect("copy the CRM program");
         std::fs::rename(&tmp, dir.join(to)).expect("install the CRM program");
     }
@@ -238,7 +238,7 @@ fn bbclient_exe_registers_rings_pops_up_and_obeys_verbs_through_its_pipe() {
     let dir = scratch("wine-call");
     let sim = Sim::start();
     let crm = Crm::start();
-    let crm_exe = install_crm(&bins);
+    let crm_exe = install_crm(&bins, "call");
     // 1330 answers by itself: a Linux softphone.
     let _callee = operator_sim::Bb::start(
         &dir,
@@ -320,7 +320,7 @@ fn hostile_caller_ids_reach_a_windows_command_as_one_rendered_argument() {
     let dir = scratch("wine-hostile");
     let sim = Sim::start();
     let crm = Crm::start();
-    let crm_exe = install_crm(&bins);
+    let crm_exe = install_crm(&bins, "hostile");
     let template =
         format!(r#""{crm_exe}" %CallerNumber% "two words" "say \"hi\"" C:\dir\ "end\\" """#);
     let line = CommandLine::parse(&template, Platform::Windows).expect("the template parses");
