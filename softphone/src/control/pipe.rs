@@ -20,7 +20,7 @@ use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, GetNamedPip
 
 use super::client::{BoxRead, BoxWrite, ClientError};
 use super::paths::Untrusted;
-use super::server::{Accept, Conn};
+use super::server::{Accept, Accepted, Conn};
 use crate::platform::{OwnerOnly, process_user_sid, user_sid};
 
 /// How long a client waits for a busy pipe (every instance taken for a
@@ -89,9 +89,7 @@ pub async fn bind(path: &Path) -> anyhow::Result<Listener> {
 impl Accept for Listener {
     type Conn = NamedPipeServer;
 
-    async fn accept(
-        &mut self,
-    ) -> std::io::Result<Result<NamedPipeServer, (NamedPipeServer, String)>> {
+    async fn accept(&mut self) -> std::io::Result<Accepted<NamedPipeServer>> {
         let connected = self.next.connect().await;
         // Whatever happened to this instance, the next client needs a
         // fresh one.

@@ -57,15 +57,16 @@ pub(super) trait Conn: Send + 'static {
     fn hung_up(read: &Self::Read) -> impl Future<Output = ()> + Send;
 }
 
+/// An accepted connection to serve, or one to refuse with one line (the
+/// reason: another user's, say).
+pub(super) type Accepted<C> = Result<C, (C, String)>;
+
 /// The listening end, as the platform's transport provides it.
 pub(super) trait Accept: Send + 'static {
     /// What it accepts.
     type Conn: Conn;
-    /// The next connection: `Ok(conn)` to serve, or `Err((conn, reason))`
-    /// to refuse (another user's, say) with one line.
-    fn accept(
-        &mut self,
-    ) -> impl Future<Output = std::io::Result<Result<Self::Conn, (Self::Conn, String)>>> + Send;
+    /// The next connection.
+    fn accept(&mut self) -> impl Future<Output = std::io::Result<Accepted<Self::Conn>>> + Send;
 }
 
 /// The event stream as the control socket serves it: the broadcast, and

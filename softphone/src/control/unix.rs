@@ -16,7 +16,7 @@ use super::client::{BoxRead, BoxWrite, ClientError};
 use super::paths::{
     SocketCheck, Untrusted, check_socket, current_uid, ensure_private_dir, who, you,
 };
-use super::server::{Accept, Conn};
+use super::server::{Accept, Accepted, Conn};
 
 /// The bound control socket.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ pub async fn bind(path: &Path) -> anyhow::Result<Listener> {
 impl Accept for Listener {
     type Conn = UnixStream;
 
-    async fn accept(&mut self) -> std::io::Result<Result<UnixStream, (UnixStream, String)>> {
+    async fn accept(&mut self) -> std::io::Result<Accepted<UnixStream>> {
         let (stream, _) = self.listener.accept().await?;
         let uid = self.uid;
         Ok(match stream.peer_cred() {
