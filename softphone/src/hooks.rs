@@ -441,12 +441,18 @@ impl Task {
             Action::OpenBrowser { id, request, .. } => {
                 let url = request.url;
                 self.kinds.insert(id, HookKind::Detail);
-                let (program, args) = match self.browser.split_first() {
-                    Some((p, a)) => (p.clone(), a.to_vec()),
-                    None => ("xdg-open".to_string(), vec![]),
+                let Some((program, args)) = self.browser.split_first() else {
+                    // The desktop's default browser (xdg-open; ShellExecuteW
+                    // on Windows), the URL as one argument.
+                    let outcome = match crate::platform::open_url(&url) {
+                        Ok(()) => HookOutcome::Launched,
+                        Err(error) => HookOutcome::Failed { error },
+                    };
+                    let _ = self.tx.send(Msg::Done(id, outcome));
+                    return;
                 };
-                let outcome = match tokio::process::Command::new(&program)
-                    .args(&args)
+                let outcome = match tokio::process::Command::new(program)
+                    .args(args)
                     .arg(&url)
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())

@@ -411,6 +411,63 @@ fn hostile_caller_ids_reach_a_windows_command_as_one_rendered_argument() {
     );
 }
 
+/// The detail view opens with `ShellExecuteW` on the URL: under Wine that
+/// reaches `winebrowser`, then `xdg-open`, whose `$BROWSER` here is a script
+/// that records the one argument it got.
+#[test]
+fn the_detail_view_opens_the_default_browser_with_the_url_as_one_argument() {
+    let Some(bins) = windows_bins() else { return };
+    bb_testenv::require_program("xdg-open", "xdg-utils");
+    let dir = scratch("wine-detail");
+    let sim = Sim::start();
+    let log = dir.join("browser.log");
+    let browser = dir.join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$#\" \"$@\" >> '{}'\n",
+            log.display()
+        ),
+    )
+    .expect("write the browser script");
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod the browser script");
+    let settings = format!(
+        "{}\n[web.detail]\nurl = \"http://127.0.0.1:9/detail?\"\nparams = \"\"\"\nnumber=%CallerNumber%\n\"\"\"\nopen_browser_on_ring = true\n",
+        settings(&sim, "1910", "")
+    );
+    let name = instance("detail");
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(&cfg, settings).expect("write the settings");
+    let mut phone = Running::spawn(
+        "bbclient.exe detail",
+        wine(&bins)
+            .env("BROWSER", &browser)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY")
+            .env("BBCLIENT_HISTORY", win_path(&dir.join("h.sqlite3")))
+            .arg(bins.join("bbclient.exe"))
+            .args(["--instance", &name, "run", "--headless", "--config"])
+            .arg(win_path(&cfg)),
+    );
+    phone.expect_line("registered as 1910", 60);
+    sim.call_in("09012345678", "0312345678");
+    phone.expect_line("browser launched", 30);
+    wait_until("the browser's record", 30, || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.lines().count() >= 2)
+    });
+    let text = std::fs::read_to_string(&log).expect("the record");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        ["1", "http://127.0.0.1:9/detail?number=09012345678"],
+        "{text}"
+    );
+}
+
 #[test]
 fn install_handlers_writes_registry_keys_and_uninstall_removes_them() {
     let Some(bins) = windows_bins() else { return };

@@ -55,6 +55,23 @@ pub fn detach(cmd: &mut std::process::Command) {
     std::os::unix::process::CommandExt::process_group(cmd, 0);
 }
 
+/// Opens `url` with the desktop's default browser (`xdg-open URL`), without
+/// waiting for it (it is reaped in the background). Call inside a tokio
+/// runtime.
+pub fn open_url(url: &str) -> Result<(), String> {
+    let mut child = tokio::process::Command::new("xdg-open")
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start the browser 'xdg-open': {e}"))?;
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    Ok(())
+}
+
 /// Prepares a hook command so that [`ProcessTree::contain`] can end all of
 /// it: its own process group.
 pub fn prepare_tree(cmd: &mut tokio::process::Command) {

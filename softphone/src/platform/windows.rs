@@ -273,6 +273,37 @@ pub fn detach(cmd: &mut std::process::Command) {
     );
 }
 
+/// Opens `url` with the user's default browser: `ShellExecuteW` with the
+/// `open` verb and the URL as the one file argument (no command line is
+/// built, no shell parses it). The outcome is that of handing the URL to
+/// the shell, which takes milliseconds (the browser starts on its own).
+pub fn open_url(url: &str) -> Result<(), String> {
+    use windows_sys::Win32::UI::Shell::ShellExecuteW;
+    use windows_sys::Win32::UI::WindowsAndMessaging::SW_SHOWNORMAL;
+    let file = wide(url);
+    let verb = wide("open");
+    // SAFETY: NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        ShellExecuteW(
+            null_mut(),
+            verb.as_ptr(),
+            file.as_ptr(),
+            null(),
+            null(),
+            SW_SHOWNORMAL,
+        )
+    };
+    // Success is a value above 32 (the documented HINSTANCE convention).
+    if rc as usize > 32 {
+        Ok(())
+    } else {
+        Err(format!(
+            "cannot open the default browser (ShellExecuteW returned {})",
+            rc as usize
+        ))
+    }
+}
+
 /// Prepares a hook command for [`ProcessTree::contain`]: started suspended
 /// (so that it cannot start a child before it is in the job), without a
 /// console window.
