@@ -9,6 +9,8 @@
 //!   files of DIR (a QA team's own folder) with the same step library.
 //! - `cargo xtask steps`: writes `docs/steps.md`, the step catalogue.
 //! - `cargo xtask windows`: cross-builds `bbclient.exe` (x86_64-pc-windows-gnu).
+//! - `cargo xtask package [--debug]`: the Windows zip, the per-user NSIS
+//!   installer and the `.deb`, each tested (under Wine, lintian, a scratch root).
 //! - `cargo xtask setup`: only the system-package check and install, and the
 //!   Rust target for Windows.
 //!
@@ -17,6 +19,7 @@
 
 mod demo;
 mod http;
+mod package;
 mod setup;
 mod windows;
 
@@ -30,6 +33,9 @@ fn main() -> ExitCode {
             .and_then(|_| windows::ensure_target())
             .and_then(|_| test(&args[1..])),
         Some("setup") => setup::ensure().and_then(|_| windows::ensure_target()),
+        Some("package") => setup::ensure()
+            .and_then(|_| windows::ensure_target())
+            .and_then(|_| package::run_all(&args[1..])),
         Some("windows") if args.get(1).map(String::as_str) == Some("test") => setup::ensure()
             .and_then(|_| windows::ensure_target())
             .and_then(|_| windows::test_only()),
@@ -45,7 +51,7 @@ fn main() -> ExitCode {
         ])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo|test|steps|setup|windows>\n  demo   show one call end to end (simulator, softphone, mock CRM)\n  test   run every test, the cucumber suite included; `--tags @WEB-4` runs a subset of it,\n         `--features DIR [--tags …]` runs the .feature files of DIR instead\n  steps  write docs/steps.md, the step catalogue, from the step definitions\n  setup  check and install the system packages and the Rust target for Windows\n  windows  cross-build bbclient.exe (target/x86_64-pc-windows-gnu/debug);\n         `windows test` runs only the Windows tests (unit tests and Wine tests)"
+                "usage: cargo xtask <demo|test|steps|setup|windows|package>\n  demo   show one call end to end (simulator, softphone, mock CRM)\n  test   run every test, the cucumber suite included; `--tags @WEB-4` runs a subset of it,\n         `--features DIR [--tags …]` runs the .feature files of DIR instead\n  steps  write docs/steps.md, the step catalogue, from the step definitions\n  setup  check and install the system packages and the Rust target for Windows\n  windows  cross-build bbclient.exe (target/x86_64-pc-windows-gnu/debug);\n         `windows test` runs only the Windows tests (unit tests and Wine tests)\n  package  make and test the Windows zip, the NSIS installer and the .deb in target/package\n         (`--debug`: of the debug builds)"
             );
             return ExitCode::from(2);
         }

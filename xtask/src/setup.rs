@@ -26,6 +26,12 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "wine64",
         "Wine's 64-bit loader, which wine needs for x86_64 .exe files",
     ),
+    // Packages (cargo xtask package).
+    (
+        "nsis",
+        "makensis, which builds the per-user Windows installer",
+    ),
+    ("lintian", "checks the .deb"),
     // Real peers.
     (
         "sip-tester",
@@ -79,12 +85,17 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("chattr", "e2fsprogs"),
     ("wine", "wine"),
     ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
+    ("makensis", "nsis"),
+    ("lintian", "lintian"),
+    ("zip", "zip"),
+    ("unzip", "unzip"),
+    ("dpkg-shlibdeps", "dpkg-dev"),
 ];
 
 /// Packages a new machine of this kind already has (from
 /// `shared/env/base-image-debian-packages.txt`) that [`PROGRAMS`] rely on.
 #[cfg(test)]
-const BASE_PACKAGES: &[&str] = &["util-linux", "e2fsprogs"];
+const BASE_PACKAGES: &[&str] = &["util-linux", "e2fsprogs", "zip", "unzip", "dpkg-dev"];
 
 /// The programs of [`PROGRAMS`] that are not on `PATH`.
 pub fn missing_programs() -> Vec<(&'static str, &'static str)> {
