@@ -150,6 +150,7 @@ fn test(extra: &[String]) -> Result<(), String> {
     // the Wine tests run bbclient.exe.
     run(cargo().args(["build", "--workspace", "--bins"]))?;
     let windows_bins = windows::build()?;
+    windows::ensure_prefix()?;
     // Every test binary runs even when one fails, so one run names every
     // failure; the doctests too (`--all-targets` leaves them out).
     let tests = run(windows::wine_env(&mut cargo())

@@ -83,6 +83,14 @@ pub fn build() -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// Makes the test Wine prefix once, before tests start Wine in parallel.
+pub fn ensure_prefix() -> Result<(), String> {
+    if target_dir().join("wine-prefix/system.reg").is_file() {
+        return Ok(());
+    }
+    run(wine_env(&mut Command::new("wineboot")).arg("-i"))
+}
+
 /// Builds the test-only `bcryptprimitives.dll` into `dir` (and `dir/deps`,
 /// where cargo's test executables are), unless it is newer than its source.
 pub fn shim(dir: &Path) -> Result<(), String> {
@@ -160,6 +168,7 @@ pub fn clippy() -> Result<(), String> {
 /// Wine end-to-end tests, nothing else (the full run is `cargo xtask test`).
 pub fn test_only() -> Result<(), String> {
     let dir = build()?;
+    ensure_prefix()?;
     let units = unit_tests();
     let e2e = run(wine_env(&mut cargo()).env(BIN_DIR_VAR, &dir).args([
         "test",
