@@ -983,61 +983,8 @@ fn command(
     )
 }
 
-/// SIGTERM and SIGINT (Ctrl-C), caught from the moment they are
-/// installed: the default action (ending the process at once, without
-/// unregistering) no longer applies. Install them before starting the
-/// core, so that no window is left where a signal kills the softphone.
-pub struct ShutdownSignals {
-    term: Option<tokio::signal::unix::Signal>,
-    int: Option<tokio::signal::unix::Signal>,
-}
-
-impl ShutdownSignals {
-    /// Installs the handlers (inside a tokio runtime). One that cannot be
-    /// installed is logged; `recv` then falls back to `ctrl_c`.
-    pub fn install() -> ShutdownSignals {
-        use tokio::signal::unix::{SignalKind, signal};
-        let one = |kind: SignalKind, name: &str| match signal(kind) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(
-                    "cannot catch {name}: {e}; it will end bbclient without unregistering"
-                );
-                None
-            }
-        };
-        ShutdownSignals {
-            term: one(SignalKind::terminate(), "SIGTERM"),
-            int: one(SignalKind::interrupt(), "SIGINT"),
-        }
-    }
-
-    /// Resolves on the next SIGTERM or SIGINT.
-    pub async fn recv(&mut self) {
-        let term = async {
-            match self.term.as_mut() {
-                Some(t) => {
-                    t.recv().await;
-                }
-                None => std::future::pending::<()>().await,
-            }
-        };
-        let int = async {
-            match self.int.as_mut() {
-                Some(i) => {
-                    i.recv().await;
-                }
-                None => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        };
-        tokio::select! {
-            _ = term => {}
-            _ = int => {}
-        }
-    }
-}
+/// The signals that ask for a clean shutdown (see [`crate::platform`]).
+pub use crate::platform::ShutdownSignals;
 
 /// Resolves on Ctrl-C or SIGTERM received after this is first polled
 /// (prefer [`ShutdownSignals::install`] before starting anything).

@@ -267,10 +267,12 @@ pub enum HistoryError {
     },
 }
 
-/// `$XDG_DATA_HOME/bbclient/history.sqlite3`.
+/// `$XDG_DATA_HOME/bbclient/history.sqlite3`; on Windows
+/// `%LOCALAPPDATA%\BlueBean\bbclient\data\history.sqlite3` (the history
+/// stays on this machine, it does not roam).
 pub fn default_path() -> Result<PathBuf, HistoryError> {
-    directories::ProjectDirs::from("", "", "bbclient")
-        .map(|d| d.data_dir().join("history.sqlite3"))
+    directories::ProjectDirs::from("", "BlueBean", "bbclient")
+        .map(|d| d.data_local_dir().join("history.sqlite3"))
         .ok_or(HistoryError::NoDataDir)
 }
 
@@ -330,7 +332,6 @@ impl History {
     /// Opens (creating) the history at `path`: the directory 0700, the file
     /// 0600.
     pub fn open(path: &Path) -> Result<History, HistoryError> {
-        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
         let io = |action: &'static str, p: &Path| {
             let p = p.to_path_buf();
             move |source| HistoryError::Io {
@@ -340,26 +341,18 @@ impl History {
             }
         };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
+            crate::platform::create_private_dir_all(dir)
                 .map_err(io("cannot create its directory", dir))?;
         }
         // Created 0600 before SQLite opens it: SQLite gives the -wal and
         // -shm files the database file's mode.
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .mode(0o600)
-                .open(path)
-                .map_err(io("cannot create it", path))?;
-        }
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(io("cannot make it private (0600)", path))?;
+        crate::platform::private_file_options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io("cannot create it", path))?;
+        crate::platform::make_private(path).map_err(io("cannot make it private (0600)", path))?;
         let conn = Connection::open(path).map_err(|source| HistoryError::Sql {
             path: path.to_path_buf(),
             source,
@@ -371,7 +364,7 @@ impl History {
             side.push(suffix);
             let side = std::path::PathBuf::from(side);
             if side.exists() {
-                std::fs::set_permissions(&side, std::fs::Permissions::from_mode(0o600))
+                crate::platform::make_private(&side)
                     .map_err(io("cannot make it private (0600)", &side))?;
             }
         }

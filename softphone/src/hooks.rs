@@ -455,12 +455,18 @@ impl Task {
             Action::OpenBrowser { id, request, .. } => {
                 let url = request.url;
                 self.kinds.insert(id, HookKind::Detail);
-                let (program, args) = match self.browser.split_first() {
-                    Some((p, a)) => (p.clone(), a.to_vec()),
-                    None => ("xdg-open".to_string(), vec![]),
+                let Some((program, args)) = self.browser.split_first() else {
+                    // The desktop's default browser (xdg-open; ShellExecuteW
+                    // on Windows), the URL as one argument.
+                    let outcome = match crate::platform::open_url(&url) {
+                        Ok(()) => HookOutcome::Launched,
+                        Err(error) => HookOutcome::Failed { error },
+                    };
+                    let _ = self.tx.send(Msg::Done(id, outcome));
+                    return;
                 };
-                let outcome = match tokio::process::Command::new(&program)
-                    .args(&args)
+                let outcome = match tokio::process::Command::new(program)
+                    .args(args)
                     .arg(&url)
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
@@ -739,34 +745,6 @@ pub const MAX_RUNNING_COMMANDS: usize = 16;
 static COMMANDS_RUNNING: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(MAX_RUNNING_COMMANDS);
 
-/// Kills a command's whole process group when dropped before the command
-/// ended: its time limit aborts the task that runs it, and a grandchild (a
-/// script's own children) must not outlive it. A command that ended by
-/// itself leaves what it started alone (a launcher may start a CRM window
-/// that is meant to stay).
-struct GroupGuard {
-    pgid: Option<i32>,
-}
-
-impl GroupGuard {
-    fn ended(&mut self) {
-        self.pgid = None;
-    }
-}
-
-impl Drop for GroupGuard {
-    fn drop(&mut self) {
-        #[cfg(unix)]
-        if let Some(pgid) = self.pgid.filter(|p| *p > 1) {
-            // SAFETY: kill only reads its arguments; a group that is gone
-            // makes it fail with ESRCH, which is fine.
-            unsafe {
-                libc::kill(-pgid, libc::SIGKILL);
-            }
-        }
-    }
-}
-
 async fn run_command(argv: bb_cti::Argv) -> HookOutcome {
     run_command_in(argv, &COMMANDS_RUNNING).await
 }
@@ -788,9 +766,9 @@ async fn run_command_in(argv: bb_cti::Argv, running: &tokio::sync::Semaphore) ->
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    // Its own process group, so that the time limit ends all of it.
-    #[cfg(unix)]
-    cmd.process_group(0);
+    // Its own process group (a job object on Windows), so that the time
+    // limit ends all of it.
+    crate::platform::prepare_tree(&mut cmd);
     let spawned = spawn_lowered(cmd).await;
     let mut child = match spawned {
         Ok(c) => c,
@@ -803,8 +781,19 @@ async fn run_command_in(argv: bb_cti::Argv, running: &tokio::sync::Semaphore) ->
             };
         }
     };
-    let mut group = GroupGuard {
-        pgid: child.id().and_then(|id| i32::try_from(id).ok()),
+    // Killed whole when dropped before the command ended: its time limit
+    // aborts the task that runs it, and a grandchild (a script's own
+    // children) must not outlive it.
+    let mut group = match crate::platform::ProcessTree::contain(&child) {
+        Ok(tree) => tree,
+        Err(e) => {
+            return HookOutcome::Failed {
+                error: format!(
+                    "cannot contain '{}' so that its time limit ends it: {e}",
+                    bb_cti::redact::log_safe(&argv.program)
+                ),
+            };
+        }
     };
     let out = child.stdout.take();
     let err = child.stderr.take();

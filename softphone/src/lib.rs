@@ -20,12 +20,19 @@ pub mod app;
 pub mod config;
 pub mod control;
 pub mod crm_http;
+pub mod desktop_entry;
+// The URI handlers: freedesktop on Unix, the registry on Windows.
+#[cfg(unix)]
+pub mod handlers;
+#[cfg(windows)]
+#[path = "handlers_windows.rs"]
 pub mod handlers;
 pub mod hooks;
 pub mod logging;
 pub mod media;
 pub mod operator;
 pub mod phone;
+pub mod platform;
 pub mod reload;
 pub mod sip_ua;
 pub mod sounds;

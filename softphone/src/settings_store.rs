@@ -24,9 +24,8 @@
 //! Passwords are in the file (it is the settings file) but never in an
 //! error message.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -160,20 +159,6 @@ fn temp_owner(file: &str, name: &str) -> Option<u32> {
     rest.split('-').next()?.parse().ok()
 }
 
-/// Whether process `pid` is gone (it cannot be signalled because it does
-/// not exist; one of another user still exists).
-fn process_gone(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 sends nothing; it only checks the pid.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-}
-
 /// Removes the temporary files of earlier saves of `name` in `dir` whose
 /// process is gone (killed before its rename); see the module docs. A file
 /// that cannot be removed is logged and left.
@@ -187,7 +172,7 @@ pub fn remove_stale_temps(dir: &Path, name: &str) {
         let Some(pid) = temp_owner(&file.to_string_lossy(), name) else {
             continue;
         };
-        if pid == me || !process_gone(pid) {
+        if pid == me || !crate::platform::process_gone(pid) {
             continue;
         }
         if let Err(e) = fs::remove_file(entry.path()) {
@@ -206,17 +191,15 @@ fn create_temp(dir: &Path, name: &str) -> std::io::Result<(PathBuf, File)> {
     for n in 0..100u32 {
         let salt: u32 = rand::random();
         let tmp = dir.join(format!(".{name}.tmp-{pid}-{n}-{salt:08x}"));
-        match OpenOptions::new()
+        match crate::platform::private_new_file_options()
             .write(true)
             .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc_o_nofollow())
             .open(&tmp)
         {
             Ok(f) => {
                 // The umask may have taken bits away, never added them; make
-                // sure of 0600 anyway.
-                f.set_permissions(fs::Permissions::from_mode(0o600))?;
+                // sure of 0600 (on Windows: the user's SID alone) anyway.
+                crate::platform::make_private(&tmp)?;
                 return Ok((tmp, f));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
@@ -226,23 +209,11 @@ fn create_temp(dir: &Path, name: &str) -> std::io::Result<(PathBuf, File)> {
     Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
 }
 
-/// `O_NOFOLLOW` on Linux (create_new already refuses an existing link; this
-/// is belt and braces).
-fn libc_o_nofollow() -> i32 {
-    #[cfg(target_os = "linux")]
-    {
-        0o400000
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{Account, Settings};
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn sample() -> RawSettings {
         RawSettings {

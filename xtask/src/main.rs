@@ -8,14 +8,20 @@
 //!   `cargo xtask test --features DIR [--tags …]` runs only the `.feature`
 //!   files of DIR (a QA team's own folder) with the same step library.
 //! - `cargo xtask steps`: writes `docs/steps.md`, the step catalogue.
-//! - `cargo xtask setup`: only the system-package check and install.
+//! - `cargo xtask windows`: cross-builds `bbclient.exe` (x86_64-pc-windows-gnu).
+//! - `cargo xtask package [--debug]`: the Windows zip, the per-user NSIS
+//!   installer and the `.deb`, each tested (under Wine, lintian, a scratch root).
+//! - `cargo xtask setup`: only the system-package check and install, and the
+//!   Rust target for Windows.
 //!
 //! Before building, the system packages that the build and the tests need are
 //! checked and, when running as root, installed with apt-get.
 
 mod demo;
 mod http;
+mod package;
 mod setup;
+mod windows;
 
 use std::process::{Command, ExitCode};
 
@@ -23,8 +29,19 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("demo") => setup::ensure().and_then(|_| demo::run()),
-        Some("test") => setup::ensure().and_then(|_| test(&args[1..])),
-        Some("setup") => setup::ensure(),
+        Some("test") => setup::ensure()
+            .and_then(|_| windows::ensure_target())
+            .and_then(|_| test(&args[1..])),
+        Some("setup") => setup::ensure().and_then(|_| windows::ensure_target()),
+        Some("package") => setup::ensure()
+            .and_then(|_| windows::ensure_target())
+            .and_then(|_| package::run_all(&args[1..])),
+        Some("windows") if args.get(1).map(String::as_str) == Some("test") => setup::ensure()
+            .and_then(|_| windows::ensure_target())
+            .and_then(|_| windows::test_only()),
+        Some("windows") => setup::ensure()
+            .and_then(|_| windows::ensure_target())
+            .and_then(|_| windows::build().map(|_| ())),
         Some("steps") => run(cargo().env("BB_WRITE_STEPS", "1").args([
             "test",
             "-p",
@@ -34,7 +51,7 @@ fn main() -> ExitCode {
         ])),
         _ => {
             eprintln!(
-                "usage: cargo xtask <demo|test|steps|setup>\n  demo   show one call end to end (simulator, softphone, mock CRM)\n  test   run every test, the cucumber suite included; `--tags @WEB-4` runs a subset of it,\n         `--features DIR [--tags …]` runs the .feature files of DIR instead\n  steps  write docs/steps.md, the step catalogue, from the step definitions\n  setup  check and install the system packages"
+                "usage: cargo xtask <demo|test|steps|setup|windows|package>\n  demo   show one call end to end (simulator, softphone, mock CRM)\n  test   run every test, the cucumber suite included; `--tags @WEB-4` runs a subset of it,\n         `--features DIR [--tags …]` runs the .feature files of DIR instead\n  steps  write docs/steps.md, the step catalogue, from the step definitions\n  setup  check and install the system packages and the Rust target for Windows\n  windows  cross-build bbclient.exe (target/x86_64-pc-windows-gnu/debug);\n         `windows test` runs only the Windows tests (unit tests and Wine tests)\n  package  make and test the Windows zip, the NSIS installer and the .deb in target/package\n         (`--debug`: of the debug builds)"
             );
             return ExitCode::from(2);
         }
@@ -128,16 +145,18 @@ fn test(extra: &[String]) -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
-    // Build the binaries first: the conformance suite runs them as processes.
+    windows::clippy()?;
+    // Build the binaries first: the conformance suite runs them as processes;
+    // the Wine tests run bbclient.exe.
     run(cargo().args(["build", "--workspace", "--bins"]))?;
+    let windows_bins = windows::build()?;
+    windows::ensure_prefix()?;
     // Every test binary runs even when one fails, so one run names every
     // failure; the doctests too (`--all-targets` leaves them out).
-    let tests = run(cargo().env(SKIPS_VAR, &skips).args([
-        "test",
-        "--workspace",
-        "--all-targets",
-        "--no-fail-fast",
-    ]));
+    let tests = run(windows::wine_env(&mut cargo())
+        .env(SKIPS_VAR, &skips)
+        .env(windows::BIN_DIR_VAR, &windows_bins)
+        .args(["test", "--workspace", "--all-targets", "--no-fail-fast"]));
     let doctests = run(cargo()
         .env(SKIPS_VAR, &skips)
         .args(["test", "--workspace", "--doc"]));
@@ -161,8 +180,14 @@ fn test(extra: &[String]) -> Result<(), String> {
         "--seconds",
         "20",
     ]));
+    // The Windows unit tests, with Wine as the target runner.
+    let windows_units = windows::unit_tests();
     let skipped = report_skips(&skips, ci)?;
-    tests.and(doctests).and(features).and(fuzz)?;
+    tests
+        .and(doctests)
+        .and(features)
+        .and(fuzz)
+        .and(windows_units)?;
     if skipped > 0 {
         eprintln!("xtask: every test ran or failed, except {skipped} SKIPPED (see above)");
     }
@@ -182,6 +207,12 @@ fn under_ci() -> bool {
 /// torture corpus, are there; what is missing is named at once rather than
 /// by thirty failed tests later.
 fn preflight(ci: bool) -> Result<(), String> {
+    if !windows::target_installed() {
+        return Err(format!(
+            "the Rust target {} is not installed (bbclient.exe is cross-built and tested under Wine); run `cargo xtask setup`",
+            windows::TARGET
+        ));
+    }
     let missing = setup::missing_programs();
     if !missing.is_empty() {
         let list: Vec<String> = missing

@@ -13,6 +13,25 @@ pub const PACKAGES: &[(&str, &str)] = &[
     ("cmake", "builds libopus when the system copy is not used"),
     ("libopus-dev", "the Opus codec"),
     ("libasound2-dev", "ALSA, for real audio devices (cpal)"),
+    // bbclient.exe (issue 17).
+    (
+        "gcc-mingw-w64-x86-64",
+        "the mingw-w64 linker and C compiler that cross-build bbclient.exe (libopus, SQLite, aws-lc) and the Wine shim",
+    ),
+    (
+        "wine",
+        "the wine command, which runs bbclient.exe and the Windows unit tests in the tests",
+    ),
+    (
+        "wine64",
+        "Wine's 64-bit loader, which wine needs for x86_64 .exe files",
+    ),
+    // Packages (cargo xtask package).
+    (
+        "nsis",
+        "makensis, which builds the per-user Windows installer",
+    ),
+    ("lintian", "checks the .deb"),
     // Real peers.
     (
         "sip-tester",
@@ -64,12 +83,19 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("xdotool", "xdotool"),
     ("setpriv", "util-linux"),
     ("chattr", "e2fsprogs"),
+    ("wine", "wine"),
+    ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
+    ("makensis", "nsis"),
+    ("lintian", "lintian"),
+    ("zip", "zip"),
+    ("unzip", "unzip"),
+    ("dpkg-shlibdeps", "dpkg-dev"),
 ];
 
 /// Packages a new machine of this kind already has (from
 /// `shared/env/base-image-debian-packages.txt`) that [`PROGRAMS`] rely on.
 #[cfg(test)]
-const BASE_PACKAGES: &[&str] = &["util-linux", "e2fsprogs"];
+const BASE_PACKAGES: &[&str] = &["util-linux", "e2fsprogs", "zip", "unzip", "dpkg-dev"];
 
 /// The programs of [`PROGRAMS`] that are not on `PATH`.
 pub fn missing_programs() -> Vec<(&'static str, &'static str)> {

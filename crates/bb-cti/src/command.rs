@@ -296,6 +296,16 @@ pub enum CommandError {
         /// The placeholder.
         placeholder: Placeholder,
     },
+    /// A Windows batch file: Windows runs it through `cmd.exe`, which
+    /// parses the whole command line again by its own rules.
+    #[error(
+        "command line program '{program}' is a batch file (.bat/.cmd), which Windows runs through cmd.exe; \
+         bbclient starts programs without a shell (name an .exe, e.g. the CRM's own program)"
+    )]
+    BatchFile {
+        /// The program name.
+        program: String,
+    },
 }
 
 /// Something worth telling the user when saving a command line.
@@ -418,8 +428,19 @@ const SHELLS: [&str; 13] = [
     "perl",
 ];
 
+/// Whether Windows would run `program` as a batch file: its name ends in
+/// `.bat` or `.cmd`, in any case, trailing dots and spaces aside (Windows
+/// drops those from a file name).
+fn is_batch_file(program: &str) -> bool {
+    let base = program.rsplit(['/', '\\']).next().unwrap_or(program);
+    let base = base.trim_end_matches(['.', ' ']).to_ascii_lowercase();
+    base.ends_with(".bat") || base.ends_with(".cmd")
+}
+
 impl CommandLine {
-    /// Splits and checks a command line by `platform`'s rules.
+    /// Splits and checks a command line by `platform`'s rules. On Windows a
+    /// batch file (`.bat`, `.cmd`) is refused: `cmd.exe` would parse the
+    /// arguments again.
     pub fn parse(line: &str, platform: Platform) -> Result<CommandLine, CommandError> {
         let line = line.trim();
         if let Some((i, _)) = line
@@ -449,6 +470,9 @@ impl CommandLine {
                 program,
                 placeholder,
             });
+        }
+        if platform == Platform::Windows && is_batch_file(&program) {
+            return Err(CommandError::BatchFile { program });
         }
         let mut warnings = Vec::new();
         let base = program
@@ -836,6 +860,21 @@ mod tests {
             CommandLine::parse("crm\n%CallerNumber%", Platform::Posix),
             Err(CommandError::ControlCharacter { column: 4, .. })
         ));
+        for batch in [
+            r#""C:\Program Files\crm\pop.bat" %CallerNumber%"#,
+            r"C:\crm\POP.CMD %CallerNumber%",
+            r"C:\crm\pop.bat. x",
+            r#""C:\crm\pop.cmd  " x"#,
+            "pop.Bat",
+        ] {
+            let e = CommandLine::parse(batch, Platform::Windows).unwrap_err();
+            assert!(matches!(e, CommandError::BatchFile { .. }), "{batch}: {e}");
+            assert!(e.to_string().contains("cmd.exe"), "{e}");
+        }
+        // Only Windows runs them through cmd.exe; names that merely
+        // contain the letters are fine.
+        assert!(CommandLine::parse("/opt/crm/pop.bat %CallerNumber%", Platform::Posix).is_ok());
+        assert!(CommandLine::parse(r"C:\crm\batcher.exe x.bat", Platform::Windows).is_ok());
         let e = CommandLine::parse("%OpId%.exe x", Platform::Windows).unwrap_err();
         assert_eq!(
             e.to_string(),

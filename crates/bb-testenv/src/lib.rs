@@ -18,6 +18,8 @@
 //! Every way a test can skip is here, so that the rule cannot drift between
 //! crates.
 
+pub mod hostile;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 

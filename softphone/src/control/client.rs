@@ -9,13 +9,18 @@ use std::collections::VecDeque;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{
+    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader,
+};
 
 use bb_verbs::wire::{Event, MAX_LINE_LEN, Message, Reply, Request, RequestBody};
 
-use super::paths::{SocketCheck, Untrusted, check_socket, current_uid, who, you};
+use super::paths::Untrusted;
+
+/// The receiving half of a connection, whatever carries it.
+pub type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+/// The sending half of a connection, whatever carries it.
+pub type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
 
 /// Why a control client could not get an answer.
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +91,8 @@ fn untrusted(path: &Path, why: &Untrusted) -> String {
 /// are kept for [`Client::next_event`]. Lines that are not a known message
 /// (a newer softphone's event kinds) are skipped, as the protocol asks.
 pub struct Client {
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    reader: BufReader<BoxRead>,
+    writer: BoxWrite,
     next_id: u64,
     events: VecDeque<Event>,
     buf: Vec<u8>,
@@ -96,52 +101,10 @@ pub struct Client {
 impl Client {
     /// Connects to the socket at `path`, once it and its directory are found
     /// to be this user's, and checks that the process listening runs as this
-    /// user too.
+    /// user too (on Windows: the pipe named `path`, served by a process of
+    /// this user).
     pub async fn connect(path: &Path) -> Result<Client, ClientError> {
-        let p = || path.to_path_buf();
-        match check_socket(path) {
-            SocketCheck::Trusted => {}
-            SocketCheck::Missing => return Err(ClientError::NotRunning { path: p() }),
-            SocketCheck::Untrusted(why) => return Err(ClientError::Untrusted { path: p(), why }),
-            SocketCheck::Io(e) if e.kind() == ErrorKind::PermissionDenied => {
-                return Err(ClientError::PermissionDenied { path: p() });
-            }
-            SocketCheck::Io(error) => return Err(ClientError::Connect { path: p(), error }),
-        }
-        let stream = UnixStream::connect(path)
-            .await
-            .map_err(|error| match error.kind() {
-                ErrorKind::NotFound | ErrorKind::ConnectionRefused => {
-                    ClientError::NotRunning { path: p() }
-                }
-                ErrorKind::PermissionDenied => ClientError::PermissionDenied { path: p() },
-                _ => ClientError::Connect { path: p(), error },
-            })?;
-        // The path was ours a moment ago; the listener is who counts.
-        let uid = current_uid();
-        let peer = stream
-            .peer_cred()
-            .map_err(|error| ClientError::Connect { path: p(), error })?
-            .uid();
-        if peer != uid {
-            return Err(ClientError::Untrusted {
-                path: p(),
-                why: Untrusted {
-                    path: p(),
-                    problem: format!(
-                        "is served by a process of {}, not of yours ({})",
-                        who(peer),
-                        you(uid)
-                    ),
-                    fix: format!(
-                        "stop that process, remove {} and restart your softphone, or set \
-                         XDG_RUNTIME_DIR to a private directory of yours",
-                        path.display()
-                    ),
-                },
-            });
-        }
-        let (read, writer) = stream.into_split();
+        let (read, writer) = super::transport::connect(path).await?;
         Ok(Client {
             reader: BufReader::new(read),
             writer,

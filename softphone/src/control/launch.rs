@@ -3,14 +3,13 @@
 //! ([`Launch`]).
 
 use std::ffi::OsString;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bb_verbs::wire::{EventKind, RegistrationState};
 
 use super::client::{Client, ClientError};
-use super::paths::{ensure_private_dir, log_path, pid_path, runtime_dir};
+use super::paths::{default_settings, ensure_private_dir, log_path, pid_path, runtime_dir};
 
 /// Finds the settings file for a softphone started without `--config`:
 /// `explicit` (from `--config`) if given, else `$BBCLIENT_CONFIG`, else
@@ -27,20 +26,7 @@ pub fn find_settings(
     if let Some(path) = non_empty("BBCLIENT_CONFIG") {
         return existing(Path::new(&path), "BBCLIENT_CONFIG");
     }
-    let config_home = match non_empty("XDG_CONFIG_HOME") {
-        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
-        _ => match non_empty("HOME") {
-            Some(home) => PathBuf::from(home).join(".config"),
-            None => {
-                return Err(
-                    "no settings file: --config is not given, BBCLIENT_CONFIG is not set, and \
-                     neither XDG_CONFIG_HOME nor HOME is set (pass --config FILE)"
-                        .into(),
-                );
-            }
-        },
-    };
-    let path = config_home.join("bbclient").join("bbclient.toml");
+    let path = default_settings(env)?;
     if path.is_file() {
         return Ok(path);
     }
@@ -88,10 +74,9 @@ impl Launch {
         let dir = runtime_dir();
         ensure_private_dir(&dir)?;
         let log = log_path(instance);
-        let out = std::fs::OpenOptions::new()
+        let out = crate::platform::private_file_options()
             .create(true)
             .append(true)
-            .mode(0o600)
             .open(&log)
             .map_err(|e| format!("cannot open the log {}: {e}", log.display()))?;
         let err = out
@@ -109,18 +94,17 @@ impl Launch {
             .stderr(err);
         // Its own process group: Ctrl-C in this terminal, or the browser
         // that launched us exiting, does not stop the softphone.
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        crate::platform::detach(&mut cmd);
         let child = cmd
             .spawn()
             .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
         let pid = child.id();
         // Informational (scripts, tests): nothing reads it back, so a
         // failure to write it is not worth refusing the call for.
-        let _ = std::fs::OpenOptions::new()
+        let _ = crate::platform::private_file_options()
             .create(true)
             .write(true)
             .truncate(true)
-            .mode(0o600)
             .open(pid_path(instance))
             .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{pid}\n").as_bytes()));
         Ok(Launch {

@@ -44,13 +44,36 @@
 //! # What it won't do
 //!
 //! It decides nothing about calls: whether `hold` makes sense now is the call
-//! model's answer, carried back in the reply. It listens on a Unix socket
-//! only (no TCP, no Windows named pipe yet).
+//! model's answer, carried back in the reply. It listens on a Unix socket,
+//! or on Windows a named pipe (`transport`), never on TCP.
+//!
+//! # On Windows
+//!
+//! The channel is the named pipe `\\.\pipe\bbclient-SID-NAME`, created with
+//! a protected DACL that grants the user's SID alone, refusing remote
+//! clients; the first instance is created with
+//! `FILE_FLAG_FIRST_PIPE_INSTANCE`, so a second softphone (or another user
+//! who squatted the name) is noticed. Each end checks the other: the server
+//! that the client process runs as its user, the client that the server
+//! process does. The protocol is the same line-delimited JSON.
 
 mod client;
 mod launch;
+mod names;
+#[cfg(unix)]
+mod paths;
+#[cfg(windows)]
+#[path = "paths_windows.rs"]
 mod paths;
 mod server;
+// The transport, one per platform behind the same small interface:
+// `Listener`, `bind`, `connect`.
+#[cfg(unix)]
+#[path = "unix.rs"]
+mod transport;
+#[cfg(windows)]
+#[path = "pipe.rs"]
+mod transport;
 
 use tokio::sync::oneshot;
 
@@ -62,7 +85,8 @@ pub use paths::{
     Untrusted, check_instance, current_uid, ensure_private_dir, log_path, pid_path, runtime_dir,
     socket_path,
 };
-pub use server::{EventFeed, IDLE_TIMEOUT, MAX_CLIENTS, MAX_SUBSCRIBERS, bind, serve};
+pub use server::{EventFeed, IDLE_TIMEOUT, MAX_CLIENTS, MAX_SUBSCRIBERS, serve};
+pub use transport::{Listener, bind};
 
 /// A command from a control client, with the way back.
 pub struct ControlCommand {

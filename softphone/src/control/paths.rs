@@ -13,6 +13,8 @@ use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt as _, FileTypeExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 
+pub use super::names::{Untrusted, check_instance};
+
 /// Mode bits that let group or others write.
 const WRITABLE_BY_OTHERS: u32 = 0o022;
 /// The sticky bit: in a directory others can write to, only an entry's owner
@@ -26,6 +28,29 @@ pub fn runtime_dir() -> PathBuf {
         Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d).join("bbclient"),
         _ => PathBuf::from(format!("/tmp/bbclient-{}", current_uid())),
     }
+}
+
+/// The settings file used when neither `--config` nor `$BBCLIENT_CONFIG`
+/// names one: `$XDG_CONFIG_HOME/bbclient/bbclient.toml`
+/// (`~/.config/bbclient/bbclient.toml`), read through `env`.
+pub fn default_settings(
+    env: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+) -> Result<PathBuf, String> {
+    let non_empty = |name: &str| env(name).filter(|v| !v.is_empty());
+    let config_home = match non_empty("XDG_CONFIG_HOME") {
+        Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
+        _ => match non_empty("HOME") {
+            Some(home) => PathBuf::from(home).join(".config"),
+            None => {
+                return Err(
+                    "no settings file: --config is not given, BBCLIENT_CONFIG is not set, and \
+                     neither XDG_CONFIG_HOME nor HOME is set (pass --config FILE)"
+                        .into(),
+                );
+            }
+        },
+    };
+    Ok(config_home.join("bbclient").join("bbclient.toml"))
 }
 
 /// The socket path for an instance: `RUNTIME_DIR/NAME.sock` (see
@@ -87,46 +112,6 @@ fn user_name(uid: u32) -> Option<String> {
         let id = fields.nth(1)?.parse::<u32>().ok()?;
         (id == uid && !name.is_empty()).then(|| name.escape_debug().to_string())
     })
-}
-
-/// Checks an instance name: letters, digits, `-`, `_`, `.`; at most 64; not
-/// starting with `.`.
-pub fn check_instance(name: &str) -> Result<(), String> {
-    if name.is_empty()
-        || name.len() > 64
-        || name.starts_with('.')
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return Err(format!(
-            "instance name '{}' is not allowed (use letters, digits, '-', '_' and '.', at most 64)",
-            name.escape_debug()
-        ));
-    }
-    Ok(())
-}
-
-/// A control directory or socket that must not be used: which path, what is
-/// wrong with it, and what fixes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Untrusted {
-    /// The path found wrong (the socket, its directory or that one's parent).
-    pub path: PathBuf,
-    /// What is wrong with it, to follow the path in a sentence.
-    pub problem: String,
-    /// What to do about it.
-    pub fix: String,
-}
-
-impl Untrusted {
-    fn new(path: &Path, problem: impl Into<String>, fix: impl Into<String>) -> Untrusted {
-        Untrusted {
-            path: path.to_path_buf(),
-            problem: problem.into(),
-            fix: fix.into(),
-        }
-    }
 }
 
 /// Where `dir` stands, read without following a link at `dir` itself.

@@ -15,24 +15,20 @@
 //! event.
 
 use std::collections::HashMap;
-use std::os::fd::AsFd as _;
-use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
-use std::path::Path;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use anyhow::Context as _;
-use tokio::io::Interest;
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::net::unix::OwnedReadHalf;
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{
+    AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader,
+};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use bb_verbs::wire::{Event, EventKind, MAX_LINE_LEN, Message, Reply, Request, RequestBody};
 
 use super::ControlCommand;
-use super::paths::{current_uid, ensure_private_dir};
+use super::transport::Listener;
 
 /// The most control connections served at once, subscribers included.
 pub const MAX_CLIENTS: usize = 64;
@@ -46,38 +42,31 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection being closed is given to take its last line.
 const LAST_WORDS: Duration = Duration::from_secs(1);
 
-/// Binds the control socket; fails if another instance already serves it.
-pub async fn bind(path: &Path) -> anyhow::Result<UnixListener> {
-    if let Some(dir) = path.parent() {
-        ensure_private_dir(dir).map_err(anyhow::Error::msg)?;
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            if UnixStream::connect(path).await.is_ok() {
-                anyhow::bail!(
-                    "another softphone already runs with this instance ({}); use --instance NAME to run a second one",
-                    path.display()
-                );
-            }
-            // A stale socket from a crashed run.
-            std::fs::remove_file(path)
-                .with_context(|| format!("cannot remove the stale socket {}", path.display()))?;
-        }
-        Ok(_) => anyhow::bail!(
-            "{} exists and is not a socket; refusing to replace it (remove it)",
-            path.display()
-        ),
-        Err(_) => {}
-    }
-    let listener = UnixListener::bind(path).with_context(|| {
-        format!(
-            "cannot listen on {} (is another softphone with this instance starting?)",
-            path.display()
-        )
-    })?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot make {} private (0600)", path.display()))?;
-    Ok(listener)
+/// One accepted connection, whatever carries it (a Unix socket, a named
+/// pipe): the platform's transport implements this.
+pub(super) trait Conn: Send + 'static {
+    /// The receiving half.
+    type Read: AsyncRead + Send + Unpin + 'static;
+    /// The sending half.
+    type Write: AsyncWrite + Send + Unpin + 'static;
+    /// Splits the connection.
+    fn split(self) -> (Self::Read, Self::Write);
+    /// Resolves when the peer has closed the connection entirely (both
+    /// ways), which a subscriber that only closed its sending side has
+    /// not; never resolves when that cannot be watched.
+    fn hung_up(read: &Self::Read) -> impl Future<Output = ()> + Send;
+}
+
+/// An accepted connection to serve, or one to refuse with one line (the
+/// reason: another user's, say).
+pub(super) type Accepted<C> = Result<C, (C, String)>;
+
+/// The listening end, as the platform's transport provides it.
+pub(super) trait Accept: Send + 'static {
+    /// What it accepts.
+    type Conn: Conn;
+    /// The next connection.
+    fn accept(&mut self) -> impl Future<Output = std::io::Result<Accepted<Self::Conn>>> + Send;
 }
 
 /// The event stream as the control socket serves it: the broadcast, and
@@ -248,21 +237,16 @@ impl Drop for Admission {
 
 /// Serves control clients until the listener fails. Events reach them
 /// through `events`, which every publisher of the softphone's events uses.
-pub async fn serve(
-    listener: UnixListener,
-    commands: mpsc::Sender<ControlCommand>,
-    events: EventFeed,
-) {
+pub async fn serve(listener: Listener, commands: mpsc::Sender<ControlCommand>, events: EventFeed) {
     serve_within(listener, commands, events, LIMITS).await
 }
 
-async fn serve_within(
-    listener: UnixListener,
+async fn serve_within<L: Accept>(
+    mut listener: L,
     commands: mpsc::Sender<ControlCommand>,
     events: EventFeed,
     limits: Limits,
 ) {
-    let uid = current_uid();
     let registry = Arc::new(Mutex::new(Registry {
         limits,
         next: 0,
@@ -270,7 +254,11 @@ async fn serve_within(
     }));
     loop {
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok(Ok(stream)) => stream,
+            Ok(Err((stream, reason))) => {
+                tokio::spawn(refuse(stream, reason));
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "control socket: accept failed");
                 // Out of file descriptors and the like: back off a little.
@@ -278,32 +266,6 @@ async fn serve_within(
                 continue;
             }
         };
-        match stream.peer_cred() {
-            Ok(cred) if cred.uid() == uid => {}
-            Ok(cred) => {
-                tracing::warn!(
-                    peer_uid = cred.uid(),
-                    "refused a control connection from another user"
-                );
-                tokio::spawn(refuse(
-                    stream,
-                    format!(
-                        "refused: this softphone belongs to uid {uid} and only its owner may control it \
-                         (you are uid {})",
-                        cred.uid()
-                    ),
-                ));
-                continue;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "refused a control connection without peer credentials");
-                tokio::spawn(refuse(
-                    stream,
-                    "refused: the credentials of the connecting process cannot be read".into(),
-                ));
-                continue;
-            }
-        }
         let admitted = registry
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -334,11 +296,12 @@ async fn serve_within(
 }
 
 /// Sends one refusal reply (id 0) and closes.
-async fn refuse(mut stream: UnixStream, reason: String) {
+pub(super) async fn refuse<C: Conn>(stream: C, reason: String) {
     let line = encode(&Message::Reply(Reply::err(0, reason)));
+    let (_read, mut write) = stream.split();
     let _ = tokio::time::timeout(LAST_WORDS, async {
-        let _ = stream.write_all(line.as_bytes()).await;
-        let _ = stream.shutdown().await;
+        let _ = write.write_all(line.as_bytes()).await;
+        let _ = write.shutdown().await;
     })
     .await;
 }
@@ -346,8 +309,8 @@ async fn refuse(mut stream: UnixStream, reason: String) {
 /// Reads one line of at most [`MAX_LINE_LEN`] bytes (its `\n` included).
 /// `Ok(None)` at the end of the stream; `Err` names what was wrong with the
 /// line (too long, not UTF-8) or the I/O error.
-async fn read_line(
-    reader: &mut BufReader<OwnedReadHalf>,
+async fn read_line<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
     buf: &mut Vec<u8>,
 ) -> Result<Option<String>, LineError> {
     buf.clear();
@@ -373,34 +336,6 @@ enum LineError {
     Io(std::io::Error),
 }
 
-/// Resolves when the peer has closed the connection entirely (both ways),
-/// which a subscriber that only closed its sending side has not. Watches a
-/// duplicate of the socket with its own registration, so that clearing its
-/// readiness here cannot stall the writer; if that cannot be made, never
-/// resolves (the next event's failed write still ends the connection).
-async fn hung_up(stream: &UnixStream) {
-    let watch = stream
-        .as_fd()
-        .try_clone_to_owned()
-        .and_then(|fd| UnixStream::from_std(std::os::unix::net::UnixStream::from(fd)));
-    let Ok(watch) = watch else {
-        return std::future::pending().await;
-    };
-    loop {
-        match watch.ready(Interest::WRITABLE).await {
-            Ok(ready) if ready.is_write_closed() => return,
-            // Writable, as it is until the peer goes: forget that, and wait
-            // for the next change of state.
-            Ok(_) => {
-                let _ = watch.try_io(Interest::WRITABLE, || {
-                    Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
-                });
-            }
-            Err(_) => return std::future::pending().await,
-        }
-    }
-}
-
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -420,15 +355,15 @@ enum End {
     Evicted,
 }
 
-async fn client(
-    stream: UnixStream,
+async fn client<C: Conn>(
+    stream: C,
     commands: mpsc::Sender<ControlCommand>,
     events: EventFeed,
     admission: Admission,
     evicted: oneshot::Receiver<()>,
     limits: Limits,
 ) -> anyhow::Result<()> {
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = stream.split();
     let mut reader = BufReader::new(read);
     let (out_tx, mut out_rx) = mpsc::channel::<String>(256);
     let mut writer = tokio::spawn(async move {
@@ -462,7 +397,7 @@ async fn client(
                     // Half-closed: it keeps its events, and its place,
                     // until it hangs up or a write to it fails.
                     tokio::select! {
-                        () = hung_up(reader.get_ref().as_ref()) => {}
+                        () = C::hung_up(reader.get_ref()) => {}
                         _ = &mut writer => writer_done = true,
                     }
                     return Ok(End::Done);
@@ -613,6 +548,6 @@ fn encode(m: &Message) -> String {
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 #[path = "server_tests.rs"]
 mod tests;

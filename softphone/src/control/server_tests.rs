@@ -2,7 +2,12 @@
 
 use super::*;
 use std::os::unix::fs::MetadataExt as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use tokio::net::UnixStream;
+use tokio::net::unix::OwnedReadHalf;
+
+use crate::control::transport::bind;
 
 use bb_verbs::wire::RegistrationState;
 use tokio::io::Lines;

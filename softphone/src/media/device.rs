@@ -134,13 +134,12 @@ fn on_device_thread<S: 'static>(
     let spawned = std::thread::Builder::new()
         .name(thread.to_string())
         .spawn(move || {
-            let alsa_said = alsa::Output::local_error_handler().ok();
+            let alsa_said = alsa_noise::Capture::start();
             let outcome = open();
-            if let Some(said) = &alsa_said {
-                let text = said.borrow().to_string();
-                if !text.trim().is_empty() {
-                    tracing::debug!(alsa = %text.trim().replace('\n', "; "), "media: ALSA messages while opening a device");
-                }
+            if let Some(text) = alsa_said.said()
+                && !text.trim().is_empty()
+            {
+                tracing::debug!(alsa = %text.trim().replace('\n', "; "), "media: ALSA messages while opening a device");
             }
             match outcome {
                 Ok((stream, opened)) => {
@@ -270,7 +269,7 @@ pub fn device_names() -> (Vec<String>, Vec<String>) {
     let spawned = std::thread::Builder::new()
         .name("bb-audio-list".into())
         .spawn(move || {
-            let _alsa = alsa::Output::local_error_handler().ok();
+            let _alsa = alsa_noise::Capture::start();
             let names = host()
                 .map(|h| (names_on(&h, true), names_on(&h, false)))
                 .unwrap_or_default();
@@ -596,5 +595,43 @@ mod tests {
         );
         assert_eq!(setting_value(" pulse "), "pulse");
         assert_eq!(setting_value("\"unterminated"), "\"unterminated");
+    }
+}
+
+/// alsa-lib's messages, captured on the calling thread while a [`Capture`]
+/// lives (Linux only: elsewhere cpal does not use ALSA and there is
+/// nothing to capture).
+///
+/// [`Capture`]: alsa_noise::Capture
+#[cfg(target_os = "linux")]
+mod alsa_noise {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    pub struct Capture(Option<Rc<RefCell<alsa::Output>>>);
+
+    impl Capture {
+        pub fn start() -> Capture {
+            Capture(alsa::Output::local_error_handler().ok())
+        }
+
+        pub fn said(&self) -> Option<String> {
+            self.0.as_ref().map(|o| o.borrow().to_string())
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod alsa_noise {
+    pub struct Capture;
+
+    impl Capture {
+        pub fn start() -> Capture {
+            Capture
+        }
+
+        pub fn said(&self) -> Option<String> {
+            None
+        }
     }
 }

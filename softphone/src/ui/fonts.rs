@@ -50,7 +50,8 @@ pub const CANDIDATES: &[(&str, u32, u32)] = &[
     ),
     // macOS.
     ("/System/Library/Fonts/Hiragino Sans GB.ttc", 0, 0),
-    // Windows.
+    // Windows: Meiryo, Yu Gothic, MS Gothic.
+    ("C:\\Windows\\Fonts\\meiryo.ttc", 0, 0),
     ("C:\\Windows\\Fonts\\YuGothM.ttc", 0, 0),
     ("C:\\Windows\\Fonts\\msgothic.ttc", 0, 0),
     ("C:\\Windows\\Fonts\\msyh.ttc", 0, 0),

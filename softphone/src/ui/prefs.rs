@@ -116,6 +116,9 @@ pub fn set_autostart(
     instance: &str,
     settings: &Path,
 ) -> Result<(), String> {
+    if enabled && cfg!(windows) {
+        return Err("starting with Windows is not available yet (issue 17); start bbclient from the Start menu".into());
+    }
     let path = autostart_path(config_home, instance);
     if !enabled {
         return match std::fs::remove_file(&path) {
