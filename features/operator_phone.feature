@@ -122,6 +122,22 @@ Feature: The phone rings out loud, plays call-progress tones, mutes, and says "b
     Then the outside party hears a 1000 Hz tone from extension 1910
     And the status of extension 1910 shows the call unmuted
 
+  @Q-7
+  Scenario: a CRM link bbclient:mute mutes the call, bbclient:unmute unmutes it
+    Given a softphone for extension 1910 is running
+    And an outside caller 09012345678 who says nothing is talking to extension 1910
+    When the OS hands the link bbclient:mute to bbclient
+    Then the status of extension 1910 shows the call muted
+    When the OS hands the link bbclient:unmute to bbclient
+    Then the status of extension 1910 shows the call unmuted
+
+  @Q-8
+  Scenario: a web page cannot switch do not disturb on
+    Given a softphone for extension 1910 is running
+    When the OS hands the link bbclient:dnd:on to bbclient
+    Then the link is refused with the one line "bbclient: unsupported URI 'bbclient:dnd:on': dnd is available on the command line only (known verbs: call, hold, unhold, transfer, transfer_complete, blindtransfer, hangup, mute, unmute)"
+    And the status of extension 1910 shows do not disturb off
+
   @Q-8
   Scenario: do not disturb turns calls away with 486 until it ends
     Given a softphone for extension 1910 is running

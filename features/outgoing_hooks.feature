@@ -55,5 +55,6 @@ Feature: Hooks when the operator places a call
       on_dial = "{recorder:on-dial} %CallerNumber%"
       """
     When the operator runs "bbclient call 0311112222"
-    Then the softphone reports the command_dial hook as ok
+    Then the simulator sees extension 1910 calling 0311112222
+    And the softphone reports the command_dial hook as ok
     And the CRM receives no request

@@ -949,6 +949,10 @@ impl OperatorWindow {
             {
                 self.press_hangup();
             }
+        });
+        // Beyond the guide's buttons: a row of their own, so the guide's
+        // row keeps its layout.
+        ui.horizontal(|ui| {
             let muted = self.line.talking_muted();
             let mute_label = if muted == Some(true) {
                 self.tr.t("btn-unmute")

@@ -203,9 +203,12 @@ pub(super) async fn call_id(w: &BbWorld) -> Result<String, String> {
         Ok(v) => v,
         // No outside call: the call a softphone placed, the newest the
         // simulator has.
-        Err(e) if w.last_call.is_none() => {
-            let (_, calls) = w.api_call("GET", "/api/calls", None).await?;
-            calls.as_array().and_then(|a| a.last()).cloned().ok_or(e)?
+        Err(_) if w.last_call.is_none() => {
+            w.wait_for("the simulator to see a call", 10, || async {
+                let (_, calls) = w.api_call("GET", "/api/calls", None).await.ok()?;
+                calls.as_array().and_then(|a| a.last()).cloned()
+            })
+            .await?
         }
         Err(e) => return Err(e),
     };
