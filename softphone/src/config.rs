@@ -239,6 +239,18 @@ pub struct Sip {
     /// seconds with 480 (0: never).
     #[serde(default = "default_ring_timeout")]
     pub ring_timeout_s: u64,
+    /// A NAT keep-alive towards the next hop every this many seconds: a
+    /// double CRLF (RFC 5626 section 4.4.1) on the SIP socket or connection,
+    /// so that the NAT between the phone and the server keeps the phone's
+    /// binding open and the server's INVITEs reach it (0: none).
+    #[serde(default = "default_keepalive")]
+    pub keepalive_s: u64,
+}
+
+/// pjsip's is 15 s, RFC 5626 suggests 95–120 s for TCP; NATs drop idle UDP
+/// bindings after 30 s at worst.
+fn default_keepalive() -> u64 {
+    25
 }
 
 impl Default for Sip {
@@ -250,6 +262,7 @@ impl Default for Sip {
             accept_refer: server_word(),
             max_ringing: default_max_ringing(),
             ring_timeout_s: default_ring_timeout(),
+            keepalive_s: default_keepalive(),
         }
     }
 }
@@ -696,6 +709,15 @@ impl Settings {
                 .chain(outbound_proxy.map(|p| p.ip()))
                 .collect(),
         };
+        if raw.sip.keepalive_s > 3600 {
+            return Err(invalid(
+                "sip.keepalive_s",
+                format!(
+                    "{} is out of range (0 to 3600 s; 0 turns the keep-alive off, the default is 25)",
+                    raw.sip.keepalive_s
+                ),
+            ));
+        }
         if !(1..=1000).contains(&raw.sip.max_ringing) {
             return Err(invalid(
                 "sip.max_ringing",
@@ -889,6 +911,26 @@ mod tests {
 
     fn load(extra: &str) -> Result<Settings, ConfigError> {
         Settings::from_toml(&format!("{BASE}{extra}"), Path::new("/etc/bb/s.toml"))
+    }
+
+    #[test]
+    fn the_nat_keepalive_defaults_to_25_s_and_0_turns_it_off() {
+        assert_eq!(load("").expect("valid").raw.sip.keepalive_s, 25);
+        assert_eq!(
+            load("[sip]\nkeepalive_s = 0\n")
+                .expect("valid")
+                .raw
+                .sip
+                .keepalive_s,
+            0
+        );
+        let e = load("[sip]\nkeepalive_s = 86400\n")
+            .expect_err("a day is no keep-alive")
+            .to_string();
+        assert!(
+            e.contains("sip.keepalive_s") && e.contains("86400") && e.contains("0 to 3600"),
+            "{e}"
+        );
     }
 
     #[test]

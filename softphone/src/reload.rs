@@ -151,6 +151,13 @@ pub fn plan(old: &Settings, new: Settings, reachable: &dyn Fn(SocketAddr) -> boo
     ) {
         s.raw.sip.t1_ms = old.raw.sip.t1_ms;
     }
+    if keep(
+        &mut after_restart,
+        old.raw.sip.keepalive_s != s.raw.sip.keepalive_s,
+        "sip.keepalive_s",
+    ) {
+        s.raw.sip.keepalive_s = old.raw.sip.keepalive_s;
+    }
     if keep(&mut after_restart, old.raw.audio != s.raw.audio, "audio") {
         s.raw.audio = old.raw.audio.clone();
     }

@@ -290,8 +290,13 @@ impl SipAccount {
 pub struct SipUa {
     endpoint: Arc<EndpointInner>,
     dialog_layer: Arc<DialogLayer>,
-    /// Our SIP address for the chosen transport (what Contact names).
+    /// Our SIP address for the chosen transport (what Contact names on a
+    /// flat network).
     local: SocketAddr,
+    /// Where the server sees us when a NAT is in the way: learned from the
+    /// `received`/`rport` of the REGISTER's response (RFC 3581). Contact
+    /// and the SDP's address name it then.
+    public: Arc<Mutex<Option<SocketAddr>>>,
     transport: Transport,
     /// The account in force (new calls and the registration use it).
     account: Arc<Mutex<SipAccount>>,
@@ -320,6 +325,9 @@ pub struct SipUa {
     /// Whether a task is binding spares now.
     rtp_topping_up: Arc<AtomicBool>,
 }
+
+/// RFC 5626 section 4.4.1's keep-alive ping.
+const KEEPALIVE: &[u8] = b"\r\n\r\n";
 
 /// How many RTP/RTCP pairs are kept bound ahead of need.
 const RTP_SPARES: usize = 4;
@@ -552,6 +560,7 @@ impl SipUa {
             endpoint: inner,
             dialog_layer,
             local,
+            public: Arc::default(),
             transport: settings.transport,
             account: Arc::new(Mutex::new(SipAccount::from_settings(settings))),
             account_changed: Arc::default(),
@@ -575,6 +584,13 @@ impl SipUa {
                 tokio::spawn(async move { me.handle(tx).await });
             }
         });
+        let keepalive = settings.raw.sip.keepalive_s;
+        if keepalive > 0 {
+            tokio::spawn(
+                ua.clone()
+                    .keepalive_loop(Duration::from_secs(keepalive), stack.clone()),
+            );
+        }
         tokio::spawn(ua.clone().registration_loop(cancel, stack));
         Ok(ua)
     }
@@ -629,6 +645,76 @@ impl SipUa {
     /// The bound SIP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The address Contact names: the public one the registrar saw, when
+    /// a NAT is in the way, else the bound one.
+    pub fn contact_addr(&self) -> SocketAddr {
+        lock(&self.public).unwrap_or(self.local)
+    }
+
+    /// The address the SDP names for a call's RTP bound at `rtp`: the
+    /// public IP when a NAT is in the way (its port is a guess the far end's
+    /// symmetric RTP corrects), else the bound one.
+    fn media_addr(&self, rtp: SocketAddr) -> SocketAddr {
+        match *lock(&self.public) {
+            Some(public) => SocketAddr::new(public.ip(), rtp.port()),
+            None => rtp,
+        }
+    }
+
+    /// Takes in the address the registrar saw the REGISTER come from
+    /// (`received`/`rport` of its response). Over UDP any difference from
+    /// the bound address is a NAT; over TCP the port is the connection's
+    /// own, so only another IP is. Returns the address Contact must name.
+    fn learn_public(&self, seen: Option<SocketAddr>) -> SocketAddr {
+        let public = seen.filter(|seen| match self.transport {
+            Transport::Udp => *seen != self.local,
+            Transport::Tcp => seen.ip() != self.local.ip(),
+        });
+        let mut cur = lock(&self.public);
+        if *cur != public {
+            match public {
+                Some(p) => tracing::info!(
+                    "sip: the server sees us at {p} (a NAT is in the way); Contact and SDP name it"
+                ),
+                None => tracing::info!(
+                    "sip: the server sees us at our own address {}; no NAT",
+                    self.local
+                ),
+            }
+            *cur = public;
+        }
+        public.unwrap_or(self.local)
+    }
+
+    /// Sends a keep-alive (RFC 5626 section 4.4.1's double CRLF; the
+    /// server answers a single CRLF) to the next hop every `every`, on the
+    /// SIP socket over UDP and on the connection over TCP, so that a NAT
+    /// keeps our binding and the server's requests still reach us.
+    async fn keepalive_loop(self, every: Duration, stop: CancellationToken) {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let dest = self.destination(&self.account());
+            let sent = match self.endpoint.transport_layer.lookup(&dest, None).await {
+                Ok((SipConnection::Udp(c), _)) => c.send_raw(KEEPALIVE, &dest).await,
+                Ok((SipConnection::Tcp(c), _)) => {
+                    use rsipstack::transport::stream::StreamConnection as _;
+                    c.send_raw(KEEPALIVE).await
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(()) => tracing::trace!(to = %dest, "sip: keep-alive sent"),
+                Err(e) => tracing::debug!(to = %dest, error = %e, "sip: keep-alive not sent"),
+            }
+        }
     }
 
     /// What the inbound guard answered, repaired or dropped so far.
@@ -731,14 +817,41 @@ impl SipUa {
         if account.next_hop != account.server {
             reg.outbound_proxy = Some(account.next_hop);
         }
-        if self.transport == Transport::Tcp {
-            reg.contact = Some(rsipstack::sip::typed::Contact {
-                display_name: None,
-                uri: self.uri_on_transport(Some(&account.user), self.local),
-                params: vec![],
-            });
-        }
+        reg.contact = Some(self.registered_contact(account));
         reg
+    }
+
+    /// The Contact a REGISTER names (the public address once known).
+    fn registered_contact(&self, account: &SipAccount) -> rsipstack::sip::typed::Contact {
+        rsipstack::sip::typed::Contact {
+            display_name: None,
+            uri: self.uri_on_transport(Some(&account.user), self.contact_addr()),
+            params: vec![],
+        }
+    }
+
+    /// After a 200 to a REGISTER: learns where the server saw it come from
+    /// and says whether the binding just made names another address (then
+    /// the caller registers again at once, with the right Contact).
+    fn contact_moved(&self, reg: &mut Registration, account: &SipAccount) -> bool {
+        let seen = reg
+            .discovered_public_address()
+            .and_then(|h| SocketAddr::try_from(h).ok());
+        let want = self.learn_public(seen);
+        let sent = reg
+            .contact
+            .as_ref()
+            .and_then(|c| SocketAddr::try_from(c.uri.host_with_port.clone()).ok());
+        let moved = match (sent, self.transport) {
+            (Some(sent), Transport::Udp) => sent != want,
+            // rsipstack names the connection's port after a challenge.
+            (Some(sent), Transport::Tcp) => sent.ip() != want.ip(),
+            (None, _) => true,
+        };
+        if moved {
+            reg.contact = Some(self.registered_contact(account));
+        }
+        moved
     }
 
     /// Removes `account`'s binding (REGISTER with Expires: 0), bounded by
@@ -766,6 +879,8 @@ impl SipUa {
         let mut reg = self.new_registration(&account);
         let mut failures = 0u32;
         let mut registered = false;
+        // Registrations repeated at once because the public address moved.
+        let mut moves = 0u32;
         loop {
             let server = account.server;
             let server_uri = self.uri_on_transport(None, server);
@@ -779,6 +894,19 @@ impl SipUa {
                         .send(SipEvent::Registration(RegState::Registered {
                             expires: granted,
                         }));
+                    // The NAT's address (or port) is not the one we
+                    // registered: register again at once, or the server's
+                    // INVITEs go where no one listens. Bounded, in case the
+                    // address flaps.
+                    if self.contact_moved(&mut reg, &account) && moves < 3 {
+                        moves += 1;
+                        tracing::info!(
+                            "sip: registering again at once with Contact {}",
+                            self.contact_addr()
+                        );
+                        continue;
+                    }
+                    moves = 0;
                     refresh_interval(granted)
                 }
                 outcome => {
@@ -1019,7 +1147,7 @@ impl SipUa {
                 return;
             }
         };
-        let mut media = LegMedia::new(pair, rtp_addr, formats);
+        let mut media = LegMedia::new(pair, self.media_addr(rtp_addr), formats);
         media.remote = Some(offer.clone());
         media.negotiated = Some(negotiated);
         let answer = media.sdp(offer.direction.answer_to(), self.ptime());
@@ -1050,7 +1178,7 @@ impl SipUa {
             None => None,
         };
         let (sender, receiver) = self.dialog_layer.new_dialog_state_channel();
-        let contact = self.uri_on_transport(Some(&self.account().user), self.local);
+        let contact = self.uri_on_transport(Some(&self.account().user), self.contact_addr());
         let dialog =
             match self
                 .dialog_layer
@@ -1417,7 +1545,7 @@ impl SipUa {
             .await
             .map_err(|e| format!("no RTP port: {e}"))?;
         let account = self.account();
-        let mut media = LegMedia::new(pair, rtp_addr, media::sdp::offer_formats(&self.audio));
+        let mut media = LegMedia::new(pair, self.media_addr(rtp_addr), media::sdp::offer_formats(&self.audio));
         let offer = media.sdp(Direction::SendRecv, self.ptime());
         // We answer session timers (RFC 4028) but do not ask for them.
         let mut headers = vec![make("Supported", "timer")];
@@ -1430,7 +1558,7 @@ impl SipUa {
             destination: Some(self.destination(&account)),
             content_type: Some("application/sdp".to_string()),
             offer: Some(offer),
-            contact: self.uri_on_transport(Some(&account.user), self.local),
+            contact: self.uri_on_transport(Some(&account.user), self.contact_addr()),
             credential: Some(account.credential.clone()),
             headers: Some(headers),
             call_id: Some(call_id),

@@ -26,6 +26,11 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "kamailio",
         "a real registrar and proxy for interoperability tests",
     ),
+    // The network between the phone and the server.
+    (
+        "iptables",
+        "the NAT (MASQUERADE) the NAT tests build in network namespaces",
+    ),
     // The desktop: links, the browser, the window.
     ("xdg-utils", "xdg-open / xdg-mime for URI handler tests"),
     (
@@ -64,12 +69,14 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("xdotool", "xdotool"),
     ("setpriv", "util-linux"),
     ("chattr", "e2fsprogs"),
+    ("iptables", "iptables"),
+    ("ip", "iproute2"),
 ];
 
 /// Packages a new machine of this kind already has (from
 /// `shared/env/base-image-debian-packages.txt`) that [`PROGRAMS`] rely on.
 #[cfg(test)]
-const BASE_PACKAGES: &[&str] = &["util-linux", "e2fsprogs"];
+const BASE_PACKAGES: &[&str] = &["util-linux", "e2fsprogs", "iproute2"];
 
 /// The programs of [`PROGRAMS`] that are not on `PATH`.
 pub fn missing_programs() -> Vec<(&'static str, &'static str)> {
