@@ -1545,7 +1545,11 @@ impl SipUa {
             .await
             .map_err(|e| format!("no RTP port: {e}"))?;
         let account = self.account();
-        let mut media = LegMedia::new(pair, self.media_addr(rtp_addr), media::sdp::offer_formats(&self.audio));
+        let mut media = LegMedia::new(
+            pair,
+            self.media_addr(rtp_addr),
+            media::sdp::offer_formats(&self.audio),
+        );
         let offer = media.sdp(Direction::SendRecv, self.ptime());
         // We answer session timers (RFC 4028) but do not ask for them.
         let mut headers = vec![make("Supported", "timer")];

@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::audio::{assert_tone, read_wav, wait_recorded, write_bursts, Bursts};
-use common::netns::{lan_ip, Nat, NAT_TIMEOUT_S, PUBLIC_IP, WAN_IP};
-use common::{root, scratch, Phone, Running};
+use common::audio::{Bursts, assert_tone, read_wav, wait_recorded, write_bursts};
+use common::netns::{NAT_TIMEOUT_S, Nat, PUBLIC_IP, WAN_IP, lan_ip};
+use common::{Phone, Running, root, scratch};
 
 /// The `bluebean-sim` binary beside this test's `bbclient`, built first
 /// (`cargo test` builds only this package's binaries).
@@ -33,7 +33,14 @@ fn simulator_bin() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
         .current_dir(root())
-        .args(["build", "--quiet", "-p", "simulator", "--bin", "bluebean-sim"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "simulator",
+            "--bin",
+            "bluebean-sim",
+        ])
         .status()
         .unwrap_or_else(|e| panic!("cannot run cargo to build bluebean-sim: {e}"));
     assert!(status.success(), "building bluebean-sim failed ({status})");
@@ -127,8 +134,17 @@ fn contact_of(nat: &Nat, api: &str, ext: &str) -> String {
         .into_iter()
         .flatten()
         .filter(|r| r.get("extension").and_then(|e| e.as_str()) == Some(ext))
-        .flat_map(|r| r.get("contacts").and_then(|c| c.as_array()).into_iter().flatten())
-        .find_map(|c| c.get("contact").and_then(|c| c.as_str()).map(str::to_string))
+        .flat_map(|r| {
+            r.get("contacts")
+                .and_then(|c| c.as_array())
+                .into_iter()
+                .flatten()
+        })
+        .find_map(|c| {
+            c.get("contact")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| panic!("the simulator holds no contact for {ext}: {regs}"))
 }
 
@@ -169,8 +185,9 @@ fn call_after_nat_timeouts(name: &str, keepalive_s: u64) -> Option<bool> {
     phone.proc.expect_line("media started", 10);
     wait_recorded(&dir.join("1910-out.wav"), 2.0, 15);
     let media = ctl(&nat, &api, &["media", &id]);
-    phone.verb(&["hangup"]);
-    phone.proc.expect_line("hung up", 10);
+    // The caller hangs up: its BYE must find the phone through the NAT.
+    ctl(&nat, &api, &["hangup", &id]);
+    phone.proc.expect_line("hung up: remote_hangup", 10);
     phone.proc.expect_line("media stopped", 10);
     let (heard, rate) = read_wav(&dir.join("1910-out.wav"));
     assert_tone(
@@ -189,7 +206,10 @@ fn call_after_nat_timeouts(name: &str, keepalive_s: u64) -> Option<bool> {
     let share = party.get("tone_share").and_then(|t| t.as_f64());
     println!(
         "{name}: the outside caller heard {tone:?} Hz (share {share:?}); its media: {}",
-        party.get("media").map(|m| m.to_string()).unwrap_or_default()
+        party
+            .get("media")
+            .map(|m| m.to_string())
+            .unwrap_or_default()
     );
     assert!(
         tone.is_some_and(|f| (f - 1000.0).abs() < 20.0) && share.is_some_and(|s| s > 0.5),
@@ -230,10 +250,19 @@ fn two_phones_behind_one_nat_on_the_same_port_are_each_reachable() {
     let mut b = phone_behind(&nat, 1, &dir, "1911", 5);
     a.proc.expect_line("registered as 1910", 20);
     b.proc.expect_line("registered as 1911", 20);
-    let (ca, cb) = (contact_of(&nat, &api, "1910"), contact_of(&nat, &api, "1911"));
+    let (ca, cb) = (
+        contact_of(&nat, &api, "1910"),
+        contact_of(&nat, &api, "1911"),
+    );
     println!("contacts: 1910 {ca}, 1911 {cb}");
-    assert!(ca.contains(PUBLIC_IP) && cb.contains(PUBLIC_IP), "{ca} {cb}");
-    assert_ne!(ca, cb, "both phones registered the same public address and port");
+    assert!(
+        ca.contains(PUBLIC_IP) && cb.contains(PUBLIC_IP),
+        "{ca} {cb}"
+    );
+    assert_ne!(
+        ca, cb,
+        "both phones registered the same public address and port"
+    );
     let mut phones = [a, b];
     for (line, ring) in [("0312345678", 0), ("0312345679", 1)] {
         let placed = ctl(&nat, &api, &["place", "09012345678", line]);
@@ -244,8 +273,12 @@ fn two_phones_behind_one_nat_on_the_same_port_are_each_reachable() {
                 .try_expect_line("ringing: call from", 1),
             "the call to {line} rang the other phone"
         );
+        // Answered, then ended by the caller: the simulator's ACK and BYE
+        // go to the Contact of the phone's 200, which must be public too.
+        phones[ring].verb(&["answer"]);
+        phones[ring].proc.expect_line("media started", 10);
         ctl(&nat, &api, &["hangup", &call_id(&placed)]);
-        phones[ring].proc.expect_line("hung up", 10);
+        phones[ring].proc.expect_line("hung up: remote_hangup", 10);
     }
     for p in &mut phones {
         p.proc.stop();

@@ -107,8 +107,8 @@ impl Nat {
             run(
                 "ip link add (lan)",
                 &mut ip(&[
-                    "link", "add", "eth0", "netns", &host, "type", "veth", "peer", "name",
-                    &inside, "netns", &rtr,
+                    "link", "add", "eth0", "netns", &host, "type", "veth", "peer", "name", &inside,
+                    "netns", &rtr,
                 ]),
             );
             nat.addr(&host, "eth0", &format!("{}/24", lan_ip(i)));
@@ -127,7 +127,10 @@ impl Nat {
             );
         }
         for ns in [&wan, &rtr] {
-            run("ip link set lo up", &mut ip(&["-n", ns, "link", "set", "lo", "up"]));
+            run(
+                "ip link set lo up",
+                &mut ip(&["-n", ns, "link", "set", "lo", "up"]),
+            );
         }
         // The router: forward, masquerade with random ports, let in only
         // what answers a binding made from inside.
@@ -148,8 +151,21 @@ impl Nat {
             "--random-fully",
         ]);
         ipt(&["-P", "FORWARD", "DROP"]);
-        ipt(&["-A", "FORWARD", "-i", "wan", "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]);
-        ipt(&["-A", "FORWARD", "!", "-i", "wan", "-o", "wan", "-j", "ACCEPT"]);
+        ipt(&[
+            "-A",
+            "FORWARD",
+            "-i",
+            "wan",
+            "-m",
+            "conntrack",
+            "--ctstate",
+            "ESTABLISHED,RELATED",
+            "-j",
+            "ACCEPT",
+        ]);
+        ipt(&[
+            "-A", "FORWARD", "!", "-i", "wan", "-o", "wan", "-j", "ACCEPT",
+        ]);
         // Conntrack's settings exist in the namespace once its rules do.
         nat.sysctl("net/ipv4/ip_forward", "1");
         let t = NAT_TIMEOUT_S.to_string();
@@ -202,7 +218,13 @@ impl Nat {
     /// The router's UDP bindings now (conntrack's table), for messages.
     pub fn bindings(&self) -> String {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.router(), "cat", "/proc/net/nf_conntrack"]);
+        c.args([
+            "netns",
+            "exec",
+            &self.router(),
+            "cat",
+            "/proc/net/nf_conntrack",
+        ]);
         c.output()
             .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
             .unwrap_or_default()
