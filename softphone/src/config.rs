@@ -36,6 +36,41 @@ pub struct RawSettings {
     /// How incoming calls are taken (auto-answer).
     #[serde(default, skip_serializing_if = "CallSection::is_default")]
     pub call: CallSection,
+    /// How the server's certificate is checked (`transport = "tls"`).
+    #[serde(default, skip_serializing_if = "TlsSection::is_default")]
+    pub tls: TlsSection,
+}
+
+/// `[tls]`: how the server's certificate is checked when
+/// `[account] transport = "tls"`. The system's trust store always counts.
+///
+/// ```toml
+/// [tls]
+/// server_name = "pbx.example.jp"   # the name the certificate must carry (and SNI); default: server's host
+/// ca_file = "pbx-ca.pem"           # a private PBX's CA (PEM), relative to this file
+/// pin_sha256 = "3d92…"             # accept this one certificate only (SHA-256 of its DER)
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The name the server's certificate must carry (and the SNI); by
+    /// default the host of `[account] server` as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// A CA certificate file (PEM) trusted besides the system's, for a
+    /// private PBX.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// The SHA-256 (hex) of the server's certificate: when set, that
+    /// certificate alone is accepted, whoever signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_sha256: Option<String>,
+}
+
+impl TlsSection {
+    fn is_default(&self) -> bool {
+        *self == TlsSection::default()
+    }
 }
 
 /// `[call]`: how incoming calls are taken.
@@ -352,9 +387,11 @@ pub struct Account {
     /// Registration expiry asked for, in seconds.
     #[serde(default = "default_expires")]
     pub expires: u32,
-    /// SIP transport to the server: `udp` (default) or `tcp`.
+    /// SIP transport to the server: `udp` (default), `tcp` or `tls`
+    /// (the server's port defaults to 5061 then).
     #[serde(default = "default_transport")]
     pub transport: String,
+
     /// Send every request to this proxy (`host:port`) instead of the server.
     #[serde(default)]
     pub outbound_proxy: Option<String>,
@@ -371,6 +408,19 @@ pub enum Transport {
     Udp,
     /// TCP.
     Tcp,
+    /// TLS over TCP (RFC 3261 section 26.2, `sips:`).
+    Tls,
+}
+
+/// `[account] transport = "tls"`, validated.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// The name the server's certificate must carry (and the SNI).
+    pub server_name: String,
+    /// CA certificates (DER) trusted besides the system's.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The one server certificate accepted (its SHA-256), when pinned.
+    pub pin_sha256: Option<[u8; 32]>,
 }
 
 fn default_expires() -> u32 {
@@ -587,6 +637,8 @@ pub struct Settings {
     pub hooks: crate::hooks::HookSettings,
     /// The transport to the server.
     pub transport: Transport,
+    /// How the server's certificate is checked (TLS only).
+    pub tls: Option<TlsSettings>,
     /// Where requests go first, when not straight to the server.
     pub outbound_proxy: Option<SocketAddr>,
     /// The validated `[audio]` section.
@@ -660,7 +712,9 @@ impl Settings {
             key: key.to_string(),
             message,
         };
-        let server = resolve(&raw.account.server).map_err(|m| invalid("account.server", m))?;
+        let tls_wanted = raw.account.transport.trim().eq_ignore_ascii_case("tls");
+        let server = resolve_default(&raw.account.server, if tls_wanted { 5061 } else { 5060 })
+            .map_err(|m| invalid("account.server", m))?;
         if raw.account.user.trim().is_empty() {
             return Err(invalid(
                 "account.user",
@@ -679,12 +733,17 @@ impl Settings {
         let transport = match raw.account.transport.trim().to_ascii_lowercase().as_str() {
             "udp" => Transport::Udp,
             "tcp" => Transport::Tcp,
+            "tls" => Transport::Tls,
             other => {
                 return Err(invalid(
                     "account.transport",
-                    format!("'{other}' is not supported (write \"udp\" or \"tcp\")"),
+                    format!("'{other}' is not supported (write \"udp\", \"tcp\" or \"tls\")"),
                 ));
             }
+        };
+        let tls = match transport {
+            Transport::Tls => Some(tls_settings(&raw, path).map_err(|(k, m)| invalid(k, m))?),
+            _ => None,
         };
         let outbound_proxy = match &raw.account.outbound_proxy {
             None => None,
@@ -796,6 +855,7 @@ impl Settings {
             local_addr,
             hooks,
             transport,
+            tls,
             outbound_proxy,
             audio,
         })
@@ -883,6 +943,99 @@ fn operator_api(text: &str) -> Result<Option<reqwest::Url>, String> {
 }
 
 fn resolve(server: &str) -> Result<SocketAddr, String> {
+    resolve_default(server, 5060)
+}
+
+/// The host of a `host:port` or `host` (IPv6 in brackets or bare).
+fn host_of(server: &str) -> &str {
+    let s = server.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.parse::<u16>().is_ok() => h,
+        _ => s,
+    }
+}
+
+/// Reads the TLS settings of `[account]`: the certificate name, the CA
+/// file (relative to the settings file), the pin. Errors name the key.
+fn tls_settings(raw: &RawSettings, path: &Path) -> Result<TlsSettings, (&'static str, String)> {
+    let t = &raw.tls;
+    let server_name = match &t.server_name {
+        Some(n) if !n.trim().is_empty() => n.trim().to_string(),
+        _ => host_of(&raw.account.server).to_string(),
+    };
+    if rustls::pki_types::ServerName::try_from(server_name.as_str()).is_err() {
+        return Err((
+            "tls.server_name",
+            format!("'{server_name}' is not a host name or address a certificate can carry"),
+        ));
+    }
+    let mut extra_roots = Vec::new();
+    if let Some(file) = t.ca_file.as_deref().filter(|f| !f.trim().is_empty()) {
+        let file = path
+            .parent()
+            .map(|d| d.join(file))
+            .unwrap_or_else(|| PathBuf::from(file));
+        let pem = std::fs::read(&file).map_err(|e| {
+            (
+                "tls.ca_file",
+                format!("cannot read '{}': {e}", file.display()),
+            )
+        })?;
+        use rustls::pki_types::pem::PemObject as _;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            extra_roots.push(cert.map_err(|e| {
+                (
+                    "tls.ca_file",
+                    format!("'{}' is not a PEM certificate file: {e}", file.display()),
+                )
+            })?);
+        }
+        if extra_roots.is_empty() {
+            return Err((
+                "tls.ca_file",
+                format!(
+                    "'{}' holds no certificate (write the CA's certificate in PEM, -----BEGIN CERTIFICATE-----)",
+                    file.display()
+                ),
+            ));
+        }
+    }
+    let pin_sha256 = match t.pin_sha256.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(hex) => {
+            let clean: String = hex.chars().filter(|c| *c != ':').collect();
+            let bytes: Option<Vec<u8>> = (clean.len() == 64)
+                .then(|| {
+                    (0..32)
+                        .map(|i| u8::from_str_radix(clean.get(2 * i..2 * i + 2)?, 16).ok())
+                        .collect()
+                })
+                .flatten();
+            match bytes.and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+                Some(pin) => Some(pin),
+                None => {
+                    return Err((
+                        "tls.pin_sha256",
+                        format!(
+                            "'{hex}' is not a SHA-256 in hex (64 hex digits, colons allowed; \
+                             openssl x509 -noout -fingerprint -sha256 prints it)"
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    Ok(TlsSettings {
+        server_name,
+        extra_roots,
+        pin_sha256,
+    })
+}
+
+fn resolve_default(server: &str, default_port: u16) -> Result<SocketAddr, String> {
     use std::net::ToSocketAddrs;
     let s = server.trim();
     if s.is_empty() {
@@ -894,7 +1047,7 @@ fn resolve(server: &str) -> Result<SocketAddr, String> {
     {
         s.to_string()
     } else {
-        format!("{s}:5060")
+        format!("{s}:{default_port}")
     };
     with_port
         .to_socket_addrs()

@@ -27,6 +27,7 @@ pub mod media;
 pub mod operator;
 pub mod phone;
 pub mod reload;
+pub mod sip_tls;
 pub mod sip_ua;
 // The operator's window and what it keeps (call history, atomic settings save).
 pub mod history;

@@ -298,6 +298,8 @@ pub struct SipUa {
     /// and the SDP's address name it then.
     public: Arc<Mutex<Option<SocketAddr>>>,
     transport: Transport,
+    /// Over TLS: our client and the live connection to the next hop.
+    tls: Option<Arc<TlsLink>>,
     /// The account in force (new calls and the registration use it).
     account: Arc<Mutex<SipAccount>>,
     /// Woken when `account` was replaced: the registration loop
@@ -326,6 +328,16 @@ pub struct SipUa {
     rtp_topping_up: Arc<AtomicBool>,
 }
 
+/// The TLS connection to the next hop: dialled by us (see
+/// [`crate::sip_tls`]), then served by rsipstack, which carries every
+/// request and response of ours on it and the server's requests to us.
+struct TlsLink {
+    client: crate::sip_tls::TlsClient,
+    /// The live connection's token (rsipstack cancels it when the
+    /// connection closes).
+    live: Mutex<Option<CancellationToken>>,
+}
+
 /// RFC 5626 section 4.4.1's keep-alive ping.
 const KEEPALIVE: &[u8] = b"\r\n\r\n";
 
@@ -350,6 +362,10 @@ fn note_sent(waiters: &RingWaiters, datagram: &[u8]) {
 fn tcp_peer(tx: &Transaction) -> Option<SocketAddr> {
     match tx.connection.as_ref()? {
         rsipstack::transport::SipConnection::Tcp(c) => {
+            use rsipstack::transport::stream::StreamConnection as _;
+            c.get_remote_addr().get_socketaddr().ok()
+        }
+        rsipstack::transport::SipConnection::Tls(c) => {
             use rsipstack::transport::stream::StreamConnection as _;
             c.get_remote_addr().get_socketaddr().ok()
         }
@@ -538,6 +554,13 @@ impl SipUa {
                 .with_context(|| format!("cannot listen for SIP over TCP on {local}"))?;
             transport_layer.inner.add_listener(listener.into());
         }
+        let tls = match &settings.tls {
+            Some(t) => Some(Arc::new(TlsLink {
+                client: crate::sip_tls::TlsClient::new(t).map_err(|e| anyhow::anyhow!("{e}"))?,
+                live: Mutex::new(None),
+            })),
+            None => None,
+        };
         let t1 = settings.raw.sip.t1_ms;
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(stack.clone())
@@ -562,6 +585,7 @@ impl SipUa {
             local,
             public: Arc::default(),
             transport: settings.transport,
+            tls,
             account: Arc::new(Mutex::new(SipAccount::from_settings(settings))),
             account_changed: Arc::default(),
             legs: Arc::new(Mutex::new(HashMap::new())),
@@ -671,6 +695,8 @@ impl SipUa {
         let public = seen.filter(|seen| match self.transport {
             Transport::Udp => *seen != self.local,
             Transport::Tcp => seen.ip() != self.local.ip(),
+            // No listener: Contact names the connection, as the server sees it.
+            Transport::Tls => true,
         });
         let mut cur = lock(&self.public);
         if *cur != public {
@@ -701,9 +727,18 @@ impl SipUa {
                 _ = tick.tick() => {}
             }
             let dest = self.destination(&self.account());
+            if let Some(link) = &self.tls
+                && lock(&link.live).as_ref().is_none_or(|t| t.is_cancelled())
+            {
+                continue; // no connection: the registration loop dials again
+            }
             let sent = match self.endpoint.transport_layer.lookup(&dest, None).await {
                 Ok((SipConnection::Udp(c), _)) => c.send_raw(KEEPALIVE, &dest).await,
                 Ok((SipConnection::Tcp(c), _)) => {
+                    use rsipstack::transport::stream::StreamConnection as _;
+                    c.send_raw(KEEPALIVE).await
+                }
+                Ok((SipConnection::Tls(c), _)) => {
                     use rsipstack::transport::stream::StreamConnection as _;
                     c.send_raw(KEEPALIVE).await
                 }
@@ -787,14 +822,57 @@ impl SipUa {
         }
     }
 
-    /// A `sip:` URI on our transport (adds `;transport=tcp` for TCP).
+    /// A `sip:` URI on our transport (adds `;transport=tcp` or `tls`).
     fn uri_on_transport(&self, user: Option<&str>, at: SocketAddr) -> Uri {
         let mut u = uri(user, at);
-        if self.transport == Transport::Tcp {
-            u.params
-                .push(Param::Transport(rsipstack::sip::Transport::Tcp));
+        match self.transport {
+            Transport::Udp => {}
+            Transport::Tcp => u
+                .params
+                .push(Param::Transport(rsipstack::sip::Transport::Tcp)),
+            Transport::Tls => u
+                .params
+                .push(Param::Transport(rsipstack::sip::Transport::Tls)),
         }
         u
+    }
+
+    /// Over TLS, a live connection to the next hop: the one we have, or a
+    /// new one (dialled, checked, handed to rsipstack). `Ok(true)` when it
+    /// is new. Errors say why in words. Nothing to do on UDP and TCP.
+    async fn ensure_connected(&self, account: &SipAccount) -> Result<bool, String> {
+        let Some(link) = &self.tls else {
+            return Ok(false);
+        };
+        if lock(&link.live).as_ref().is_some_and(|t| !t.is_cancelled()) {
+            return Ok(false);
+        }
+        let remote = self.destination(account);
+        let token = self.cancel.child_token();
+        let started = Instant::now();
+        let conn = link
+            .client
+            .connect(account.next_hop, remote, token.clone())
+            .await?;
+        tracing::info!(
+            "sip: TLS connection to {} established in {} ms",
+            account.next_hop,
+            started.elapsed().as_millis()
+        );
+        self.endpoint
+            .transport_layer
+            .add_connection(SipConnection::Tls(conn));
+        *lock(&link.live) = Some(token);
+        Ok(true)
+    }
+
+    /// Resolves when the TLS connection closes (never without one).
+    async fn connection_lost(&self) {
+        let token = self.tls.as_ref().and_then(|l| lock(&l.live).clone());
+        match token {
+            Some(t) => t.cancelled().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Where to send a request.
@@ -803,6 +881,7 @@ impl SipUa {
         d.r#type = Some(match self.transport {
             Transport::Udp => rsipstack::sip::Transport::Udp,
             Transport::Tcp => rsipstack::sip::Transport::Tcp,
+            Transport::Tls => rsipstack::sip::Transport::Tls,
         });
         d
     }
@@ -843,7 +922,7 @@ impl SipUa {
             .as_ref()
             .and_then(|c| SocketAddr::try_from(c.uri.host_with_port.clone()).ok());
         let moved = match (sent, self.transport) {
-            (Some(sent), Transport::Udp) => sent != want,
+            (Some(sent), Transport::Udp | Transport::Tls) => sent != want,
             // rsipstack names the connection's port after a challenge.
             (Some(sent), Transport::Tcp) => sent.ip() != want.ip(),
             (None, _) => true,
@@ -884,8 +963,12 @@ impl SipUa {
         loop {
             let server = account.server;
             let server_uri = self.uri_on_transport(None, server);
-            let wait = match reg.register(server_uri, Some(account.expires)).await {
-                Ok(resp) if resp.status_code == StatusCode::OK => {
+            let attempt = match self.ensure_connected(&account).await {
+                Ok(_) => Ok(reg.register(server_uri, Some(account.expires)).await),
+                Err(why) => Err(why),
+            };
+            let wait = match attempt {
+                Ok(Ok(resp)) if resp.status_code == StatusCode::OK => {
                     failures = 0;
                     registered = true;
                     let granted = reg.expires();
@@ -911,12 +994,13 @@ impl SipUa {
                 }
                 outcome => {
                     let reason = match outcome {
-                        Ok(resp) => format!(
+                        Err(why) => why,
+                        Ok(Ok(resp)) => format!(
                             "server answered {} {}",
                             u16::from(resp.status_code.clone()),
                             bb_cti::redact::log_safe(resp.reason_phrase().unwrap_or_default())
                         ),
-                        Err(e) => format!("no answer from {server}: {e}"),
+                        Ok(Err(e)) => format!("no answer from {server}: {e}"),
                     };
                     let wait = backoff_interval(failures);
                     failures += 1;
@@ -945,6 +1029,17 @@ impl SipUa {
                     account = self.account();
                     reg = self.new_registration(&account);
                     failures = 0;
+                }
+                _ = self.connection_lost(), if registered => {
+                    // The server's requests came on that connection: a
+                    // new one, and a registration on it, at once (with
+                    // backoff if dialling fails).
+                    tracing::warn!("sip: the TLS connection to {} closed; connecting again", account.next_hop);
+                    let _ = self.events.send(SipEvent::Registration(RegState::Failed {
+                        reason: "the TLS connection to the server closed".into(),
+                        retry_in: 0,
+                    }));
+                    reg = self.new_registration(&account);
                 }
                 _ = cancel.cancelled() => break,
             }
