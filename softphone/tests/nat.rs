@@ -285,3 +285,63 @@ fn two_phones_behind_one_nat_on_the_same_port_are_each_reachable() {
     }
     sim.stop();
 }
+
+#[test]
+fn over_tls_a_phone_behind_the_nat_is_rung_on_its_own_connection() {
+    let Some(nat) = Nat::build(1) else {
+        return;
+    };
+    let dir = scratch("nat-tls");
+    let ca = dir.join("sim-ca.pem");
+    let mut sim = Running::spawn(
+        "bluebean-sim",
+        nat.command(&nat.wan(), simulator_bin())
+            .args(["--sip", &format!("{WAN_IP}:5060")])
+            .args(["--api", &format!("{WAN_IP}:0")])
+            .args(["--sip-tls", &format!("{WAN_IP}:5061"), "--tls-ca-out"])
+            .arg(&ca)
+            .env("BLUEBEAN_SIM_LOG", "warn"),
+    );
+    let ready = sim.expect_line("bluebean-sim ready", 30);
+    let api = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("api=http://"))
+        .unwrap_or_else(|| panic!("no API address in the ready line: {ready}"))
+        .to_string();
+    let settings = format!(
+        "[account]\nserver = \"{WAN_IP}:5061\"\nuser = \"1910\"\npassword = \"pw1910\"\n\
+         local_addr = \"{ip}:5062\"\ntransport = \"tls\"\n\n\
+         [tls]\nca_file = \"{ca}\"\n",
+        ip = lan_ip(0),
+        ca = ca.display(),
+    );
+    let cfg = dir.join("nat-tls.toml");
+    common::write_settings(&cfg, &settings);
+    let mut phone = Phone {
+        proc: Running::spawn(
+            "bbclient nat-tls",
+            nat.command(&nat.lan(0), env!("CARGO_BIN_EXE_bbclient"))
+                .env("XDG_RUNTIME_DIR", dir.join("run"))
+                .env("XDG_DATA_HOME", dir.join("data"))
+                .env("BBCLIENT_LOG", "info,rsipstack=warn")
+                .args(["--instance", "nat-tls", "run", "--headless", "--config"])
+                .arg(&cfg),
+        ),
+        dir: dir.clone(),
+        instance: "nat-tls".into(),
+    };
+    phone.proc.expect_line("registered as 1910", 20);
+    let contact = contact_of(&nat, &api, "1910");
+    println!("registered contact over TLS: {contact}");
+    assert!(contact.contains(PUBLIC_IP), "{contact}");
+    // The router lets nothing in from outside that does not answer a
+    // connection made from inside: the INVITE can only come on the phone's.
+    let placed = ctl(&nat, &api, &["place", "09012345678", "0312345678"]);
+    phone.proc.expect_line("ringing: call from", 20);
+    phone.verb(&["answer"]);
+    phone.proc.expect_line("media started", 10);
+    ctl(&nat, &api, &["hangup", &call_id(&placed)]);
+    phone.proc.expect_line("hung up: remote_hangup", 10);
+    phone.proc.stop();
+    sim.stop();
+}
