@@ -91,7 +91,11 @@ fn inbound_socket(
         GUARDED.fetch_add(1, Ordering::Relaxed);
         tracing::info!(%from, verdict = %verdict_text(verdict), "inbound datagram not passed as is");
     });
-    Arc::new(bb_sip::inbound::GuardedUdpSocket::new(socket).with_observer(observer))
+    Arc::new(
+        bb_sip::inbound::GuardedUdpSocket::new(socket)
+            .with_observer(observer)
+            .answering_stun(),
+    )
 }
 
 fn verdict_text(v: &bb_sip::inbound::Verdict) -> String {

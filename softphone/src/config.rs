@@ -280,6 +280,12 @@ pub struct Sip {
     /// binding open and the server's INVITEs reach it (0: none).
     #[serde(default = "default_keepalive")]
     pub keepalive_s: u64,
+    /// A STUN server (`host:port`, port 3478 by default) asked from each
+    /// call's RTP socket where a NAT maps it, so that the SDP names the
+    /// public address and port (none: the SDP names the public address
+    /// learned from the registration, with the local port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stun_server: Option<String>,
 }
 
 /// pjsip's is 15 s, RFC 5626 suggests 95–120 s for TCP; NATs drop idle UDP
@@ -298,6 +304,7 @@ impl Default for Sip {
             max_ringing: default_max_ringing(),
             ring_timeout_s: default_ring_timeout(),
             keepalive_s: default_keepalive(),
+            stun_server: None,
         }
     }
 }
@@ -639,6 +646,8 @@ pub struct Settings {
     pub transport: Transport,
     /// How the server's certificate is checked (TLS only).
     pub tls: Option<TlsSettings>,
+    /// `[sip] stun_server`, resolved.
+    pub stun_server: Option<SocketAddr>,
     /// Where requests go first, when not straight to the server.
     pub outbound_proxy: Option<SocketAddr>,
     /// The validated `[audio]` section.
@@ -768,6 +777,10 @@ impl Settings {
                 .chain(outbound_proxy.map(|p| p.ip()))
                 .collect(),
         };
+        let stun_server = match raw.sip.stun_server.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(resolve_default(s, 3478).map_err(|m| invalid("sip.stun_server", m))?),
+        };
         if raw.sip.keepalive_s > 3600 {
             return Err(invalid(
                 "sip.keepalive_s",
@@ -856,6 +869,7 @@ impl Settings {
             hooks,
             transport,
             tls,
+            stun_server,
             outbound_proxy,
             audio,
         })
@@ -1082,6 +1096,46 @@ mod tests {
             .to_string();
         assert!(
             e.contains("sip.keepalive_s") && e.contains("86400") && e.contains("0 to 3600"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_stun_server_defaults_to_port_3478_and_a_bad_one_is_named() {
+        let s = load("[sip]\nstun_server = \"127.0.0.1\"\n").expect("valid");
+        assert_eq!(s.stun_server, Some("127.0.0.1:3478".parse().expect("addr")));
+        assert_eq!(load("").expect("valid").stun_server, None);
+        let e = load("[sip]\nstun_server = \"no such host.invalid\"\n")
+            .expect_err("unresolvable")
+            .to_string();
+        assert!(e.contains("sip.stun_server"), "{e}");
+    }
+
+    #[test]
+    fn tls_takes_port_5061_and_its_settings_are_checked() {
+        let s = load("transport = \"tls\"\n").expect("valid");
+        assert_eq!(s.transport, Transport::Tls);
+        let base = "[account]\nserver = \"127.0.0.1\"\nuser = \"1910\"\ntransport = \"tls\"\n";
+        let s = Settings::from_toml(base, Path::new("/etc/bb/s.toml")).expect("valid");
+        assert_eq!(s.server.port(), 5061);
+        assert_eq!(
+            s.tls.as_ref().map(|t| t.server_name.as_str()),
+            Some("127.0.0.1")
+        );
+        let bad_pin = format!("{base}[tls]\npin_sha256 = \"abc\"\n");
+        let e = Settings::from_toml(&bad_pin, Path::new("/etc/bb/s.toml"))
+            .expect_err("not a SHA-256")
+            .to_string();
+        assert!(
+            e.contains("tls.pin_sha256") && e.contains("64 hex digits"),
+            "{e}"
+        );
+        let no_ca = format!("{base}[tls]\nca_file = \"missing-ca.pem\"\n");
+        let e = Settings::from_toml(&no_ca, Path::new("/etc/bb/s.toml"))
+            .expect_err("no such file")
+            .to_string();
+        assert!(
+            e.contains("tls.ca_file") && e.contains("missing-ca.pem"),
             "{e}"
         );
     }

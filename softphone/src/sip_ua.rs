@@ -300,6 +300,8 @@ pub struct SipUa {
     transport: Transport,
     /// Over TLS: our client and the live connection to the next hop.
     tls: Option<Arc<TlsLink>>,
+    /// `[sip] stun_server`: asked where each call's RTP socket is seen.
+    stun: Option<SocketAddr>,
     /// The account in force (new calls and the registration use it).
     account: Arc<Mutex<SipAccount>>,
     /// Woken when `account` was replaced: the registration loop
@@ -371,6 +373,34 @@ fn tcp_peer(tx: &Transaction) -> Option<SocketAddr> {
         }
         _ => None,
     }
+}
+
+/// Asks the STUN server `server` from `socket` where a NAT maps it: two
+/// tries, 150 ms apart; `None` without an answer. Other datagrams that
+/// arrive meanwhile (none yet: the call has no media) are dropped.
+async fn stun_mapping(socket: &tokio::net::UdpSocket, server: SocketAddr) -> Option<SocketAddr> {
+    let txid: bb_sip::stun::TransactionId = rand::random();
+    let request = bb_sip::stun::binding_request(&txid);
+    let mut buf = [0u8; 512];
+    for _ in 0..2 {
+        socket.send_to(&request, server).await.ok()?;
+        let wait = tokio::time::sleep(Duration::from_millis(150));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait => break,
+                r = socket.recv_from(&mut buf) => {
+                    let Ok((n, from)) = r else { break };
+                    if from == server
+                        && let Some(mapped) = buf.get(..n).and_then(|d| bb_sip::stun::mapped_address(d, &txid))
+                    {
+                        return Some(mapped);
+                    }
+                }
+            }
+        }
+    }
+    None
 }
 
 /// How long the REGISTER with Expires: 0 at exit may take (the app loop
@@ -586,6 +616,7 @@ impl SipUa {
             public: Arc::default(),
             transport: settings.transport,
             tls,
+            stun: settings.stun_server,
             account: Arc::new(Mutex::new(SipAccount::from_settings(settings))),
             account_changed: Arc::default(),
             legs: Arc::new(Mutex::new(HashMap::new())),
@@ -1124,8 +1155,26 @@ impl SipUa {
             None => RtpPair::bind(self.local.ip()).await?,
         };
         self.top_up_rtp_spares();
-        let a = pair.local()?;
-        Ok((pair, a))
+        let local = pair.local()?;
+        let advertised = match self.stun {
+            Some(server) => match stun_mapping(&pair.rtp, server).await {
+                Some(mapped) => {
+                    tracing::info!(
+                        "media: STUN: RTP {local} is seen at {mapped}; the SDP names it"
+                    );
+                    mapped
+                }
+                None => {
+                    tracing::info!(
+                        "media: no STUN answer from {server} for RTP {local}; the SDP names {}",
+                        self.media_addr(local)
+                    );
+                    self.media_addr(local)
+                }
+            },
+            None => self.media_addr(local),
+        };
+        Ok((pair, advertised))
     }
 
     /// Binds spare RTP pairs until there are [`RTP_SPARES`] (one task at a
@@ -1242,7 +1291,7 @@ impl SipUa {
                 return;
             }
         };
-        let mut media = LegMedia::new(pair, self.media_addr(rtp_addr), formats);
+        let mut media = LegMedia::new(pair, rtp_addr, formats);
         media.remote = Some(offer.clone());
         media.negotiated = Some(negotiated);
         let answer = media.sdp(offer.direction.answer_to(), self.ptime());
@@ -1640,11 +1689,7 @@ impl SipUa {
             .await
             .map_err(|e| format!("no RTP port: {e}"))?;
         let account = self.account();
-        let mut media = LegMedia::new(
-            pair,
-            self.media_addr(rtp_addr),
-            media::sdp::offer_formats(&self.audio),
-        );
+        let mut media = LegMedia::new(pair, rtp_addr, media::sdp::offer_formats(&self.audio));
         let offer = media.sdp(Direction::SendRecv, self.ptime());
         // We answer session timers (RFC 4028) but do not ask for them.
         let mut headers = vec![make("Supported", "timer")];

@@ -93,11 +93,23 @@ fn ctl(nat: &Nat, api: &str, args: &[&str]) -> serde_json::Value {
 /// expiry (so no re-registration refreshes the binding during the test),
 /// playing a steady 1 kHz tone and recording what it hears.
 fn phone_behind(nat: &Nat, lan: usize, dir: &Path, ext: &str, keepalive_s: u64) -> Phone {
+    phone_behind_with(nat, lan, dir, ext, keepalive_s, "")
+}
+
+/// [`phone_behind`] with more `[sip]` lines.
+fn phone_behind_with(
+    nat: &Nat,
+    lan: usize,
+    dir: &Path,
+    ext: &str,
+    keepalive_s: u64,
+    sip_extra: &str,
+) -> Phone {
     let instance = format!("nat-{ext}");
     let settings = format!(
         "[account]\nserver = \"{WAN_IP}:5060\"\nuser = \"{ext}\"\npassword = \"pw{ext}\"\n\
          local_addr = \"{ip}:5062\"\nexpires = 3600\n\n\
-         [sip]\nkeepalive_s = {keepalive_s}\n\n\
+         [sip]\nkeepalive_s = {keepalive_s}\n{sip_extra}\n\n\
          [audio]\ncodecs = [\"PCMU\"]\ninput_wav = \"{in_}\"\noutput_wav = \"{out}\"\n",
         ip = lan_ip(lan),
         in_ = dir.join(format!("{ext}-in.wav")).display(),
@@ -342,6 +354,74 @@ fn over_tls_a_phone_behind_the_nat_is_rung_on_its_own_connection() {
     phone.proc.expect_line("media started", 10);
     ctl(&nat, &api, &["hangup", &call_id(&placed)]);
     phone.proc.expect_line("hung up: remote_hangup", 10);
+    phone.proc.stop();
+    sim.stop();
+}
+
+#[test]
+fn with_stun_the_sdp_names_the_address_the_stun_server_saw() {
+    let Some(nat) = Nat::build(1) else {
+        return;
+    };
+    let dir = scratch("nat-stun");
+    let (mut sim, api) = simulator(&nat);
+    // The simulator answers STUN on its SIP port.
+    let stun = format!("stun_server = \"{WAN_IP}:5060\"");
+    let mut phone = phone_behind_with(&nat, 0, &dir, "1910", 5, &stun);
+    phone.proc.expect_line("registered as 1910", 20);
+    let placed = ctl(&nat, &api, &["place", "09012345678", "0312345678"]);
+    let id = call_id(&placed);
+    phone.proc.expect_line("ringing: call from", 20);
+    phone.verb(&["answer"]);
+    phone.proc.expect_line("media started", 10);
+    wait_recorded(&dir.join("1910-out.wav"), 2.0, 15);
+    let media = ctl(&nat, &api, &["media", &id]);
+    ctl(&nat, &api, &["hangup", &id]);
+    phone.proc.expect_line("hung up: remote_hangup", 10);
+    let party = media
+        .as_array()
+        .and_then(|a| a.first())
+        .unwrap_or_else(|| panic!("no simulated party in: {media}"));
+    let m = &party["media"];
+    println!("the outside caller's media: {m}");
+    // What the STUN server told the phone is what its SDP named. (This
+    // router maps each destination to another random port — a symmetric
+    // NAT, where STUN's answer holds for the STUN server only — so the
+    // outside caller still latches onto where the RTP really comes from.)
+    let learned = phone
+        .proc
+        .seen
+        .iter()
+        .find_map(|l| l.split(" is seen at ").nth(1))
+        .and_then(|r| r.split(';').next())
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            panic!(
+                "the phone did not say what STUN told it: {:#?}",
+                phone.proc.seen
+            )
+        });
+    println!("STUN told the phone: {learned}");
+    assert!(learned.starts_with(PUBLIC_IP), "{learned}");
+    assert_eq!(
+        m["remote"].as_str(),
+        Some(learned.as_str()),
+        "the SDP does not name what STUN said: {m}"
+    );
+    assert!(
+        party["tone_hz"]
+            .as_f64()
+            .is_some_and(|f| (f - 1000.0).abs() < 20.0),
+        "the phone's tone did not reach the outside caller: {party}"
+    );
+    let (heard, rate) = read_wav(&dir.join("1910-out.wav"));
+    assert_tone(
+        "nat-stun: outside caller to the phone",
+        &heard,
+        rate,
+        440.0,
+        1000.0,
+    );
     phone.proc.stop();
     sim.stop();
 }
