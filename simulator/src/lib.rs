@@ -52,6 +52,7 @@ pub mod sdp_util;
 pub mod sip;
 pub mod state;
 pub mod tenant;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,12 +60,15 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// The addresses of a running simulator.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Running {
     /// SIP over UDP.
     pub sip: SocketAddr,
     /// The HTTP control API.
     pub api: SocketAddr,
+    /// SIP over TLS, when served: the address, the test CA's certificate
+    /// file and the server certificate's SHA-256 (hex).
+    pub tls: Option<(SocketAddr, std::path::PathBuf, String)>,
 }
 
 /// How to run a simulator.
@@ -78,6 +82,8 @@ pub struct Options {
     pub timers: sip::Timers,
     /// Ended calls kept for the API.
     pub keep_calls: usize,
+    /// SIP over TLS too, when set.
+    pub tls: Option<tls::TlsOptions>,
 }
 
 impl Options {
@@ -88,6 +94,7 @@ impl Options {
             api: SocketAddr::from(([127, 0, 0, 1], 0)),
             timers: sip::Timers::default(),
             keep_calls: pbx::DEFAULT_KEEP_ENDED,
+            tls: None,
         }
     }
 }
@@ -115,7 +122,8 @@ pub async fn start_with(
 ) -> anyhow::Result<(Running, Arc<state::SimState>)> {
     let state = state::SimState::new(tenant, cancel.clone());
     state.with(|p, _| p.keep_ended_calls(opts.keep_calls));
-    let sip = sip::SipDriver::start(opts.sip, &state, opts.timers).await?;
+    let (sip, tls) =
+        sip::SipDriver::start(opts.sip, opts.tls.as_ref(), &state, opts.timers).await?;
     state.spawn_timer();
     let listener = tokio::net::TcpListener::bind(opts.api)
         .await
@@ -131,5 +139,5 @@ pub async fn start_with(
             tracing::error!(error = %e, "control API stopped");
         }
     });
-    Ok((Running { sip, api }, state))
+    Ok((Running { sip, api, tls }, state))
 }

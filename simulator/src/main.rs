@@ -39,6 +39,17 @@ struct Cli {
     /// Runtime worker threads (1: a single-threaded runtime; 0: one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Serve SIP over TLS too, on this address (port 0 picks a free one),
+    /// with a test CA made at start.
+    #[arg(long, value_name = "ADDR")]
+    sip_tls: Option<SocketAddr>,
+    /// A name the TLS certificate is valid for, besides `localhost` and
+    /// the listening address (repeatable).
+    #[arg(long, value_name = "NAME")]
+    tls_name: Vec<String>,
+    /// Where to write the test CA's certificate (PEM) for phones to trust.
+    #[arg(long, value_name = "FILE")]
+    tls_ca_out: Option<PathBuf>,
     /// Ended calls kept for the API (older ones are forgotten).
     #[arg(long, default_value_t = simulator::pbx::DEFAULT_KEEP_ENDED)]
     keep_calls: usize,
@@ -112,6 +123,8 @@ fn main() -> ExitCode {
         };
     }
     init_logging();
+    // rsipstack's TLS listener asks rustls for the process's provider.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let runtime = match cli.threads {
         1 => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -184,6 +197,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         sip: cli.sip,
         api: cli.api,
         keep_calls: cli.keep_calls,
+        tls: cli.sip_tls.map(|bind| simulator::tls::TlsOptions {
+            bind,
+            names: cli.tls_name.clone(),
+            ca_out: cli.tls_ca_out.clone(),
+        }),
         ..simulator::Options::loopback()
     };
     let (running, state) = simulator::start_with(tenant, opts, cancel.clone()).await?;
@@ -191,10 +209,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         eprintln!("{warning}");
     }
     // One machine-readable line on stdout: tests and the demo read it.
-    println!(
-        "bluebean-sim ready sip=udp:{} api=http://{}",
-        running.sip, running.api
-    );
+    match &running.tls {
+        None => println!(
+            "bluebean-sim ready sip=udp:{} api=http://{}",
+            running.sip, running.api
+        ),
+        Some((tls, ca, sha256)) => println!(
+            "bluebean-sim ready sip=udp:{} api=http://{} sips=tls:{tls} ca={} cert_sha256={sha256}",
+            running.sip,
+            running.api,
+            ca.display()
+        ),
+    }
     if let Some(s) = scenario {
         let id = state.scenarios.start(&state, s);
         tracing::info!(scenario = id, "scenario started");

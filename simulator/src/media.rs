@@ -269,6 +269,9 @@ pub struct MediaStats {
     pub recorded_seconds: f64,
     /// Where we send.
     pub remote: Option<String>,
+    /// Where the far end's RTP comes from, when that is not where its SDP
+    /// said (a NAT): we send there instead (symmetric RTP).
+    pub latched: Option<String>,
     /// Whether we are sending now (not on hold).
     pub sending: bool,
 }
@@ -281,6 +284,8 @@ pub struct MediaEngine {
     wav_pos: usize,
     phase: Vec<f64>,
     remote: Option<Remote>,
+    /// The source of the far end's RTP (symmetric RTP).
+    latched: Option<SocketAddr>,
     ssrc: u32,
     seq: u16,
     ts: u32,
@@ -308,6 +313,7 @@ impl MediaEngine {
             wav_pos: 0,
             phase: vec![0.0; tones],
             remote: None,
+            latched: None,
             ssrc,
             seq: (ssrc & 0x7fff) as u16,
             ts: ssrc.rotate_left(7),
@@ -345,9 +351,26 @@ impl MediaEngine {
         self.remote = remote;
     }
 
-    /// Where to send, when sending.
+    /// Where to send, when sending: where the far end's RTP comes from
+    /// once it has come (symmetric RTP: behind a NAT, the SDP's address is
+    /// a private one or names the wrong port), else the SDP's address.
     pub fn destination(&self) -> Option<SocketAddr> {
-        self.remote.as_ref().filter(|r| r.send).map(|r| r.addr)
+        self.remote
+            .as_ref()
+            .filter(|r| r.send)
+            .map(|r| self.latched.unwrap_or(r.addr))
+    }
+
+    /// One datagram from the far end, from `from`: an RTP packet's source
+    /// becomes where we send.
+    pub fn receive_from(&mut self, data: &[u8], from: SocketAddr) {
+        let before = self.stats.packets_received;
+        self.receive(data);
+        if self.stats.packets_received > before && self.latched != Some(from) {
+            let sdp = self.remote.as_ref().map(|r| r.addr);
+            self.latched = (sdp != Some(from)).then_some(from);
+            self.stats.latched = self.latched.map(|a| a.to_string());
+        }
     }
 
     /// Queues DTMF digits (invalid characters are skipped).
@@ -636,6 +659,29 @@ mod tests {
             send: true,
         }));
         e
+    }
+
+    #[test]
+    fn rtp_from_elsewhere_than_the_sdp_moves_where_we_send() {
+        let mut tx = engine(Play::Tone(vec![440.0]));
+        let mut rx = engine(Play::Silence);
+        let sdp: SocketAddr = "127.0.0.1:4000".parse().expect("addr");
+        let nat: SocketAddr = "198.51.100.1:40123".parse().expect("addr");
+        assert_eq!(rx.destination(), Some(sdp));
+        // Garbage from anywhere moves nothing.
+        rx.receive_from(b"hello", "192.0.2.9:9".parse().expect("addr"));
+        assert_eq!(rx.destination(), Some(sdp));
+        for p in tx.tick() {
+            rx.receive_from(&p, nat);
+        }
+        assert_eq!(rx.destination(), Some(nat));
+        assert_eq!(rx.stats().latched.as_deref(), Some("198.51.100.1:40123"));
+        // Back to the SDP's address: no latch to report.
+        for p in tx.tick() {
+            rx.receive_from(&p, sdp);
+        }
+        assert_eq!(rx.destination(), Some(sdp));
+        assert_eq!(rx.stats().latched, None);
     }
 
     #[test]

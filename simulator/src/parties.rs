@@ -589,8 +589,8 @@ async fn run(
             .map(|at| Duration::from_millis(at.saturating_sub(sim.now())));
         tokio::select! {
             r = sock.recv_from(&mut buf) => {
-                if let Ok((n, _)) = r {
-                    lock(&info).engine.receive(&buf[..n]);
+                if let Ok((n, from)) = r {
+                    lock(&info).engine.receive_from(&buf[..n], from);
                 }
             }
             _ = tick.tick(), if media_on => {

@@ -58,6 +58,8 @@ impl Default for Timers {
 pub struct SipDriver {
     /// The bound UDP address.
     pub local: SocketAddr,
+    /// The TLS listener's address, when served.
+    pub tls_local: Option<SocketAddr>,
     dialog_layer: Arc<DialogLayer>,
     legs: Mutex<HashMap<LegId, InviteDialog>>,
     txns: Mutex<HashMap<TxnId, TransactionHandle>>,
@@ -89,7 +91,11 @@ fn inbound_socket(
         GUARDED.fetch_add(1, Ordering::Relaxed);
         tracing::info!(%from, verdict = %verdict_text(verdict), "inbound datagram not passed as is");
     });
-    Arc::new(bb_sip::inbound::GuardedUdpSocket::new(socket).with_observer(observer))
+    Arc::new(
+        bb_sip::inbound::GuardedUdpSocket::new(socket)
+            .with_observer(observer)
+            .answering_stun(),
+    )
 }
 
 fn verdict_text(v: &bb_sip::inbound::Verdict) -> String {
@@ -192,6 +198,49 @@ pub fn display_content(name: &str) -> String {
 }
 
 /// The display name of a name-addr (`"Taro" <sip:…>` → `Taro`).
+/// Makes the test PKI, writes the CA's certificate, and adds a TLS
+/// listener on `t.bind` to `layer`; the listener's address, the CA file and
+/// the server certificate's SHA-256.
+async fn tls_listener(
+    t: &crate::tls::TlsOptions,
+    layer: &TransportLayer,
+) -> anyhow::Result<(SocketAddr, std::path::PathBuf, String)> {
+    // The listener binds when the endpoint serves: a free port now.
+    let bind = if t.bind.port() == 0 {
+        let port = std::net::TcpListener::bind(t.bind)
+            .and_then(|l| l.local_addr())
+            .with_context(|| format!("cannot find a free TCP port on {}", t.bind.ip()))?
+            .port();
+        SocketAddr::new(t.bind.ip(), port)
+    } else {
+        t.bind
+    };
+    let ip = if bind.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        bind.ip()
+    };
+    let mut names = vec!["localhost".to_string(), ip.to_string()];
+    names.extend(t.names.iter().cloned());
+    let pki = crate::tls::make_pki(&names)?;
+    let ca_path = match &t.ca_out {
+        Some(p) => p.clone(),
+        None => std::env::temp_dir().join(format!("bluebean-sim-{}-ca.pem", std::process::id())),
+    };
+    std::fs::write(&ca_path, &pki.ca_pem)
+        .with_context(|| format!("cannot write the test CA to {}", ca_path.display()))?;
+    let config = rsipstack::transport::tls::TlsConfig {
+        cert: Some(pki.cert_pem.into_bytes()),
+        key: Some(pki.key_pem.into_bytes()),
+        ..Default::default()
+    };
+    let listener = rsipstack::transport::tls::TlsListenerConnection::new(bind, None, config)
+        .await
+        .with_context(|| format!("cannot listen for SIP over TLS on {bind}"))?;
+    layer.add_transport(listener.into());
+    Ok((bind, ca_path, pki.cert_sha256))
+}
+
 fn display_name(value: &str) -> Option<String> {
     let v = value.trim();
     let name = if let Some(rest) = v.strip_prefix('"') {
@@ -207,9 +256,10 @@ impl SipDriver {
     /// `sim.cancel`.
     pub async fn start(
         bind: SocketAddr,
+        tls: Option<&crate::tls::TlsOptions>,
         sim: &Arc<SimState>,
         timers: Timers,
-    ) -> anyhow::Result<SocketAddr> {
+    ) -> anyhow::Result<(SocketAddr, Option<(SocketAddr, std::path::PathBuf, String)>)> {
         let cancel = sim.cancel.clone();
         let transport_layer = TransportLayer::new(cancel.child_token());
         let socket = tokio::net::UdpSocket::bind(bind)
@@ -221,6 +271,10 @@ impl SipDriver {
             .with_context(|| format!("cannot use SIP UDP socket on {bind}"))?;
         let local = conn.get_addr().get_socketaddr().context("bound address")?;
         transport_layer.add_transport(conn.into());
+        let tls = match tls {
+            Some(t) => Some(tls_listener(t, &transport_layer).await?),
+            None => None,
+        };
         let option = EndpointOption {
             callid_suffix: Some("bluebean-sim".to_string()),
             t1: timers.t1,
@@ -239,6 +293,7 @@ impl SipDriver {
         let dialog_layer = Arc::new(DialogLayer::new(endpoint.inner.clone()));
         sim.set_sip(SipDriver {
             local,
+            tls_local: tls.as_ref().map(|t| t.0),
             dialog_layer,
             legs: Mutex::new(HashMap::new()),
             txns: Mutex::new(HashMap::new()),
@@ -253,7 +308,21 @@ impl SipDriver {
                 tokio::spawn(async move { handle(sim, tx).await });
             }
         });
-        Ok(local)
+        Ok((local, tls))
+    }
+
+    /// Our Contact for a leg over `transport`: the TLS listener for TLS.
+    fn contact_for(&self, user: &str, transport: Option<rsipstack::sip::Transport>) -> Uri {
+        match (transport, self.tls_local) {
+            (Some(rsipstack::sip::Transport::Tls), Some(at)) => {
+                let mut u = sip_uri(user, at);
+                u.params.push(rsipstack::sip::Param::Transport(
+                    rsipstack::sip::Transport::Tls,
+                ));
+                u
+            }
+            _ => sip_uri(user, self.local),
+        }
     }
 
     fn dialog(&self, leg: LegId) -> Option<InviteDialog> {
@@ -476,6 +545,7 @@ impl SipDriver {
         } else {
             "caller"
         };
+        let our_contact = self.contact_for(contact_user, destination.r#type);
         let call_id = format!("{}@bluebean-sim", rsipstack::transaction::make_uuid_v4());
         let opt = InviteOption {
             caller_display_name: presented.from_name.as_deref().map(display_content),
@@ -484,7 +554,7 @@ impl SipDriver {
             destination: Some(destination),
             content_type: body.as_ref().map(|_| "application/sdp".to_string()),
             offer: body,
-            contact: sip_uri(contact_user, host),
+            contact: our_contact,
             headers: Some(headers),
             call_id: Some(call_id.clone()),
             ..Default::default()
@@ -733,10 +803,15 @@ async fn invite(sim: &Arc<SimState>, mut tx: Transaction) {
     match decision {
         InviteDecision::Accept(leg) => {
             let (sender, receiver) = driver.dialog_layer.new_dialog_state_channel();
-            let contact = driver
-                .dialog_layer
-                .build_local_contact(Some("bluebean".to_string()), None)
-                .ok();
+            let contact = match &tx.connection {
+                Some(rsipstack::transport::SipConnection::Tls(_)) => {
+                    Some(driver.contact_for("bluebean", Some(rsipstack::sip::Transport::Tls)))
+                }
+                _ => driver
+                    .dialog_layer
+                    .build_local_contact(Some("bluebean".to_string()), None)
+                    .ok(),
+            };
             let dialog = match driver
                 .dialog_layer
                 .get_or_create_server_invite(&tx, sender, None, contact)

@@ -36,6 +36,41 @@ pub struct RawSettings {
     /// How incoming calls are taken (auto-answer).
     #[serde(default, skip_serializing_if = "CallSection::is_default")]
     pub call: CallSection,
+    /// How the server's certificate is checked (`transport = "tls"`).
+    #[serde(default, skip_serializing_if = "TlsSection::is_default")]
+    pub tls: TlsSection,
+}
+
+/// `[tls]`: how the server's certificate is checked when
+/// `[account] transport = "tls"`. The system's trust store always counts.
+///
+/// ```toml
+/// [tls]
+/// server_name = "pbx.example.jp"   # the name the certificate must carry (and SNI); default: server's host
+/// ca_file = "pbx-ca.pem"           # a private PBX's CA (PEM), relative to this file
+/// pin_sha256 = "3d92…"             # accept this one certificate only (SHA-256 of its DER)
+/// ```
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The name the server's certificate must carry (and the SNI); by
+    /// default the host of `[account] server` as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+    /// A CA certificate file (PEM) trusted besides the system's, for a
+    /// private PBX.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// The SHA-256 (hex) of the server's certificate: when set, that
+    /// certificate alone is accepted, whoever signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_sha256: Option<String>,
+}
+
+impl TlsSection {
+    fn is_default(&self) -> bool {
+        *self == TlsSection::default()
+    }
 }
 
 /// `[call]`: how incoming calls are taken.
@@ -291,6 +326,24 @@ pub struct Sip {
     /// seconds with 480 (0: never).
     #[serde(default = "default_ring_timeout")]
     pub ring_timeout_s: u64,
+    /// A NAT keep-alive towards the next hop every this many seconds: a
+    /// double CRLF (RFC 5626 section 4.4.1) on the SIP socket or connection,
+    /// so that the NAT between the phone and the server keeps the phone's
+    /// binding open and the server's INVITEs reach it (0: none).
+    #[serde(default = "default_keepalive")]
+    pub keepalive_s: u64,
+    /// A STUN server (`host:port`, port 3478 by default) asked from each
+    /// call's RTP socket where a NAT maps it, so that the SDP names the
+    /// public address and port (none: the SDP names the public address
+    /// learned from the registration, with the local port).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stun_server: Option<String>,
+}
+
+/// pjsip's is 15 s, RFC 5626 suggests 95–120 s for TCP; NATs drop idle UDP
+/// bindings after 30 s at worst.
+fn default_keepalive() -> u64 {
+    25
 }
 
 impl Default for Sip {
@@ -302,6 +355,8 @@ impl Default for Sip {
             accept_refer: server_word(),
             max_ringing: default_max_ringing(),
             ring_timeout_s: default_ring_timeout(),
+            keepalive_s: default_keepalive(),
+            stun_server: None,
         }
     }
 }
@@ -391,9 +446,11 @@ pub struct Account {
     /// Registration expiry asked for, in seconds.
     #[serde(default = "default_expires")]
     pub expires: u32,
-    /// SIP transport to the server: `udp` (default) or `tcp`.
+    /// SIP transport to the server: `udp` (default), `tcp` or `tls`
+    /// (the server's port defaults to 5061 then).
     #[serde(default = "default_transport")]
     pub transport: String,
+
     /// Send every request to this proxy (`host:port`) instead of the server.
     #[serde(default)]
     pub outbound_proxy: Option<String>,
@@ -410,6 +467,19 @@ pub enum Transport {
     Udp,
     /// TCP.
     Tcp,
+    /// TLS over TCP (RFC 3261 section 26.2, `sips:`).
+    Tls,
+}
+
+/// `[account] transport = "tls"`, validated.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    /// The name the server's certificate must carry (and the SNI).
+    pub server_name: String,
+    /// CA certificates (DER) trusted besides the system's.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    /// The one server certificate accepted (its SHA-256), when pinned.
+    pub pin_sha256: Option<[u8; 32]>,
 }
 
 fn default_expires() -> u32 {
@@ -637,6 +707,10 @@ pub struct Settings {
     pub hooks: crate::hooks::HookSettings,
     /// The transport to the server.
     pub transport: Transport,
+    /// How the server's certificate is checked (TLS only).
+    pub tls: Option<TlsSettings>,
+    /// `[sip] stun_server`, resolved.
+    pub stun_server: Option<SocketAddr>,
     /// Where requests go first, when not straight to the server.
     pub outbound_proxy: Option<SocketAddr>,
     /// The validated `[audio]` section.
@@ -710,7 +784,9 @@ impl Settings {
             key: key.to_string(),
             message,
         };
-        let server = resolve(&raw.account.server).map_err(|m| invalid("account.server", m))?;
+        let tls_wanted = raw.account.transport.trim().eq_ignore_ascii_case("tls");
+        let server = resolve_default(&raw.account.server, if tls_wanted { 5061 } else { 5060 })
+            .map_err(|m| invalid("account.server", m))?;
         if raw.account.user.trim().is_empty() {
             return Err(invalid(
                 "account.user",
@@ -729,12 +805,17 @@ impl Settings {
         let transport = match raw.account.transport.trim().to_ascii_lowercase().as_str() {
             "udp" => Transport::Udp,
             "tcp" => Transport::Tcp,
+            "tls" => Transport::Tls,
             other => {
                 return Err(invalid(
                     "account.transport",
-                    format!("'{other}' is not supported (write \"udp\" or \"tcp\")"),
+                    format!("'{other}' is not supported (write \"udp\", \"tcp\" or \"tls\")"),
                 ));
             }
+        };
+        let tls = match transport {
+            Transport::Tls => Some(tls_settings(&raw, path).map_err(|(k, m)| invalid(k, m))?),
+            _ => None,
         };
         let outbound_proxy = match &raw.account.outbound_proxy {
             None => None,
@@ -759,6 +840,19 @@ impl Settings {
                 .chain(outbound_proxy.map(|p| p.ip()))
                 .collect(),
         };
+        let stun_server = match raw.sip.stun_server.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(resolve_default(s, 3478).map_err(|m| invalid("sip.stun_server", m))?),
+        };
+        if raw.sip.keepalive_s > 3600 {
+            return Err(invalid(
+                "sip.keepalive_s",
+                format!(
+                    "{} is out of range (0 to 3600 s; 0 turns the keep-alive off, the default is 25)",
+                    raw.sip.keepalive_s
+                ),
+            ));
+        }
         if !(1..=1000).contains(&raw.sip.max_ringing) {
             return Err(invalid(
                 "sip.max_ringing",
@@ -847,6 +941,8 @@ impl Settings {
             local_addr,
             hooks,
             transport,
+            tls,
+            stun_server,
             outbound_proxy,
             audio,
         })
@@ -934,6 +1030,99 @@ fn operator_api(text: &str) -> Result<Option<reqwest::Url>, String> {
 }
 
 fn resolve(server: &str) -> Result<SocketAddr, String> {
+    resolve_default(server, 5060)
+}
+
+/// The host of a `host:port` or `host` (IPv6 in brackets or bare).
+fn host_of(server: &str) -> &str {
+    let s = server.trim();
+    if let Some(rest) = s.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match s.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.parse::<u16>().is_ok() => h,
+        _ => s,
+    }
+}
+
+/// Reads the TLS settings of `[account]`: the certificate name, the CA
+/// file (relative to the settings file), the pin. Errors name the key.
+fn tls_settings(raw: &RawSettings, path: &Path) -> Result<TlsSettings, (&'static str, String)> {
+    let t = &raw.tls;
+    let server_name = match &t.server_name {
+        Some(n) if !n.trim().is_empty() => n.trim().to_string(),
+        _ => host_of(&raw.account.server).to_string(),
+    };
+    if rustls::pki_types::ServerName::try_from(server_name.as_str()).is_err() {
+        return Err((
+            "tls.server_name",
+            format!("'{server_name}' is not a host name or address a certificate can carry"),
+        ));
+    }
+    let mut extra_roots = Vec::new();
+    if let Some(file) = t.ca_file.as_deref().filter(|f| !f.trim().is_empty()) {
+        let file = path
+            .parent()
+            .map(|d| d.join(file))
+            .unwrap_or_else(|| PathBuf::from(file));
+        let pem = std::fs::read(&file).map_err(|e| {
+            (
+                "tls.ca_file",
+                format!("cannot read '{}': {e}", file.display()),
+            )
+        })?;
+        use rustls::pki_types::pem::PemObject as _;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            extra_roots.push(cert.map_err(|e| {
+                (
+                    "tls.ca_file",
+                    format!("'{}' is not a PEM certificate file: {e}", file.display()),
+                )
+            })?);
+        }
+        if extra_roots.is_empty() {
+            return Err((
+                "tls.ca_file",
+                format!(
+                    "'{}' holds no certificate (write the CA's certificate in PEM, -----BEGIN CERTIFICATE-----)",
+                    file.display()
+                ),
+            ));
+        }
+    }
+    let pin_sha256 = match t.pin_sha256.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(hex) => {
+            let clean: String = hex.chars().filter(|c| *c != ':').collect();
+            let bytes: Option<Vec<u8>> = (clean.len() == 64)
+                .then(|| {
+                    (0..32)
+                        .map(|i| u8::from_str_radix(clean.get(2 * i..2 * i + 2)?, 16).ok())
+                        .collect()
+                })
+                .flatten();
+            match bytes.and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+                Some(pin) => Some(pin),
+                None => {
+                    return Err((
+                        "tls.pin_sha256",
+                        format!(
+                            "'{hex}' is not a SHA-256 in hex (64 hex digits, colons allowed; \
+                             openssl x509 -noout -fingerprint -sha256 prints it)"
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    Ok(TlsSettings {
+        server_name,
+        extra_roots,
+        pin_sha256,
+    })
+}
+
+fn resolve_default(server: &str, default_port: u16) -> Result<SocketAddr, String> {
     use std::net::ToSocketAddrs;
     let s = server.trim();
     if s.is_empty() {
@@ -945,7 +1134,7 @@ fn resolve(server: &str) -> Result<SocketAddr, String> {
     {
         s.to_string()
     } else {
-        format!("{s}:5060")
+        format!("{s}:{default_port}")
     };
     with_port
         .to_socket_addrs()
@@ -962,6 +1151,66 @@ mod tests {
 
     fn load(extra: &str) -> Result<Settings, ConfigError> {
         Settings::from_toml(&format!("{BASE}{extra}"), Path::new("/etc/bb/s.toml"))
+    }
+
+    #[test]
+    fn the_nat_keepalive_defaults_to_25_s_and_0_turns_it_off() {
+        assert_eq!(load("").expect("valid").raw.sip.keepalive_s, 25);
+        assert_eq!(
+            load("[sip]\nkeepalive_s = 0\n")
+                .expect("valid")
+                .raw
+                .sip
+                .keepalive_s,
+            0
+        );
+        let e = load("[sip]\nkeepalive_s = 86400\n")
+            .expect_err("a day is no keep-alive")
+            .to_string();
+        assert!(
+            e.contains("sip.keepalive_s") && e.contains("86400") && e.contains("0 to 3600"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_stun_server_defaults_to_port_3478_and_a_bad_one_is_named() {
+        let s = load("[sip]\nstun_server = \"127.0.0.1\"\n").expect("valid");
+        assert_eq!(s.stun_server, Some("127.0.0.1:3478".parse().expect("addr")));
+        assert_eq!(load("").expect("valid").stun_server, None);
+        let e = load("[sip]\nstun_server = \"no such host.invalid\"\n")
+            .expect_err("unresolvable")
+            .to_string();
+        assert!(e.contains("sip.stun_server"), "{e}");
+    }
+
+    #[test]
+    fn tls_takes_port_5061_and_its_settings_are_checked() {
+        let s = load("transport = \"tls\"\n").expect("valid");
+        assert_eq!(s.transport, Transport::Tls);
+        let base = "[account]\nserver = \"127.0.0.1\"\nuser = \"1910\"\ntransport = \"tls\"\n";
+        let s = Settings::from_toml(base, Path::new("/etc/bb/s.toml")).expect("valid");
+        assert_eq!(s.server.port(), 5061);
+        assert_eq!(
+            s.tls.as_ref().map(|t| t.server_name.as_str()),
+            Some("127.0.0.1")
+        );
+        let bad_pin = format!("{base}[tls]\npin_sha256 = \"abc\"\n");
+        let e = Settings::from_toml(&bad_pin, Path::new("/etc/bb/s.toml"))
+            .expect_err("not a SHA-256")
+            .to_string();
+        assert!(
+            e.contains("tls.pin_sha256") && e.contains("64 hex digits"),
+            "{e}"
+        );
+        let no_ca = format!("{base}[tls]\nca_file = \"missing-ca.pem\"\n");
+        let e = Settings::from_toml(&no_ca, Path::new("/etc/bb/s.toml"))
+            .expect_err("no such file")
+            .to_string();
+        assert!(
+            e.contains("tls.ca_file") && e.contains("missing-ca.pem"),
+            "{e}"
+        );
     }
 
     #[test]

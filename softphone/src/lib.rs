@@ -34,6 +34,7 @@ pub mod operator;
 pub mod phone;
 pub mod platform;
 pub mod reload;
+pub mod sip_tls;
 pub mod sip_ua;
 pub mod sounds;
 // The operator's window and what it keeps (call history, atomic settings save).

@@ -116,6 +116,9 @@ fn env_var(name: &str) -> Option<std::ffi::OsString> {
 }
 
 fn main() -> ExitCode {
+    // Two rustls providers are built in (rsipstack's and ours): say which
+    // one the process uses, before any TLS is set up.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut cli = Cli::parse();
     if let Top::Verb(args) = &mut cli.command {
         // `bbclient call 1330 --instance b`: options after the verb still

@@ -35,6 +35,8 @@
 //! * `account.server` / `account.outbound_proxy` when the new address is
 //!   not reached from the address the SIP socket is bound to;
 //! * `sip.t1_ms` — the SIP stack's timers are set at start;
+//! * `sip.keepalive_s`, `sip.stun_server` and `[tls]` — the keep-alive
+//!   task, the STUN server and the TLS client start with the SIP stack;
 //! * `audio` — devices are opened and checked at start.
 
 use std::net::SocketAddr;
@@ -150,6 +152,27 @@ pub fn plan(old: &Settings, new: Settings, reachable: &dyn Fn(SocketAddr) -> boo
         "sip.t1_ms",
     ) {
         s.raw.sip.t1_ms = old.raw.sip.t1_ms;
+    }
+    if keep(
+        &mut after_restart,
+        old.raw.sip.keepalive_s != s.raw.sip.keepalive_s,
+        "sip.keepalive_s",
+    ) {
+        s.raw.sip.keepalive_s = old.raw.sip.keepalive_s;
+    }
+    // The TLS client (trust, pin, name) and the STUN server are set up
+    // with the SIP stack.
+    if keep(&mut after_restart, old.raw.tls != s.raw.tls, "tls") {
+        s.raw.tls = old.raw.tls.clone();
+        s.tls = old.tls.clone();
+    }
+    if keep(
+        &mut after_restart,
+        old.raw.sip.stun_server != s.raw.sip.stun_server,
+        "sip.stun_server",
+    ) {
+        s.raw.sip.stun_server = old.raw.sip.stun_server.clone();
+        s.stun_server = old.stun_server;
     }
     if keep(&mut after_restart, old.raw.audio != s.raw.audio, "audio") {
         s.raw.audio = old.raw.audio.clone();
@@ -268,6 +291,23 @@ mod tests {
         assert_eq!(p.settings.raw.sip.t1_ms, 500);
         assert_eq!(p.settings.raw.audio, old.raw.audio);
         assert!(p.settings.audio.headless, "the running core's audio stays");
+    }
+
+    #[test]
+    fn nat_and_tls_settings_wait_for_a_restart() {
+        let old = settings("");
+        let new = settings(
+            "[sip]\nkeepalive_s = 5\nstun_server = \"127.0.0.1\"\n\
+             [tls]\nserver_name = \"pbx.example.jp\"\n",
+        );
+        let p = plan(&old, new, &everywhere);
+        assert_eq!(
+            p.report.after_restart,
+            ["sip.keepalive_s", "tls", "sip.stun_server"]
+        );
+        assert_eq!(p.settings.raw.sip.keepalive_s, 25);
+        assert_eq!(p.settings.stun_server, None);
+        assert_eq!(p.settings.raw.tls, old.raw.tls);
     }
 
     #[test]

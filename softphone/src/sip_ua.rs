@@ -290,9 +290,18 @@ impl SipAccount {
 pub struct SipUa {
     endpoint: Arc<EndpointInner>,
     dialog_layer: Arc<DialogLayer>,
-    /// Our SIP address for the chosen transport (what Contact names).
+    /// Our SIP address for the chosen transport (what Contact names on a
+    /// flat network).
     local: SocketAddr,
+    /// Where the server sees us when a NAT is in the way: learned from the
+    /// `received`/`rport` of the REGISTER's response (RFC 3581). Contact
+    /// and the SDP's address name it then.
+    public: Arc<Mutex<Option<SocketAddr>>>,
     transport: Transport,
+    /// Over TLS: our client and the live connection to the next hop.
+    tls: Option<Arc<TlsLink>>,
+    /// `[sip] stun_server`: asked where each call's RTP socket is seen.
+    stun: Option<SocketAddr>,
     /// The account in force (new calls and the registration use it).
     account: Arc<Mutex<SipAccount>>,
     /// Woken when `account` was replaced: the registration loop
@@ -321,6 +330,19 @@ pub struct SipUa {
     rtp_topping_up: Arc<AtomicBool>,
 }
 
+/// The TLS connection to the next hop: dialled by us (see
+/// [`crate::sip_tls`]), then served by rsipstack, which carries every
+/// request and response of ours on it and the server's requests to us.
+struct TlsLink {
+    client: crate::sip_tls::TlsClient,
+    /// The live connection's token (rsipstack cancels it when the
+    /// connection closes).
+    live: Mutex<Option<CancellationToken>>,
+}
+
+/// RFC 5626 section 4.4.1's keep-alive ping.
+const KEEPALIVE: &[u8] = b"\r\n\r\n";
+
 /// How many RTP/RTCP pairs are kept bound ahead of need.
 const RTP_SPARES: usize = 4;
 
@@ -345,8 +367,40 @@ fn tcp_peer(tx: &Transaction) -> Option<SocketAddr> {
             use rsipstack::transport::stream::StreamConnection as _;
             c.get_remote_addr().get_socketaddr().ok()
         }
+        rsipstack::transport::SipConnection::Tls(c) => {
+            use rsipstack::transport::stream::StreamConnection as _;
+            c.get_remote_addr().get_socketaddr().ok()
+        }
         _ => None,
     }
+}
+
+/// Asks the STUN server `server` from `socket` where a NAT maps it: two
+/// tries, 150 ms apart; `None` without an answer. Other datagrams that
+/// arrive meanwhile (none yet: the call has no media) are dropped.
+async fn stun_mapping(socket: &tokio::net::UdpSocket, server: SocketAddr) -> Option<SocketAddr> {
+    let txid: bb_sip::stun::TransactionId = rand::random();
+    let request = bb_sip::stun::binding_request(&txid);
+    let mut buf = [0u8; 512];
+    for _ in 0..2 {
+        socket.send_to(&request, server).await.ok()?;
+        let wait = tokio::time::sleep(Duration::from_millis(150));
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                _ = &mut wait => break,
+                r = socket.recv_from(&mut buf) => {
+                    let Ok((n, from)) = r else { break };
+                    if from == server
+                        && let Some(mapped) = buf.get(..n).and_then(|d| bb_sip::stun::mapped_address(d, &txid))
+                    {
+                        return Some(mapped);
+                    }
+                }
+            }
+        }
+    }
+    None
 }
 
 /// How long the REGISTER with Expires: 0 at exit may take (the app loop
@@ -530,6 +584,13 @@ impl SipUa {
                 .with_context(|| format!("cannot listen for SIP over TCP on {local}"))?;
             transport_layer.inner.add_listener(listener.into());
         }
+        let tls = match &settings.tls {
+            Some(t) => Some(Arc::new(TlsLink {
+                client: crate::sip_tls::TlsClient::new(t).map_err(|e| anyhow::anyhow!("{e}"))?,
+                live: Mutex::new(None),
+            })),
+            None => None,
+        };
         let t1 = settings.raw.sip.t1_ms;
         let endpoint = EndpointBuilder::new()
             .with_cancel_token(stack.clone())
@@ -552,7 +613,10 @@ impl SipUa {
             endpoint: inner,
             dialog_layer,
             local,
+            public: Arc::default(),
             transport: settings.transport,
+            tls,
+            stun: settings.stun_server,
             account: Arc::new(Mutex::new(SipAccount::from_settings(settings))),
             account_changed: Arc::default(),
             legs: Arc::new(Mutex::new(HashMap::new())),
@@ -575,6 +639,13 @@ impl SipUa {
                 tokio::spawn(async move { me.handle(tx).await });
             }
         });
+        let keepalive = settings.raw.sip.keepalive_s;
+        if keepalive > 0 {
+            tokio::spawn(
+                ua.clone()
+                    .keepalive_loop(Duration::from_secs(keepalive), stack.clone()),
+            );
+        }
         tokio::spawn(ua.clone().registration_loop(cancel, stack));
         Ok(ua)
     }
@@ -629,6 +700,87 @@ impl SipUa {
     /// The bound SIP address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local
+    }
+
+    /// The address Contact names: the public one the registrar saw, when
+    /// a NAT is in the way, else the bound one.
+    pub fn contact_addr(&self) -> SocketAddr {
+        lock(&self.public).unwrap_or(self.local)
+    }
+
+    /// The address the SDP names for a call's RTP bound at `rtp`: the
+    /// public IP when a NAT is in the way (its port is a guess the far end's
+    /// symmetric RTP corrects), else the bound one.
+    fn media_addr(&self, rtp: SocketAddr) -> SocketAddr {
+        match *lock(&self.public) {
+            Some(public) => SocketAddr::new(public.ip(), rtp.port()),
+            None => rtp,
+        }
+    }
+
+    /// Takes in the address the registrar saw the REGISTER come from
+    /// (`received`/`rport` of its response). Over UDP any difference from
+    /// the bound address is a NAT; over TCP the port is the connection's
+    /// own, so only another IP is. Returns the address Contact must name.
+    fn learn_public(&self, seen: Option<SocketAddr>) -> SocketAddr {
+        let public = seen.filter(|seen| match self.transport {
+            Transport::Udp => *seen != self.local,
+            Transport::Tcp => seen.ip() != self.local.ip(),
+            // No listener: Contact names the connection, as the server sees it.
+            Transport::Tls => true,
+        });
+        let mut cur = lock(&self.public);
+        if *cur != public {
+            match public {
+                Some(p) => tracing::info!(
+                    "sip: the server sees us at {p} (a NAT is in the way); Contact and SDP name it"
+                ),
+                None => tracing::info!(
+                    "sip: the server sees us at our own address {}; no NAT",
+                    self.local
+                ),
+            }
+            *cur = public;
+        }
+        public.unwrap_or(self.local)
+    }
+
+    /// Sends a keep-alive (RFC 5626 section 4.4.1's double CRLF; the
+    /// server answers a single CRLF) to the next hop every `every`, on the
+    /// SIP socket over UDP and on the connection over TCP, so that a NAT
+    /// keeps our binding and the server's requests still reach us.
+    async fn keepalive_loop(self, every: Duration, stop: CancellationToken) {
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let dest = self.destination(&self.account());
+            if let Some(link) = &self.tls
+                && lock(&link.live).as_ref().is_none_or(|t| t.is_cancelled())
+            {
+                continue; // no connection: the registration loop dials again
+            }
+            let sent = match self.endpoint.transport_layer.lookup(&dest, None).await {
+                Ok((SipConnection::Udp(c), _)) => c.send_raw(KEEPALIVE, &dest).await,
+                Ok((SipConnection::Tcp(c), _)) => {
+                    use rsipstack::transport::stream::StreamConnection as _;
+                    c.send_raw(KEEPALIVE).await
+                }
+                Ok((SipConnection::Tls(c), _)) => {
+                    use rsipstack::transport::stream::StreamConnection as _;
+                    c.send_raw(KEEPALIVE).await
+                }
+                Ok(_) => Ok(()),
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(()) => tracing::trace!(to = %dest, "sip: keep-alive sent"),
+                Err(e) => tracing::debug!(to = %dest, error = %e, "sip: keep-alive not sent"),
+            }
+        }
     }
 
     /// What the inbound guard answered, repaired or dropped so far.
@@ -715,14 +867,57 @@ impl SipUa {
         }
     }
 
-    /// A `sip:` URI on our transport (adds `;transport=tcp` for TCP).
+    /// A `sip:` URI on our transport (adds `;transport=tcp` or `tls`).
     fn uri_on_transport(&self, user: Option<&str>, at: SocketAddr) -> Uri {
         let mut u = uri(user, at);
-        if self.transport == Transport::Tcp {
-            u.params
-                .push(Param::Transport(rsipstack::sip::Transport::Tcp));
+        match self.transport {
+            Transport::Udp => {}
+            Transport::Tcp => u
+                .params
+                .push(Param::Transport(rsipstack::sip::Transport::Tcp)),
+            Transport::Tls => u
+                .params
+                .push(Param::Transport(rsipstack::sip::Transport::Tls)),
         }
         u
+    }
+
+    /// Over TLS, a live connection to the next hop: the one we have, or a
+    /// new one (dialled, checked, handed to rsipstack). `Ok(true)` when it
+    /// is new. Errors say why in words. Nothing to do on UDP and TCP.
+    async fn ensure_connected(&self, account: &SipAccount) -> Result<bool, String> {
+        let Some(link) = &self.tls else {
+            return Ok(false);
+        };
+        if lock(&link.live).as_ref().is_some_and(|t| !t.is_cancelled()) {
+            return Ok(false);
+        }
+        let remote = self.destination(account);
+        let token = self.cancel.child_token();
+        let started = Instant::now();
+        let conn = link
+            .client
+            .connect(account.next_hop, remote, token.clone())
+            .await?;
+        tracing::info!(
+            "sip: TLS connection to {} established in {} ms",
+            account.next_hop,
+            started.elapsed().as_millis()
+        );
+        self.endpoint
+            .transport_layer
+            .add_connection(SipConnection::Tls(conn));
+        *lock(&link.live) = Some(token);
+        Ok(true)
+    }
+
+    /// Resolves when the TLS connection closes (never without one).
+    async fn connection_lost(&self) {
+        let token = self.tls.as_ref().and_then(|l| lock(&l.live).clone());
+        match token {
+            Some(t) => t.cancelled().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Where to send a request.
@@ -731,6 +926,7 @@ impl SipUa {
         d.r#type = Some(match self.transport {
             Transport::Udp => rsipstack::sip::Transport::Udp,
             Transport::Tcp => rsipstack::sip::Transport::Tcp,
+            Transport::Tls => rsipstack::sip::Transport::Tls,
         });
         d
     }
@@ -745,14 +941,41 @@ impl SipUa {
         if account.next_hop != account.server {
             reg.outbound_proxy = Some(account.next_hop);
         }
-        if self.transport == Transport::Tcp {
-            reg.contact = Some(rsipstack::sip::typed::Contact {
-                display_name: None,
-                uri: self.uri_on_transport(Some(&account.user), self.local),
-                params: vec![],
-            });
-        }
+        reg.contact = Some(self.registered_contact(account));
         reg
+    }
+
+    /// The Contact a REGISTER names (the public address once known).
+    fn registered_contact(&self, account: &SipAccount) -> rsipstack::sip::typed::Contact {
+        rsipstack::sip::typed::Contact {
+            display_name: None,
+            uri: self.uri_on_transport(Some(&account.user), self.contact_addr()),
+            params: vec![],
+        }
+    }
+
+    /// After a 200 to a REGISTER: learns where the server saw it come from
+    /// and says whether the binding just made names another address (then
+    /// the caller registers again at once, with the right Contact).
+    fn contact_moved(&self, reg: &mut Registration, account: &SipAccount) -> bool {
+        let seen = reg
+            .discovered_public_address()
+            .and_then(|h| SocketAddr::try_from(h).ok());
+        let want = self.learn_public(seen);
+        let sent = reg
+            .contact
+            .as_ref()
+            .and_then(|c| SocketAddr::try_from(c.uri.host_with_port.clone()).ok());
+        let moved = match (sent, self.transport) {
+            (Some(sent), Transport::Udp | Transport::Tls) => sent != want,
+            // rsipstack names the connection's port after a challenge.
+            (Some(sent), Transport::Tcp) => sent.ip() != want.ip(),
+            (None, _) => true,
+        };
+        if moved {
+            reg.contact = Some(self.registered_contact(account));
+        }
+        moved
     }
 
     /// Removes `account`'s binding (REGISTER with Expires: 0), bounded by
@@ -780,11 +1003,17 @@ impl SipUa {
         let mut reg = self.new_registration(&account);
         let mut failures = 0u32;
         let mut registered = false;
+        // Registrations repeated at once because the public address moved.
+        let mut moves = 0u32;
         loop {
             let server = account.server;
             let server_uri = self.uri_on_transport(None, server);
-            let wait = match reg.register(server_uri, Some(account.expires)).await {
-                Ok(resp) if resp.status_code == StatusCode::OK => {
+            let attempt = match self.ensure_connected(&account).await {
+                Ok(_) => Ok(reg.register(server_uri, Some(account.expires)).await),
+                Err(why) => Err(why),
+            };
+            let wait = match attempt {
+                Ok(Ok(resp)) if resp.status_code == StatusCode::OK => {
                     failures = 0;
                     registered = true;
                     let granted = reg.expires();
@@ -793,16 +1022,30 @@ impl SipUa {
                         .send(SipEvent::Registration(RegState::Registered {
                             expires: granted,
                         }));
+                    // The NAT's address (or port) is not the one we
+                    // registered: register again at once, or the server's
+                    // INVITEs go where no one listens. Bounded, in case the
+                    // address flaps.
+                    if self.contact_moved(&mut reg, &account) && moves < 3 {
+                        moves += 1;
+                        tracing::info!(
+                            "sip: registering again at once with Contact {}",
+                            self.contact_addr()
+                        );
+                        continue;
+                    }
+                    moves = 0;
                     refresh_interval(granted)
                 }
                 outcome => {
                     let reason = match outcome {
-                        Ok(resp) => format!(
+                        Err(why) => why,
+                        Ok(Ok(resp)) => format!(
                             "server answered {} {}",
                             u16::from(resp.status_code.clone()),
                             bb_cti::redact::log_safe(resp.reason_phrase().unwrap_or_default())
                         ),
-                        Err(e) => format!("no answer from {server}: {e}"),
+                        Ok(Err(e)) => format!("no answer from {server}: {e}"),
                     };
                     let wait = backoff_interval(failures);
                     failures += 1;
@@ -831,6 +1074,17 @@ impl SipUa {
                     account = self.account();
                     reg = self.new_registration(&account);
                     failures = 0;
+                }
+                _ = self.connection_lost(), if registered => {
+                    // The server's requests came on that connection: a
+                    // new one, and a registration on it, at once (with
+                    // backoff if dialling fails).
+                    tracing::warn!("sip: the TLS connection to {} closed; connecting again", account.next_hop);
+                    let _ = self.events.send(SipEvent::Registration(RegState::Failed {
+                        reason: "the TLS connection to the server closed".into(),
+                        retry_in: 0,
+                    }));
+                    reg = self.new_registration(&account);
                 }
                 _ = cancel.cancelled() => break,
             }
@@ -915,8 +1169,26 @@ impl SipUa {
             None => RtpPair::bind(self.local.ip()).await?,
         };
         self.top_up_rtp_spares();
-        let a = pair.local()?;
-        Ok((pair, a))
+        let local = pair.local()?;
+        let advertised = match self.stun {
+            Some(server) => match stun_mapping(&pair.rtp, server).await {
+                Some(mapped) => {
+                    tracing::info!(
+                        "media: STUN: RTP {local} is seen at {mapped}; the SDP names it"
+                    );
+                    mapped
+                }
+                None => {
+                    tracing::info!(
+                        "media: no STUN answer from {server} for RTP {local}; the SDP names {}",
+                        self.media_addr(local)
+                    );
+                    self.media_addr(local)
+                }
+            },
+            None => self.media_addr(local),
+        };
+        Ok((pair, advertised))
     }
 
     /// Binds spare RTP pairs until there are [`RTP_SPARES`] (one task at a
@@ -1064,7 +1336,7 @@ impl SipUa {
             None => None,
         };
         let (sender, receiver) = self.dialog_layer.new_dialog_state_channel();
-        let contact = self.uri_on_transport(Some(&self.account().user), self.local);
+        let contact = self.uri_on_transport(Some(&self.account().user), self.contact_addr());
         let dialog =
             match self
                 .dialog_layer
@@ -1449,7 +1721,7 @@ impl SipUa {
             destination: Some(self.destination(&account)),
             content_type: Some("application/sdp".to_string()),
             offer: Some(offer),
-            contact: self.uri_on_transport(Some(&account.user), self.local),
+            contact: self.uri_on_transport(Some(&account.user), self.contact_addr()),
             credential: Some(account.credential.clone()),
             headers: Some(headers),
             call_id: Some(call_id),

@@ -45,6 +45,11 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "kamailio",
         "a real registrar and proxy for interoperability tests",
     ),
+    // The network between the phone and the server.
+    (
+        "iptables",
+        "the NAT (MASQUERADE) the NAT tests build in network namespaces",
+    ),
     // The desktop: links, the browser, the window.
     ("xdg-utils", "xdg-open / xdg-mime for URI handler tests"),
     (
@@ -90,12 +95,21 @@ pub const PROGRAMS: &[(&str, &str)] = &[
     ("zip", "zip"),
     ("unzip", "unzip"),
     ("dpkg-shlibdeps", "dpkg-dev"),
+    ("iptables", "iptables"),
+    ("ip", "iproute2"),
 ];
 
 /// Packages a new machine of this kind already has (from
 /// `shared/env/base-image-debian-packages.txt`) that [`PROGRAMS`] rely on.
 #[cfg(test)]
-const BASE_PACKAGES: &[&str] = &["util-linux", "e2fsprogs", "zip", "unzip", "dpkg-dev"];
+const BASE_PACKAGES: &[&str] = &[
+    "util-linux",
+    "e2fsprogs",
+    "zip",
+    "unzip",
+    "dpkg-dev",
+    "iproute2",
+];
 
 /// The programs of [`PROGRAMS`] that are not on `PATH`.
 pub fn missing_programs() -> Vec<(&'static str, &'static str)> {

@@ -31,5 +31,6 @@ pub mod headers;
 pub mod inbound;
 pub mod sdp;
 pub mod session_timer;
+pub mod stun;
 
 pub use rsipstack;

@@ -105,6 +105,8 @@ pub struct GuardedUdpSocket {
     policy: Policy,
     observer: Option<VerdictObserver>,
     sent: Option<SentObserver>,
+    /// Answer STUN Binding requests (a server: the simulator).
+    stun: bool,
 }
 
 impl GuardedUdpSocket {
@@ -116,6 +118,7 @@ impl GuardedUdpSocket {
             policy: Policy::default(),
             observer: None,
             sent: None,
+            stun: false,
         }
     }
 
@@ -137,6 +140,14 @@ impl GuardedUdpSocket {
         self.sent = Some(observer);
         self
     }
+
+    /// Answers STUN Binding requests (RFC 5389) on this socket itself, with
+    /// the address they came from: a server that phones may ask where
+    /// they are seen from. The stack never sees them.
+    pub fn answering_stun(mut self) -> Self {
+        self.stun = true;
+        self
+    }
 }
 
 #[async_trait::async_trait]
@@ -144,6 +155,14 @@ impl UdpSocket for GuardedUdpSocket {
     async fn recv_from(&self, buf: &mut [u8]) -> rsipstack::Result<(usize, SocketAddr)> {
         loop {
             let (len, from) = self.inner.recv_from(buf).await?;
+            if self.stun
+                && let Some(answer) = buf
+                    .get(..len)
+                    .and_then(|d| crate::stun::binding_response(d, from))
+            {
+                let _ = self.inner.send_to(&answer, from).await;
+                continue;
+            }
             let verdict = check_datagram_with(buf.get(..len).unwrap_or_default(), &self.policy);
             if let (Some(observe), false) = (&self.observer, verdict == Verdict::Pass) {
                 observe(from, &verdict);
