@@ -153,6 +153,8 @@ pub enum TransportChoice {
     Udp,
     /// `tcp`
     Tcp,
+    /// `tls` (a hosted PBX; `[tls]` stays as the file says)
+    Tls,
 }
 
 /// The edited settings.
@@ -237,10 +239,10 @@ impl SettingsForm {
             server: raw.account.server.clone(),
             user: raw.account.user.clone(),
             password: raw.account.password.clone(),
-            transport: if raw.account.transport.trim().eq_ignore_ascii_case("tcp") {
-                TransportChoice::Tcp
-            } else {
-                TransportChoice::Udp
+            transport: match raw.account.transport.trim().to_ascii_lowercase().as_str() {
+                "tcp" => TransportChoice::Tcp,
+                "tls" => TransportChoice::Tls,
+                _ => TransportChoice::Udp,
             },
             operator_id: raw.operator.login_id.clone(),
             operator_password: raw.operator.password.clone(),
@@ -365,6 +367,7 @@ impl SettingsForm {
         raw.account.transport = match self.transport {
             TransportChoice::Udp => "udp",
             TransportChoice::Tcp => "tcp",
+            TransportChoice::Tls => "tls",
         }
         .to_owned();
         raw.operator.login_id = self.operator_id.trim().to_owned();
@@ -644,6 +647,16 @@ mod tests {
     fn round_trip_without_edits_is_identity() {
         assert_eq!(form().to_raw(), raw());
         assert!(form().errors().is_empty());
+    }
+
+    #[test]
+    fn a_tls_account_stays_tls_through_the_window() {
+        // A hosted PBX's settings: Save must not turn TLS into UDP.
+        let mut r = raw();
+        r.account.transport = "tls".into();
+        let f = SettingsForm::from_raw(&r, &UiPrefs::default(), &Tr::new(Lang::En));
+        assert_eq!(f.transport, TransportChoice::Tls);
+        assert_eq!(f.to_raw(), r);
     }
 
     #[test]

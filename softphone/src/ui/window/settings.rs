@@ -311,6 +311,7 @@ impl OperatorWindow {
         ui.horizontal(|ui| {
             ui.radio_value(&mut form.transport, TransportChoice::Udp, "UDP");
             ui.radio_value(&mut form.transport, TransportChoice::Tcp, "TCP");
+            ui.radio_value(&mut form.transport, TransportChoice::Tls, "TLS");
         });
         self.field_notes(ui, form, Field::Transport);
         ui.separator();
