@@ -18,42 +18,20 @@
 //!   reachable.
 
 mod common;
+mod operator_sim;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use common::audio::{Bursts, assert_tone, read_wav, wait_recorded, write_bursts};
 use common::netns::{NAT_TIMEOUT_S, Nat, PUBLIC_IP, WAN_IP, lan_ip};
-use common::{Phone, Running, root, scratch};
-
-/// The `bluebean-sim` binary beside this test's `bbclient`, built first
-/// (`cargo test` builds only this package's binaries).
-fn simulator_bin() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(root())
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "simulator",
-            "--bin",
-            "bluebean-sim",
-        ])
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build bluebean-sim: {e}"));
-    assert!(status.success(), "building bluebean-sim failed ({status})");
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_bbclient")).with_file_name("bluebean-sim");
-    assert!(bin.is_file(), "bluebean-sim is not at {}", bin.display());
-    bin
-}
+use common::{Phone, Running, scratch};
 
 /// The simulator on the internet host; returns it and its API address.
 fn simulator(nat: &Nat) -> (Running, String) {
     let mut sim = Running::spawn(
         "bluebean-sim",
-        nat.command(&nat.wan(), simulator_bin())
+        nat.command(&nat.wan(), operator_sim::sim_bin())
             .args(["--sip", &format!("{WAN_IP}:5060")])
             .args(["--api", &format!("{WAN_IP}:0")])
             .env("BLUEBEAN_SIM_LOG", "warn"),
@@ -71,7 +49,7 @@ fn simulator(nat: &Nat) -> (Running, String) {
 /// host (the API is only there); its JSON answer.
 fn ctl(nat: &Nat, api: &str, args: &[&str]) -> serde_json::Value {
     let out = nat
-        .command(&nat.wan(), simulator_bin())
+        .command(&nat.wan(), operator_sim::sim_bin())
         .args(["--api", api, "ctl"])
         .args(args)
         .output()
@@ -307,7 +285,7 @@ fn over_tls_a_phone_behind_the_nat_is_rung_on_its_own_connection() {
     let ca = dir.join("sim-ca.pem");
     let mut sim = Running::spawn(
         "bluebean-sim",
-        nat.command(&nat.wan(), simulator_bin())
+        nat.command(&nat.wan(), operator_sim::sim_bin())
             .args(["--sip", &format!("{WAN_IP}:5060")])
             .args(["--api", &format!("{WAN_IP}:0")])
             .args(["--sip-tls", &format!("{WAN_IP}:5061"), "--tls-ca-out"])

@@ -13,32 +13,12 @@
 //!   match.
 
 mod common;
+mod operator_sim;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use common::{Phone, Running, root, scratch};
-
-fn simulator_bin() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(root())
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            "simulator",
-            "--bin",
-            "bluebean-sim",
-        ])
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run cargo to build bluebean-sim: {e}"));
-    assert!(status.success(), "building bluebean-sim failed ({status})");
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_bbclient")).with_file_name("bluebean-sim");
-    assert!(bin.is_file(), "bluebean-sim is not at {}", bin.display());
-    bin
-}
+use common::{Phone, Running, scratch};
 
 /// A simulator serving TLS.
 struct Sim {
@@ -60,7 +40,7 @@ fn simulator(dir: &std::path::Path) -> Sim {
     let ca = dir.join("sim-ca.pem");
     let mut proc = Running::spawn(
         "bluebean-sim",
-        Command::new(simulator_bin())
+        Command::new(operator_sim::sim_bin())
             .args(["--sip", "127.0.0.1:0", "--api", "127.0.0.1:0"])
             .args(["--sip-tls", "127.0.0.1:0", "--tls-ca-out"])
             .arg(&ca)
@@ -77,7 +57,7 @@ fn simulator(dir: &std::path::Path) -> Sim {
 }
 
 fn ctl(sim: &Sim, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(simulator_bin())
+    let out = Command::new(operator_sim::sim_bin())
         .args(["--api", &sim.api, "ctl"])
         .args(args)
         .output()

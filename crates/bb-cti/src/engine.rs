@@ -520,40 +520,8 @@ impl Engine {
         let call_id = event.call_id().to_owned();
         let ended = self.ended.iter().any(|v| v.call_id == call_id);
         match event {
-            CallEvent::Ringing(values) => {
-                if ended || self.calls.contains_key(&call_id) {
-                    self.ignored(Some(&call_id), "duplicate ringing event".into());
-                    return;
-                }
-                let internal = self.config.internal_rule.is_internal(&values);
-                self.calls.insert(
-                    call_id.clone(),
-                    CallState {
-                        values,
-                        internal,
-                        answered: false,
-                        outgoing: false,
-                    },
-                );
-                self.start_phase(&call_id, Phase::Ring, now);
-            }
-            CallEvent::Dialing(values) => {
-                if ended || self.calls.contains_key(&call_id) {
-                    self.ignored(Some(&call_id), "duplicate dialing event".into());
-                    return;
-                }
-                let internal = self.config.internal_rule.is_internal(&values);
-                self.calls.insert(
-                    call_id.clone(),
-                    CallState {
-                        values,
-                        internal,
-                        answered: false,
-                        outgoing: true,
-                    },
-                );
-                self.start_phase(&call_id, Phase::Dial, now);
-            }
+            CallEvent::Ringing(values) => self.begin_call(values, Phase::Ring, ended, now),
+            CallEvent::Dialing(values) => self.begin_call(values, Phase::Dial, ended, now),
             CallEvent::Answered { .. } => {
                 if ended {
                     self.ignored(Some(&call_id), "answered event after hang-up".into());
@@ -597,6 +565,29 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// A call rang (`Phase::Ring`) or was placed (`Phase::Dial`): tracks it
+    /// and starts that phase's hooks, unless it is known already.
+    fn begin_call(&mut self, values: CallValues, phase: Phase, ended: bool, now: Instant) {
+        let call_id = values.call_id.clone();
+        let outgoing = phase == Phase::Dial;
+        if ended || self.calls.contains_key(&call_id) {
+            let what = if outgoing { "dialing" } else { "ringing" };
+            self.ignored(Some(&call_id), format!("duplicate {what} event"));
+            return;
+        }
+        let internal = self.config.internal_rule.is_internal(&values);
+        self.calls.insert(
+            call_id.clone(),
+            CallState {
+                values,
+                internal,
+                answered: false,
+                outgoing,
+            },
+        );
+        self.start_phase(&call_id, phase, now);
     }
 
     /// Starts the hooks of one phase of a known call, in a fixed order:

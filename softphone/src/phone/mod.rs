@@ -84,6 +84,32 @@ struct Call {
     muted: bool,
 }
 
+impl Call {
+    /// A new call: ringing when it came in (at `rang_at`), dialling when we
+    /// place it.
+    fn new(call_id: String, direction: Direction, number: String, rang_at: Option<Millis>) -> Call {
+        Call {
+            call_id,
+            direction,
+            state: match direction {
+                Direction::Incoming => State::Ringing,
+                Direction::Outgoing => State::Dialing,
+            },
+            held: false,
+            hold_pending: None,
+            remote_held: false,
+            consult_for: None,
+            consult_after_hold: None,
+            transfer: None,
+            referred_by: None,
+            number,
+            rang_at,
+            answer_at: None,
+            muted: false,
+        }
+    }
+}
+
 /// The softphone's calls.
 #[derive(Debug)]
 pub struct Phone {
@@ -217,22 +243,7 @@ impl Phone {
         let key = self.new_key();
         self.calls.insert(
             key,
-            Call {
-                call_id: String::new(),
-                direction: Direction::Outgoing,
-                state: State::Dialing,
-                held: false,
-                hold_pending: None,
-                remote_held: false,
-                consult_for: None,
-                consult_after_hold: None,
-                transfer: None,
-                referred_by: None,
-                number: number.clone(),
-                rang_at: None,
-                answer_at: None,
-                muted: false,
-            },
+            Call::new(String::new(), Direction::Outgoing, number.clone(), None),
         );
         self.actions.push_back(Action::Invite {
             key,
@@ -452,22 +463,12 @@ impl Phone {
         }
         self.calls.insert(
             key,
-            Call {
-                call_id: facts.call_id.clone(),
-                direction: Direction::Incoming,
-                state: State::Ringing,
-                held: false,
-                hold_pending: None,
-                remote_held: false,
-                consult_for: None,
-                consult_after_hold: None,
-                transfer: None,
-                referred_by: None,
+            Call::new(
+                facts.call_id.clone(),
+                Direction::Incoming,
                 number,
-                rang_at: Some(now),
-                answer_at: None,
-                muted: false,
-            },
+                Some(now),
+            ),
         );
         if let Some(old) = replacing {
             // RFC 3891: the new dialog takes the old one's place, answered at once.

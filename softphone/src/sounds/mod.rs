@@ -25,7 +25,7 @@
 
 mod players;
 
-pub use players::Players;
+pub use players::{Players, ringtone};
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 

@@ -39,17 +39,12 @@ impl Players {
                 let Some(output) = audio.effective_ring_output() else {
                     return;
                 };
-                let source = match &audio.ringtone {
-                    Some(path) => match WavSource::open(path) {
-                        Ok(clip) => ToneSource::Clip(Box::new(clip), audio.ring_volume),
-                        Err(e) => {
-                            tracing::warn!("ringer: {e}; playing the built-in ringtone");
-                            builtin(audio, ToneKind::Ringtone, audio.ring_volume)
-                        }
-                    },
-                    None => builtin(audio, ToneKind::Ringtone, audio.ring_volume),
-                };
-                self.ringer = Some(TonePlayer::start(output, "ringer".into(), source, None));
+                self.ringer = Some(TonePlayer::start(
+                    output,
+                    "ringer".into(),
+                    ringtone(audio),
+                    None,
+                ));
             }
             SoundAction::StopRinger => self.ringer = None,
             SoundAction::StartTone {
@@ -73,6 +68,21 @@ impl Players {
                 call_waiting(key, tone);
             }
         }
+    }
+}
+
+/// The operator's ringtone at its volume: the WAV file when one is set
+/// (the built-in tone if it cannot be read), else the built-in tone.
+pub fn ringtone(audio: &AudioSettings) -> ToneSource {
+    match &audio.ringtone {
+        Some(path) => match WavSource::open(path) {
+            Ok(clip) => ToneSource::Clip(Box::new(clip), audio.ring_volume),
+            Err(e) => {
+                tracing::warn!("ringer: {e}; playing the built-in ringtone");
+                builtin(audio, ToneKind::Ringtone, audio.ring_volume)
+            }
+        },
+        None => builtin(audio, ToneKind::Ringtone, audio.ring_volume),
     }
 }
 

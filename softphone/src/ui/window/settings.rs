@@ -534,7 +534,7 @@ impl OperatorWindow {
             .on_hover_text(self.tr.t("hint-test-tone"))
             .clicked()
         {
-            test_tone(form);
+            test_tone(form, &self.settings_path);
         }
         ui.label(RichText::new(self.tr.t("other-codecs")).strong());
         let mut up = None;
@@ -682,23 +682,25 @@ pub fn placeholder_message(p: Placeholder) -> &'static str {
 }
 
 /// The Other tab's Test button: the ringtone on the ring device as the form
-/// now says (not yet saved), for 2 seconds.
-fn test_tone(form: &SettingsForm) {
-    use crate::media::Output;
-    let ring = form.ring_device.trim();
-    let output = form.audio_output.trim();
-    let device = match (ring, output) {
-        ("null", _) | ("", "null") => Output::Null,
-        ("", "") => Output::Device(None),
-        ("", name) | (name, _) => Output::Device(Some(name.to_string())),
+/// now says (not yet saved), for 2 seconds; the same rules as the ringer
+/// (`AudioSettings`, `sounds::ringtone`).
+fn test_tone(form: &SettingsForm, settings_path: &std::path::Path) {
+    let mut raw = form.to_raw().audio;
+    // The test plays even while ringing is switched off.
+    raw.ring = true;
+    let audio = match crate::media::AudioSettings::from_raw(&raw, settings_path) {
+        Ok(a) => a,
+        Err((key, message)) => {
+            tracing::warn!("test tone not played: {key}: {message}");
+            return;
+        }
     };
-    let mut tone = bb_media::cadence::CadenceGenerator::new(
-        bb_media::cadence::TonePlan::Jp.cadence(bb_media::cadence::ToneKind::Ringtone),
-    );
-    tone.set_volume(form.ring_volume);
+    let output = audio
+        .effective_ring_output()
+        .unwrap_or(crate::media::Output::Null);
     crate::media::tones::play_test(
-        device,
-        crate::media::tones::ToneSource::Cadence(tone),
+        output,
+        crate::sounds::ringtone(&audio),
         std::time::Duration::from_secs(2),
     );
 }

@@ -29,7 +29,7 @@ use tokio::process::Command;
 
 /// What a command run by a step left behind.
 #[derive(Debug, Clone)]
-pub(crate) struct Outcome {
+struct Outcome {
     what: String,
     code: Option<i32>,
     stdout: String,
@@ -193,11 +193,7 @@ fn words(command: &str) -> Result<Vec<String>, String> {
     }
 }
 
-pub(crate) async fn run_bbclient(
-    w: &BbWorld,
-    ext: Option<&str>,
-    command: &str,
-) -> Result<Outcome, String> {
+async fn run_bbclient(w: &BbWorld, ext: Option<&str>, command: &str) -> Result<Outcome, String> {
     let args = words(command)?;
     let mut cmd = bbclient(w)?;
     if let Some(ext) = ext {
@@ -207,7 +203,7 @@ pub(crate) async fn run_bbclient(
     run(w, format!("'{command}'"), cmd).await
 }
 
-pub(crate) fn ok_or_show(w: &BbWorld, o: &Outcome) -> Result<(), String> {
+fn ok_or_show(w: &BbWorld, o: &Outcome) -> Result<(), String> {
     if o.code == Some(0) {
         Ok(())
     } else {
@@ -799,7 +795,7 @@ async fn reports_transfer(w: &mut BbWorld, ext: String, target: String) -> Resul
 // ---------------------------------------------------------------------------
 
 /// The outside line that rings each extension in the built-in tenant.
-pub(crate) fn line_of(ext: &str) -> Result<&'static str, String> {
+fn line_of(ext: &str) -> Result<&'static str, String> {
     match ext {
         "1910" => Ok("0312345678"),
         "1911" => Ok("0312345679"),
@@ -816,16 +812,30 @@ pub(crate) fn line_of(ext: &str) -> Result<&'static str, String> {
 /// answer.
 #[given(expr = "an outside caller {word} is talking to extension {word}")]
 async fn outside_talking(w: &mut BbWorld, from: String, ext: String) -> Result<(), String> {
-    let to = line_of(&ext)?;
-    let (status, v) = w
-        .api_call("POST", "/api/calls", Some(json!({"from": from, "to": to})))
-        .await?;
+    answered_outside_call(w, &from, &ext, None).await
+}
+
+/// An outside call from `from` to the line of extension `ext`, with the caller's
+/// `script` (the simulator's default when `None`), answered with `bbclient answer`;
+/// it becomes the current outside call.
+pub(crate) async fn answered_outside_call(
+    w: &mut BbWorld,
+    from: &str,
+    ext: &str,
+    script: Option<Value>,
+) -> Result<(), String> {
+    let to = line_of(ext)?;
+    let mut call = json!({"from": from, "to": to});
+    if let Some(script) = script {
+        call["script"] = script;
+    }
+    let (status, v) = w.api_call("POST", "/api/calls", Some(call)).await?;
     if status != 201 {
         return Err(format!("the simulator refused the call ({status}): {v}"));
     }
     w.last_call = v["id"].as_u64();
     super::calls::wait_call_state(w, "ringing").await?;
-    let o = run_bbclient(w, Some(&ext), "bbclient answer").await?;
+    let o = run_bbclient(w, Some(ext), "bbclient answer").await?;
     ok_or_show(w, &o)?;
     super::calls::wait_call_state(w, "answered")
         .await

@@ -14,7 +14,7 @@ use conformance::world::BbWorld;
 use cucumber::{given, then};
 use serde_json::json;
 
-use super::control::{line_of, ok_or_show, run_bbclient, status_of};
+use super::control::{answered_outside_call, status_of};
 
 /// Every sample of a WAV file written so far, and its rate (`None` while
 /// it does not exist or has no valid header yet).
@@ -229,24 +229,7 @@ async fn add_party(w: &BbWorld, rule: serde_json::Value) -> Result<(), String> {
 /// and the answer.
 #[given(expr = "an outside caller {word} who says nothing is talking to extension {word}")]
 async fn silent_caller(w: &mut BbWorld, from: String, ext: String) -> Result<(), String> {
-    let to = line_of(&ext)?;
-    let (status, v) = w
-        .api_call(
-            "POST",
-            "/api/calls",
-            Some(json!({"from": from, "to": to, "script": {"play": "silence"}})),
-        )
-        .await?;
-    if status != 201 {
-        return Err(format!("the simulator refused the call ({status}): {v}"));
-    }
-    w.last_call = v["id"].as_u64();
-    super::calls::wait_call_state(w, "ringing").await?;
-    let o = run_bbclient(w, Some(&ext), "bbclient answer").await?;
-    ok_or_show(w, &o)?;
-    super::calls::wait_call_state(w, "answered")
-        .await
-        .map(|_| ())
+    answered_outside_call(w, &from, &ext, Some(json!({"play": "silence"}))).await
 }
 
 /// Checks that the outside party of the current call (or of extension `ext`'s newest
