@@ -723,8 +723,12 @@ fn operator_line(ev: &Event) -> String {
 /// One line of media figures.
 fn media_line(s: &MediaStats) -> String {
     format!(
-        "{}, {} packets sent, {} received, {} lost ({:.1} %), jitter {:.1} ms, {} concealed",
+        "{}{}, {} packets sent, {} received, {} lost ({:.1} %), jitter {:.1} ms, {} concealed",
         s.codec,
+        s.srtp
+            .as_deref()
+            .map(|suite| format!(" over SRTP {suite}"))
+            .unwrap_or_default(),
         s.packets_sent,
         s.packets_received,
         s.lost,
@@ -752,6 +756,8 @@ fn media_json(s: &MediaStats) -> serde_json::Value {
         "late": s.late,
         "dtmf_sent": s.dtmf_sent,
         "dtmf_received": s.dtmf_received,
+        "srtp": s.srtp,
+        "srtp_dropped": s.dropped_srtp,
     })
 }
 

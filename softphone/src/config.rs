@@ -211,6 +211,16 @@ pub struct Audio {
     /// (ringback, busy, call waiting): `jp` (the default), `us` or `eu`.
     #[serde(default = "default_tones")]
     pub tones: String,
+    /// SRTP for call audio (SDES keys in the SDP): `off` (the default),
+    /// `optional` (encrypt when the peer can) or `required` (no call
+    /// without it). Use it with `transport = "tls"`: the keys travel in
+    /// the SIP messages.
+    #[serde(default = "default_srtp")]
+    pub srtp: String,
+}
+
+fn default_srtp() -> String {
+    "off".into()
 }
 
 fn default_ring_volume() -> u8 {
@@ -245,6 +255,7 @@ impl Default for Audio {
             input_volume: full_volume(),
             output_volume: full_volume(),
             tones: default_tones(),
+            srtp: default_srtp(),
         }
     }
 }

@@ -569,8 +569,12 @@ fn status_lines(data: &serde_json::Value) -> Option<Vec<String>> {
         );
         let m = &c["media"];
         if let Some(codec) = m["codec"].as_str() {
+            let srtp = m["srtp"]
+                .as_str()
+                .map(|s| format!(" over SRTP {s}"))
+                .unwrap_or_default();
             line.push_str(&format!(
-                " ({codec}, {} packets sent, {} received, {} lost, jitter {:.1} ms)",
+                " ({codec}{srtp}, {} packets sent, {} received, {} lost, jitter {:.1} ms)",
                 m["packets_sent"].as_u64().unwrap_or(0),
                 m["packets_received"].as_u64().unwrap_or(0),
                 m["lost"].as_i64().unwrap_or(0),

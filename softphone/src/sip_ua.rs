@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use bb_media::codec::{Negotiated, Role};
+use bb_media::codec::Role;
 use bb_sip::headers::{addr_user, first_value, make, uri_user};
-use bb_sip::sdp::{AudioSdp, Direction, Format};
+use bb_sip::sdes::Refusal;
+use bb_sip::sdp::{AudioSdp, Direction};
 use bb_sip::session_timer::{self, SessionExpires, UasAnswer};
 use rsipstack::EndpointBuilder;
 use rsipstack::dialog::authenticate::Credential;
@@ -34,9 +35,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Transport;
-use crate::media::{
-    self, AudioSettings, MediaNotice, MediaSession, MediaStats, RtpPair, StreamParams,
-};
+use crate::media::{self, AudioSettings, MediaNotice, MediaSession, MediaStats, RtpPair};
 use crate::phone::{CallKey, EndCause, IncomingFacts, Input};
 
 /// Registration state, as `status` and the event stream show it.
@@ -79,69 +78,8 @@ pub enum SipEvent {
     },
 }
 
-/// The media side of one leg: our RTP/RTCP ports, the SDP state and, once
-/// the call is answered, the running media session.
-#[derive(Debug)]
-struct LegMedia {
-    /// RTP on an even port, RTCP on the next; the media session uses them.
-    pair: RtpPair,
-    local: SocketAddr,
-    session_id: u64,
-    version: u64,
-    /// Formats we offer or answered with, in preference order.
-    formats: Vec<Format>,
-    /// The direction of our last SDP (offer or answer).
-    local_dir: Direction,
-    /// What the peer last described.
-    remote: Option<AudioSdp>,
-    /// The codec agreed with the peer, once both SDPs are known.
-    negotiated: Option<Negotiated>,
-    /// The running media (from the answer on).
-    session: Option<MediaSession>,
-}
-
-impl LegMedia {
-    fn new(pair: RtpPair, local: SocketAddr, formats: Vec<Format>) -> LegMedia {
-        LegMedia {
-            pair,
-            local,
-            session_id: u64::from(rand::random::<u32>()),
-            version: 0,
-            formats,
-            local_dir: Direction::SendRecv,
-            remote: None,
-            negotiated: None,
-            session: None,
-        }
-    }
-
-    fn sdp(&mut self, direction: Direction, ptime: u32) -> Vec<u8> {
-        self.version += 1;
-        self.local_dir = direction;
-        AudioSdp {
-            addr: self.local.ip(),
-            port: self.local.port(),
-            formats: self.formats.clone(),
-            direction,
-            ptime: Some(ptime),
-        }
-        .render(self.session_id, self.version)
-        .into_bytes()
-    }
-
-    /// The media parameters for the current SDP state, if complete.
-    fn params(&self, audio: &AudioSettings, muted: bool) -> Option<StreamParams> {
-        let (remote, n) = (self.remote.as_ref()?, self.negotiated.as_ref()?);
-        Some(media::sdp::stream_params(
-            audio,
-            &self.formats,
-            self.local_dir,
-            remote,
-            n,
-            muted,
-        ))
-    }
-}
+mod leg_media;
+use leg_media::LegMedia;
 
 /// The session timer agreed for a call (RFC 4028), when the peer offered one.
 #[derive(Debug, Clone, Copy)]
@@ -165,6 +103,17 @@ impl SessionPlan {
         }
         h
     }
+}
+
+/// A `Warning` header (RFC 3261 20.43, code 399) giving an SRTP refusal's
+/// reason to the peer (the text is ours; it never holds a key).
+fn srtp_warning(why: &Refusal) -> rsipstack::sip::Header {
+    let text: String = why
+        .to_string()
+        .chars()
+        .map(|c| if c == '"' || c == '\\' { '\'' } else { c })
+        .collect();
+    make("Warning", format!("399 bbclient \"{text}\""))
 }
 
 /// Whether any `Supported` header lists `timer`.
@@ -1306,6 +1255,17 @@ impl SipUa {
             }
         };
         let mut media = LegMedia::new(pair, rtp_addr, formats);
+        if let Err(why) = media.answer_keys(self.audio.srtp, &offer) {
+            tracing::warn!("refusing an INVITE: {why}");
+            let _ = tx
+                .reply_with(
+                    StatusCode::NotAcceptableHere,
+                    vec![srtp_warning(&why)],
+                    None,
+                )
+                .await;
+            return;
+        }
         media.remote = Some(offer.clone());
         media.negotiated = Some(negotiated);
         let answer = media.sdp(offer.direction.answer_to(), self.ptime());
@@ -1398,10 +1358,8 @@ impl SipUa {
                         // media, so the network's announcement or ringback
                         // is heard before the answer.
                         let early_media = match AudioSdp::parse(&resp.body) {
-                            Ok(sdp) => {
-                                self.set_remote(key, sdp, true);
-                                true
-                            }
+                            // Refused keys: no early media; the answer decides.
+                            Ok(sdp) => self.set_remote(key, sdp, true).is_ok(),
                             Err(_) => false,
                         };
                         self.send(Input::Progress {
@@ -1418,8 +1376,14 @@ impl SipUa {
                     if incoming.load(Ordering::Relaxed) {
                         self.send(Input::Confirmed { key });
                     } else {
-                        if let Ok(sdp) = AudioSdp::parse(&resp.body) {
-                            self.set_remote(key, sdp, true);
+                        if let Ok(sdp) = AudioSdp::parse(&resp.body)
+                            && self.set_remote(key, sdp, true).is_err()
+                        {
+                            // Answered without the SRTP `[audio] srtp`
+                            // requires: hang up at once, as a failed call.
+                            self.bye(key);
+                            self.send(Input::Failed { key, code: 488 });
+                            continue;
                         }
                         if let Some(se) = first_value(&resp.headers, "Session-Expires")
                             .and_then(SessionExpires::parse)
@@ -1539,11 +1503,17 @@ impl SipUa {
 
     /// Records the peer's answer to our offer and starts or updates the
     /// media when `start` (the call is answered) or already running.
-    fn set_remote(&self, key: CallKey, sdp: AudioSdp, start: bool) {
+    /// Refuses (and changes nothing) when its SRTP keys do not do
+    /// (`[audio] srtp`): the reason, for the log.
+    fn set_remote(&self, key: CallKey, sdp: AudioSdp, start: bool) -> Result<(), Refusal> {
         let mut legs = lock(&self.legs);
         let Some(leg) = legs.get_mut(&key) else {
-            return;
+            return Ok(());
         };
+        if let Err(why) = leg.media.take_answer(self.audio.srtp, &sdp) {
+            tracing::warn!("media: the peer's answer is refused: {why}");
+            return Err(why);
+        }
         match media::sdp::negotiate(&self.audio, &sdp, Role::Offerer) {
             Ok(n) => {
                 // Later offers of ours keep to the agreed codec.
@@ -1556,6 +1526,7 @@ impl SipUa {
         if start || leg.media.session.is_some() {
             self.media_changed(key, leg);
         }
+        Ok(())
     }
 
     /// Answers a re-INVITE or UPDATE from the peer: a hold or resume offer, or
@@ -1603,6 +1574,16 @@ impl SipUa {
                 return (StatusCode::NotAcceptableHere, None, None);
             }
         };
+        // New keys are taken (re-keying); no keys on an encrypted call, or
+        // none where `[audio] srtp` requires them, is refused.
+        if let Err(why) = leg.media.answer_keys(self.audio.srtp, &offer) {
+            tracing::warn!("refusing a re-INVITE: {why}");
+            return (
+                StatusCode::NotAcceptableHere,
+                Some(vec![srtp_warning(&why)]),
+                None,
+            );
+        }
         // RFC 3264 section 8.4: a peer that holds us offers sendonly (music
         // on hold) or inactive; either way it no longer receives.
         let held = !offer.direction.receives() || offer.addr.is_unspecified();
@@ -1708,7 +1689,12 @@ impl SipUa {
             .await
             .map_err(|e| format!("no RTP port: {e}"))?;
         let account = self.account();
-        let mut media = LegMedia::new(pair, rtp_addr, media::sdp::offer_formats(&self.audio));
+        let mut media = LegMedia::offering(
+            pair,
+            rtp_addr,
+            media::sdp::offer_formats(&self.audio),
+            self.audio.srtp,
+        );
         let offer = media.sdp(Direction::SendRecv, self.ptime());
         // We answer session timers (RFC 4028) but do not ask for them.
         let mut headers = vec![make("Supported", "timer")];
@@ -1882,10 +1868,11 @@ impl SipUa {
             let ok = match dialog.reinvite(Some(headers), Some(sdp)).await {
                 Ok(Some(resp)) => {
                     let code = u16::from(resp.status_code.clone());
-                    if let Ok(sdp) = AudioSdp::parse(&resp.body) {
-                        me.set_remote(key, sdp, false);
-                    }
-                    (200..300).contains(&code)
+                    let refused = match AudioSdp::parse(&resp.body) {
+                        Ok(sdp) => me.set_remote(key, sdp, false).is_err(),
+                        Err(_) => false,
+                    };
+                    (200..300).contains(&code) && !refused
                 }
                 Ok(None) => false,
                 Err(e) => {
@@ -2003,6 +1990,7 @@ pub fn new_call_id(local: std::net::SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bb_sip::sdp::Format;
 
     #[test]
     fn sipfrag_status() {
@@ -2033,6 +2021,8 @@ mod tests {
             ],
             direction: Direction::SendRecv,
             ptime: None,
+            secure: false,
+            crypto: vec![],
         };
         // The default order is opus, PCMU, PCMA: PCMU wins over the offer's order.
         let audio = AudioSettings::default();

@@ -48,7 +48,8 @@
 //!
 //! # What this crate deliberately won't do
 //!
-//! * No SRTP, no ICE, no SDP text parsing (see `bb-sip`), no sound devices.
+//! * No ICE, no SDP text parsing (see `bb-sip`), no sound devices. SRTP
+//!   ([`srtp`]) wraps a library; its crypto is not written here.
 //! * No resampling or mixing: the softphone runs one codec rate per call.
 //! * The jitter buffer is codec-agnostic and frame-granular: it hands out
 //!   payloads or "conceal" decisions and never time-stretches audio itself.
@@ -87,6 +88,7 @@ pub mod opus;
 pub mod plc;
 pub mod rtcp;
 pub mod rtp;
+pub mod srtp;
 pub mod tone;
 
 mod time;

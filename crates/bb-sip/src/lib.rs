@@ -14,6 +14,8 @@
 //!   socket wrapper that hooks it in front of rsipstack's UDP receive loop.
 //! - [`sdp`]: the audio-only SDP offer/answer model both sides speak, parsed and
 //!   written with the `sdp` crate.
+//! - [`sdes`]: SDES (RFC 4568) `a=crypto` attributes, the SRTP master keys an
+//!   SDP carries; keys never print.
 //! - [`session_timer`]: RFC 4028 session timers as the softphone answers them
 //!   (reading `Session-Expires`, choosing the refresher, refresh and expiry
 //!   times).
@@ -29,6 +31,7 @@
 pub mod digest;
 pub mod headers;
 pub mod inbound;
+pub mod sdes;
 pub mod sdp;
 pub mod session_timer;
 pub mod stun;

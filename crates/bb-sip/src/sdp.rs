@@ -4,7 +4,8 @@
 //!
 //! [`AudioSdp`] holds what a telephony leg needs: where to send RTP, which
 //! payload formats in which order, and the direction (hold is `sendonly` or
-//! `inactive`, or the old `c=0.0.0.0` form, RFC 3264 section 8.4).
+//! `inactive`, or the old `c=0.0.0.0` form, RFC 3264 section 8.4), and the
+//! SRTP keys of SDES (`RTP/SAVP` and `a=crypto`, see [`crate::sdes`]).
 
 use std::io::Cursor;
 use std::net::IpAddr;
@@ -12,6 +13,8 @@ use std::net::IpAddr;
 use sdp::description::common::{Address, Attribute, ConnectionInformation};
 use sdp::description::media::{MediaDescription, MediaName, RangedPort};
 use sdp::description::session::{Origin, SessionDescription, TimeDescription, Timing};
+
+use crate::sdes::Crypto;
 
 /// Media direction attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +112,11 @@ pub struct AudioSdp {
     pub direction: Direction,
     /// Packetisation time in ms, when given.
     pub ptime: Option<u32>,
+    /// The m-line's profile is `RTP/SAVP` (SRTP only), not `RTP/AVP`.
+    pub secure: bool,
+    /// SDES keys (`a=crypto`) in the order written; lines that do not parse
+    /// are left out.
+    pub crypto: Vec<Crypto>,
 }
 
 /// Why an SDP body could not be used.
@@ -217,12 +225,21 @@ impl AudioSdp {
             .find(|a| a.key == "ptime")
             .and_then(|a| a.value.as_deref())
             .and_then(|v| v.trim().parse().ok());
+        let secure = md.media_name.protos.iter().any(|p| p == "SAVP");
+        let crypto = md
+            .attributes
+            .iter()
+            .filter(|a| a.key == "crypto")
+            .filter_map(|a| Crypto::parse(a.value.as_deref()?))
+            .collect();
         Ok(AudioSdp {
             addr,
             port,
             formats,
             direction,
             ptime,
+            secure,
+            crypto,
         })
     }
 
@@ -257,6 +274,12 @@ impl AudioSdp {
             key: self.direction.as_str().into(),
             value: None,
         });
+        for c in &self.crypto {
+            attributes.push(Attribute {
+                key: "crypto".into(),
+                value: Some(c.render()),
+            });
+        }
         let sd = SessionDescription {
             version: 0,
             origin: Origin {
@@ -291,7 +314,10 @@ impl AudioSdp {
                         value: self.port as isize, // u16 always fits in isize
                         range: None,
                     },
-                    protos: vec!["RTP".into(), "AVP".into()],
+                    protos: vec![
+                        "RTP".into(),
+                        if self.secure { "SAVP" } else { "AVP" }.into(),
+                    ],
                     formats: self.formats.iter().map(|f| f.pt.to_string()).collect(),
                 },
                 media_title: None,
@@ -327,6 +353,8 @@ mod tests {
             ],
             direction: Direction::SendRecv,
             ptime: Some(20),
+            secure: false,
+            crypto: vec![],
         }
     }
 
@@ -341,6 +369,41 @@ mod tests {
         assert!(text.contains("a=rtpmap:111 opus/48000/2\r\n"));
         assert!(text.contains("a=fmtp:101 0-16\r\n"));
         assert_eq!(AudioSdp::parse(text.as_bytes()).expect("parses"), s);
+    }
+
+    #[test]
+    fn srtp_profile_and_keys_round_trip() {
+        let mut s = sample();
+        s.secure = true;
+        s.crypto = vec![
+            Crypto::new(
+                1,
+                "AES_CM_128_HMAC_SHA1_80",
+                crate::sdes::SdesKey::new(&[7; 30]),
+            ),
+            Crypto::new(
+                2,
+                "AES_CM_128_HMAC_SHA1_32",
+                crate::sdes::SdesKey::new(&[9; 30]),
+            ),
+        ];
+        let text = s.render(42, 1);
+        assert!(
+            text.contains("m=audio 40000 RTP/SAVP 0 111 101\r\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:BwcH"),
+            "{text}"
+        );
+        assert_eq!(AudioSdp::parse(text.as_bytes()).expect("parses"), s);
+        // A broken line is left out; the good one stays.
+        let text = text.replace(
+            "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:",
+            "a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:*",
+        );
+        let p = AudioSdp::parse(text.as_bytes()).expect("parses");
+        assert_eq!(p.crypto.len(), 1);
     }
 
     #[test]

@@ -74,6 +74,7 @@ use bb_media::opus::{FrameDuration, OpusDecoder, OpusEncoder, OpusEncoderConfig}
 use bb_media::plc::Plc;
 use bb_media::rtcp::{self, NtpTime, ReceptionStats, RtcpReport, RtcpTimer, SenderInfo};
 use bb_media::rtp::{self, RtpDrop, RtpReceiver, RtpReceiverConfig, RtpSender, SourceEvent};
+use bb_media::srtp::{SrtpKeys, SrtpStream};
 use bb_media::{Time, g711};
 
 use super::audio::{AudioSink, AudioSource};
@@ -117,6 +118,8 @@ pub struct StreamParams {
     pub muted: bool,
     /// Opus target bitrate.
     pub opus_bitrate: u32,
+    /// SRTP keys (SDES), when the call is encrypted.
+    pub srtp: Option<SrtpKeys>,
 }
 
 /// Which socket a datagram leaves from.
@@ -258,6 +261,10 @@ pub struct MediaStats {
     pub dropped_stale_ssrc: u64,
     /// Dropped: sequence or timestamp jumps awaiting confirmation, probation.
     pub dropped_other: u64,
+    /// Dropped: SRTP or SRTCP that did not authenticate, or a replay.
+    pub dropped_srtp: u64,
+    /// The SRTP suite in force (`AES_CM_128_HMAC_SHA1_80`), when encrypted.
+    pub srtp: Option<String>,
     /// Packets lost (RFC 3550 A.3, current source).
     pub lost: i64,
     /// Loss in the last report interval, percent.
@@ -306,6 +313,7 @@ impl MediaStats {
             + self.dropped_unexpected_source
             + self.dropped_stale_ssrc
             + self.dropped_other
+            + self.dropped_srtp
     }
 }
 
@@ -428,6 +436,8 @@ pub struct MediaCore {
     latch: Option<(SocketAddr, Time)>,
     rtcp_peer: Option<SocketAddr>,
     rtcp_mux: bool,
+    /// Encryption, when the call has SRTP keys.
+    srtp: Option<SrtpStream>,
     // RTCP.
     rtcp_timer: RtcpTimer,
     // Outputs and figures.
@@ -558,6 +568,12 @@ impl MediaCore {
             latch: None,
             rtcp_peer: None,
             rtcp_mux: false,
+            srtp: p
+                .srtp
+                .as_ref()
+                .map(SrtpStream::new)
+                .transpose()
+                .map_err(|e| err(&p.codec, e))?,
             rtcp_timer: RtcpTimer::new(first_rtcp, RTCP_INTERVAL),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -614,6 +630,10 @@ impl MediaCore {
         s.sending = self.p.send && !self.closed;
         s.receiving = self.p.recv && !self.closed;
         s.remote = self.rtp_dest();
+        s.srtp = self
+            .srtp
+            .as_ref()
+            .map(|x| x.suite().sdes_name().to_string());
         s
     }
 
@@ -661,6 +681,28 @@ impl MediaCore {
             .map(|a| (Socket::Rtcp, a))
     }
 
+    /// Queues a datagram, encrypted first when the call has SRTP.
+    fn transmit(&mut self, socket: Socket, to: SocketAddr, data: Vec<u8>, rtcp: bool) {
+        let data = match &mut self.srtp {
+            None => data,
+            Some(s) => {
+                let sealed = if rtcp {
+                    s.protect_rtcp(&data)
+                } else {
+                    s.protect_rtp(&data)
+                };
+                match sealed {
+                    Ok(d) => d,
+                    Err(e) => {
+                        self.codec_error("srtp", e.to_string());
+                        return;
+                    }
+                }
+            }
+        };
+        self.transmits.push_back(Transmit { socket, to, data });
+    }
+
     fn first_drop(&mut self, kind: &'static str, reason: String) {
         if !self.reported_drops.contains(&kind) {
             self.reported_drops.push(kind);
@@ -700,6 +742,14 @@ impl MediaCore {
             self.latch = None;
             self.rtcp_peer = None;
             self.rtcp_mux = false;
+        }
+        if p.srtp != self.p.srtp {
+            // New keys from a re-INVITE: only the changed direction restarts.
+            match (&mut self.srtp, &p.srtp) {
+                (Some(s), Some(k)) => s.rekey(k).map_err(|e| err(&p.codec, e))?,
+                (_, Some(k)) => self.srtp = Some(SrtpStream::new(k).map_err(|e| err(&p.codec, e))?),
+                (_, None) => self.srtp = None,
+            }
         }
         if p.dtmf_send_pt.is_none() {
             self.dtmf_tx = None;
@@ -786,6 +836,22 @@ impl MediaCore {
             self.handle_rtcp(now, wall, from, buf);
             return;
         }
+        // SRTP: only what authenticates goes further (and may move the latch).
+        let clear;
+        let buf = match &mut self.srtp {
+            None => buf,
+            Some(s) => match s.unprotect_rtp(buf) {
+                Ok(c) => {
+                    clear = c;
+                    &clear[..]
+                }
+                Err(e) => {
+                    self.stats.dropped_srtp += 1;
+                    self.first_drop("srtp", format!("{e} (from {from})"));
+                    return;
+                }
+            },
+        };
         if !self.source_ok(now, from, buf) {
             self.stats.dropped_unexpected_source += 1;
             self.first_drop(
@@ -900,6 +966,21 @@ impl MediaCore {
         if self.closed {
             return;
         }
+        let clear;
+        let buf = match &mut self.srtp {
+            None => buf,
+            Some(s) => match s.unprotect_rtcp(buf) {
+                Ok(c) => {
+                    clear = c;
+                    &clear[..]
+                }
+                Err(e) => {
+                    self.stats.dropped_srtp += 1;
+                    self.first_drop("srtcp", format!("{e} (from {from})"));
+                    return;
+                }
+            },
+        };
         let reports = match rtcp::parse(buf) {
             Ok(r) => r,
             Err(e) => {
@@ -998,20 +1079,13 @@ impl MediaCore {
         let (Some(pt), Some(dest)) = (self.p.dtmf_send_pt, self.rtp_dest()) else {
             return;
         };
-        let Some(tx) = self.dtmf_tx.as_mut() else {
-            return;
-        };
-        while let Some(pkt) = tx.poll(now) {
+        while let Some(pkt) = self.dtmf_tx.as_mut().and_then(|tx| tx.poll(now)) {
             match self.sender.packetize_event(pt, &pkt, &mut self.pkt) {
                 Ok(_) => {
                     self.stats.packets_sent += 1;
                     self.stats.octets_sent += pkt.payload.len() as u64;
                     self.sent_since_report = true;
-                    self.transmits.push_back(Transmit {
-                        socket: Socket::Rtp,
-                        to: dest,
-                        data: self.pkt.clone(),
-                    });
+                    self.transmit(Socket::Rtp, dest, self.pkt.clone(), false);
                 }
                 Err(e) => {
                     self.stats.codec_errors += 1;
@@ -1068,11 +1142,7 @@ impl MediaCore {
                 self.stats.packets_sent += 1;
                 self.stats.octets_sent += n as u64;
                 self.sent_since_report = true;
-                self.transmits.push_back(Transmit {
-                    socket: Socket::Rtp,
-                    to: dest,
-                    data: self.pkt.clone(),
-                });
+                self.transmit(Socket::Rtp, dest, self.pkt.clone(), false);
             }
             Err(e) => {
                 self.sender.skip(ts_step);
@@ -1259,7 +1329,7 @@ impl MediaCore {
         match built {
             Ok(data) => {
                 self.stats.rtcp_sent += 1;
-                self.transmits.push_back(Transmit { socket, to, data });
+                self.transmit(socket, to, data, true);
             }
             Err(e) => self.codec_error("rtcp", format!("rtcp report: {e}")),
         }
@@ -1274,7 +1344,7 @@ impl MediaCore {
         if let Some((socket, to)) = self.rtcp_dest()
             && let Ok(data) = rtcp::build_bye(self.sender.ssrc(), &self.cname)
         {
-            self.transmits.push_back(Transmit { socket, to, data });
+            self.transmit(socket, to, data, true);
         }
     }
 }
@@ -1337,7 +1407,30 @@ mod tests {
             recv_ptime: FrameDuration::Ms20,
             muted: false,
             opus_bitrate: 24_000,
+            srtp: None,
         }
+    }
+
+    fn key(b: u8) -> bb_media::srtp::MasterKey {
+        bb_media::srtp::MasterKey::from_bytes(&[b; bb_media::srtp::MASTER_LEN]).expect("30")
+    }
+
+    /// Params for both sides sharing SRTP keys (`a`'s key, `b`'s key).
+    fn srtp_pair(ka: u8, kb: u8) -> (StreamParams, StreamParams) {
+        use bb_media::srtp::{SrtpKeys, Suite};
+        let mut pa = params(Codec::Pcmu, B);
+        let mut pb = params(Codec::Pcmu, A);
+        pa.srtp = Some(SrtpKeys {
+            suite: Suite::AesCm128HmacSha1_80,
+            local: key(ka),
+            remote: key(kb),
+        });
+        pb.srtp = Some(SrtpKeys {
+            suite: Suite::AesCm128HmacSha1_80,
+            local: key(kb),
+            remote: key(ka),
+        });
+        (pa, pb)
     }
 
     struct Side {
@@ -1538,6 +1631,53 @@ mod tests {
         let rtt = r.rtt.expect("b saw an SR of a").as_millis();
         assert!((40..=60).contains(&rtt), "{rtt}");
         assert!(rig.a.core.stats().rtcp_sent >= 2);
+    }
+
+    #[test]
+    fn srtp_carries_tones_both_ways_rekeys_and_drops_strangers() {
+        let (pa, pb) = srtp_pair(1, 2);
+        let mut rig = Rig::new(pa.clone(), pb.clone(), 1000.0, 700.0);
+        rig.run_until(Time::from_millis(6_000));
+        assert!(tone_ratio(&rig.b.sink, 1000.0, 3.0) > 0.95);
+        assert!(tone_ratio(&rig.a.sink, 700.0, 3.0) > 0.95);
+        let s = rig.b.core.stats();
+        assert_eq!(s.srtp.as_deref(), Some("AES_CM_128_HMAC_SHA1_80"));
+        assert_eq!(s.dropped(), 0, "{s}");
+        assert!(s.rtcp_received >= 1, "SRTCP authenticated: {s}");
+        // A re-INVITE brings a new key of a's: both sides take it, audio
+        // goes on.
+        let (mut pa2, mut pb2) = (pa.clone(), pb.clone());
+        if let (Some(ka), Some(kb)) = (pa2.srtp.as_mut(), pb2.srtp.as_mut()) {
+            ka.local = key(3);
+            kb.remote = key(3);
+        }
+        rig.a.core.update(pa2, rig.now).expect("rekey a");
+        rig.b.core.update(pb2, rig.now).expect("rekey b");
+        let before = rig.b.core.stats().packets_received;
+        rig.run_until(Time::from_millis(10_000));
+        let s = rig.b.core.stats();
+        assert!(s.packets_received > before + 150, "{s}");
+        assert!(tone_ratio(&rig.b.sink, 1000.0, 2.0) > 0.95);
+        // Plain RTP and a stranger's SRTP are dropped and counted, never
+        // played, and cannot move the latch.
+        let plain = [0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9, 0xff, 0xff];
+        rig.inject(false, addr("10.9.9.9:4000"), plain.to_vec());
+        let mut stranger = MediaCore::new(srtp_pair(7, 8).0, rig.now, 3).expect("params");
+        let mut src = Tone(SineGenerator::new(300.0, 8000, 10_000.0), 8000);
+        stranger.handle_timeout(
+            rig.now + Duration::from_millis(40),
+            wall(rig.now),
+            &mut src,
+            &mut Record::default(),
+        );
+        while let Some(t) = stranger.poll_transmit() {
+            rig.inject(false, addr("10.9.9.9:4000"), t.data);
+        }
+        rig.run_until(Time::from_millis(11_000));
+        let s = rig.b.core.stats();
+        assert!(s.dropped_srtp >= 3, "{s:?}");
+        assert_eq!(s.remote, Some(addr(A)), "the latch stays on a");
+        assert!(tone_ratio(&rig.b.sink, 300.0, 1.0) < 0.01);
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! Offer/answer glue between the SDP model (`bb_sip::sdp`) and codec
 //! negotiation (`bb_media::codec`): what we offer, what we answer, and the
 //! [`StreamParams`] a call's media runs with once both descriptions are
-//! known. Pure functions; the SIP driver calls them.
+//! known, and the SRTP keys of SDES ([`srtp_keys`]; the offer/answer rules
+//! are `bb_sip::sdes`'s). Pure functions; the SIP driver calls them.
 
 use std::net::SocketAddr;
 
 use bb_media::codec::{self, Codec, CodecError, Negotiated, RemoteFormat, Role};
 use bb_media::opus::FrameDuration;
+use bb_media::srtp::{MasterKey, SrtpKeys, Suite};
+use bb_sip::sdes::Agreed;
 use bb_sip::sdp::{AudioSdp, Direction, Format};
 
 use super::core::StreamParams;
@@ -106,6 +109,17 @@ pub fn narrow(ours: &[Format], n: &Negotiated) -> Vec<Format> {
     }
 }
 
+/// The media layer's keys for what SDES agreed.
+pub fn srtp_keys(a: &Agreed) -> Result<SrtpKeys, String> {
+    let suite = Suite::from_sdes_name(a.suite)
+        .ok_or_else(|| format!("SRTP suite {} is not one we speak", a.suite))?;
+    Ok(SrtpKeys {
+        suite,
+        local: MasterKey::from_bytes(a.local.octets()).map_err(|e| e.to_string())?,
+        remote: MasterKey::from_bytes(a.remote.octets()).map_err(|e| e.to_string())?,
+    })
+}
+
 /// The packet time a description asks for, if it is one we packetise.
 fn ptime_of(sdp: &AudioSdp) -> Option<FrameDuration> {
     match sdp.ptime {
@@ -171,6 +185,7 @@ pub fn stream_params(
         recv_ptime: settings.ptime,
         muted,
         opus_bitrate: settings.opus_bitrate,
+        srtp: None,
     }
 }
 
@@ -197,6 +212,8 @@ mod tests {
             formats,
             direction,
             ptime: None,
+            secure: false,
+            crypto: vec![],
         }
     }
 

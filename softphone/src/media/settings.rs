@@ -74,6 +74,8 @@ pub struct AudioSettings {
     pub output_volume: u8,
     /// The national call-progress tones.
     pub tones: TonePlan,
+    /// SRTP for call audio.
+    pub srtp: bb_sip::sdes::Policy,
 }
 
 impl Default for AudioSettings {
@@ -95,6 +97,7 @@ impl Default for AudioSettings {
             input_volume: 100,
             output_volume: 100,
             tones: TonePlan::Jp,
+            srtp: bb_sip::sdes::Policy::Off,
         })
     }
 }
@@ -223,6 +226,15 @@ impl AudioSettings {
                 ),
             )
         })?;
+        let srtp = bb_sip::sdes::Policy::parse(&raw.srtp).ok_or_else(|| {
+            err(
+                "srtp",
+                format!(
+                    "'{}' is not supported (write \"off\", \"optional\" or \"required\")",
+                    raw.srtp.trim()
+                ),
+            )
+        })?;
         let ringtone = match raw.ringtone.trim() {
             "" => None,
             p => {
@@ -264,6 +276,7 @@ impl AudioSettings {
             input_volume: raw.input_volume,
             output_volume: raw.output_volume,
             tones,
+            srtp,
         })
     }
 
