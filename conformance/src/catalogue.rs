@@ -41,6 +41,7 @@ pub const SOURCES: &[(&str, &str)] = &[
         include_str!("bin/bbfeatures/steps/settings_crash.rs"),
     ),
     ("sounds.rs", include_str!("bin/bbfeatures/steps/sounds.rs")),
+    ("srtp.rs", include_str!("bin/bbfeatures/steps/srtp.rs")),
     (
         "strangers.rs",
         include_str!("bin/bbfeatures/steps/strangers.rs"),
@@ -70,7 +71,7 @@ pub const SOURCES: &[(&str, &str)] = &[
 /// the step files of each.
 pub const AREAS: &[(&str, &[&str])] = &[
     ("Your own settings, tenant and CRM", &["team.rs"]),
-    ("Calls", &["calls.rs", "audio.rs", "internal.rs"]),
+    ("Calls", &["calls.rs", "audio.rs", "internal.rs", "srtp.rs"]),
     (
         "The operator's phone: ringer, tones, mute, do not disturb",
         &["sounds.rs"],

@@ -7,12 +7,15 @@
 //! with [`MediaEngine::tick`]. G.711 (µ-law and A-law) is written out here
 //! (ITU-T G.711 segment arithmetic) to keep the simulator free of the media
 //! crate's codec dependencies; [`dominant_tone`] is a Goertzel sweep, good
-//! to ±1 Hz on a clean tone.
+//! to ±1 Hz on a clean tone. SRTP, when the call agreed keys, is the media
+//! crate's (`bb_media::srtp`, the same as the softphone's).
 
 use std::collections::VecDeque;
 use std::io::Cursor;
 use std::net::SocketAddr;
 
+use bb_media::srtp::{SrtpError, SrtpKeys, SrtpStream};
+use bb_sip::sdes::Crypto;
 use bb_sip::sdp::{AudioSdp, Direction, Format};
 use serde::Serialize;
 
@@ -213,11 +216,23 @@ impl Remote {
     }
 }
 
-/// Our SDP for a party at `addr` preferring `first` (PCMU or PCMA), in `dir`.
+/// The SRTP part of a party's SDP: the profile (`RTP/SAVP` when `true`)
+/// and the keys it announces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SdpKeys {
+    /// `RTP/SAVP`.
+    pub secure: bool,
+    /// `a=crypto` lines.
+    pub crypto: Vec<Crypto>,
+}
+
+/// Our SDP for a party at `addr` preferring `first` (PCMU or PCMA), in
+/// `dir`, with `keys`.
 pub fn party_sdp(
     addr: SocketAddr,
     first: &str,
     dir: Direction,
+    keys: &SdpKeys,
     session: u64,
     version: u64,
 ) -> Vec<u8> {
@@ -241,6 +256,8 @@ pub fn party_sdp(
         formats,
         direction: dir,
         ptime: Some(20),
+        secure: keys.secure,
+        crypto: keys.crypto.clone(),
     }
     .render(session, version)
     .into_bytes()
@@ -274,6 +291,12 @@ pub struct MediaStats {
     pub latched: Option<String>,
     /// Whether we are sending now (not on hold).
     pub sending: bool,
+    /// The SRTP suite in force, when the call's audio is encrypted.
+    pub srtp: Option<String>,
+    /// Datagrams that did not authenticate as SRTP (or were replays).
+    pub srtp_dropped: u64,
+    /// Times our own SRTP key changed during the call (re-keying).
+    pub srtp_rekeys: u64,
 }
 
 /// A party's media, sans-IO.
@@ -296,6 +319,7 @@ pub struct MediaEngine {
     dtmf_out: VecDeque<(u8, u32, u16, bool, bool)>,
     dtmf_pending: VecDeque<char>,
     last_dtmf_ts: Option<u32>,
+    srtp: Option<SrtpStream>,
     stats: MediaStats,
 }
 
@@ -324,6 +348,7 @@ impl MediaEngine {
             dtmf_out: VecDeque::new(),
             dtmf_pending: VecDeque::new(),
             last_dtmf_ts: None,
+            srtp: None,
             stats: MediaStats::default(),
         }
     }
@@ -351,6 +376,23 @@ impl MediaEngine {
         self.remote = remote;
     }
 
+    /// Sets (or changes, on re-INVITE) the SRTP keys; `None`: plain RTP.
+    /// Only the direction whose key changed starts afresh.
+    pub fn set_srtp(&mut self, keys: Option<&SrtpKeys>) -> Result<(), SrtpError> {
+        match (&mut self.srtp, keys) {
+            (Some(s), Some(k)) => {
+                if s.keys().local != k.local {
+                    self.stats.srtp_rekeys += 1;
+                }
+                s.rekey(k)?
+            }
+            (_, Some(k)) => self.srtp = Some(SrtpStream::new(k)?),
+            (_, None) => self.srtp = None,
+        }
+        self.stats.srtp = keys.map(|k| k.suite.sdes_name().to_string());
+        Ok(())
+    }
+
     /// Where to send, when sending: where the far end's RTP comes from
     /// once it has come (symmetric RTP: behind a NAT, the SDP's address is
     /// a private one or names the wrong port), else the SDP's address.
@@ -364,6 +406,22 @@ impl MediaEngine {
     /// One datagram from the far end, from `from`: an RTP packet's source
     /// becomes where we send.
     pub fn receive_from(&mut self, data: &[u8], from: SocketAddr) {
+        let clear;
+        let data = match &mut self.srtp {
+            None => data,
+            Some(s) => match s.unprotect_rtp(data) {
+                Ok(c) => {
+                    clear = c;
+                    &clear[..]
+                }
+                Err(_) => {
+                    // Plain RTP, a wrong key, a replay: not heard, and it
+                    // does not move where we send.
+                    self.stats.srtp_dropped += 1;
+                    return;
+                }
+            },
+        };
         let before = self.stats.packets_received;
         self.receive(data);
         if self.stats.packets_received > before && self.latched != Some(from) {
@@ -478,6 +536,9 @@ impl MediaEngine {
             }
             self.ts = self.ts.wrapping_add(FRAME as u32);
             out.push(p);
+        }
+        if let Some(s) = &mut self.srtp {
+            out = out.iter().filter_map(|p| s.protect_rtp(p).ok()).collect();
         }
         self.stats.packets_sent += out.len() as u64;
         out
@@ -790,6 +851,7 @@ mod tests {
             "127.0.0.1:5000".parse().expect("addr"),
             "PCMA",
             Direction::SendOnly,
+            &SdpKeys::default(),
             1,
             1,
         );

@@ -18,11 +18,14 @@ use serde::Serialize;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::media::{MediaEngine, MediaStats, Remote, party_sdp, read_wav};
+use crate::media::{MediaEngine, MediaStats, Remote, SdpKeys, party_sdp, read_wav};
 use crate::party::{PartyAction, PartyPlan, PartyScript, Play};
 use crate::pbx::{Action, CallView, LegId, PlaceError, ReqId};
 use crate::sdp_util;
 use crate::state::{SimState, lock};
+use bb_media::srtp::SrtpKeys;
+use bb_sip::sdes::{self, Agreed, Refusal};
+use bb_sip::sdp::AudioSdp;
 
 /// Ended parties kept for the API (their recordings included).
 pub const KEEP_ENDED_PARTIES: usize = 500;
@@ -67,6 +70,69 @@ struct PartyInfo {
     rtp: SocketAddr,
     script: PartyScript,
     engine: MediaEngine,
+    /// The SRTP profile and keys our SDP announces.
+    keys: SdpKeys,
+    /// What SDES agreed, when the call is encrypted.
+    agreed: Option<Agreed>,
+}
+
+impl PartyInfo {
+    /// Takes an agreement (or none: plain RTP) into the media.
+    fn use_keys(&mut self, agreed: Option<Agreed>) -> Result<(), String> {
+        let keys = agreed
+            .as_ref()
+            .map(|a| SrtpKeys::from_sdes(a.suite, a.local.octets(), a.remote.octets()))
+            .transpose()
+            .map_err(|e| e.to_string())?;
+        self.engine
+            .set_srtp(keys.as_ref())
+            .map_err(|e| e.to_string())?;
+        self.agreed = agreed;
+        Ok(())
+    }
+
+    /// Answers the keys of an offer (the first one or a re-INVITE's).
+    fn answer_keys(&mut self, offer: &AudioSdp) -> Result<(), String> {
+        // `srtp_rekey`: a fresh key of ours in every answer (but never a
+        // downgrade of an encrypted call).
+        if self.agreed.is_some() && !offer.crypto.iter().any(sdes::usable) {
+            return Err(Refusal::Downgrade.to_string());
+        }
+        let current = self.agreed.as_ref().filter(|_| !self.script.srtp_rekey);
+        let answered = sdes::answer(
+            self.script.srtp_policy(),
+            &offer.crypto,
+            offer.secure,
+            current,
+            &mut sdes::random_key,
+        )
+        .map_err(|e| e.to_string())?;
+        match answered {
+            Some((ours, agreed)) => {
+                self.keys = SdpKeys {
+                    secure: offer.secure,
+                    crypto: vec![ours],
+                };
+                self.use_keys(Some(agreed))
+            }
+            None => {
+                self.keys = SdpKeys::default();
+                self.use_keys(None)
+            }
+        }
+    }
+
+    /// Reads the keys of the answer to our offer.
+    fn take_answer(&mut self, answer: &AudioSdp) -> Result<(), String> {
+        let agreed = sdes::answered(self.script.srtp_policy(), &self.keys.crypto, &answer.crypto)
+            .map_err(|e| e.to_string())?;
+        if let Some(a) = &agreed {
+            self.keys.crypto.retain(|c| c.tag == a.tag);
+        } else {
+            self.keys = SdpKeys::default();
+        }
+        self.use_keys(agreed)
+    }
 }
 
 enum Cmd {
@@ -217,17 +283,22 @@ impl Parties {
         let rtp = sock
             .local_addr()
             .map_err(|e| PlaceOrRtp::Rtp(e.to_string()))?;
+        let (secure, crypto) = sdes::offer(script.srtp_policy(), &mut sdes::random_key);
+        let keys = SdpKeys { secure, crypto };
         let offer = party_sdp(
             rtp,
             &script.codec,
             Direction::SendRecv,
+            &keys,
             rand::random::<u32>().into(),
             1,
         );
         let (placed, actions) =
             sim.with_deferred(|p, now| p.place_call_as(from, to, Some(offer), identity, now));
         let (call, leg) = placed.map_err(PlaceOrRtp::Place)?;
-        self.spawn(sim, leg, sock, rtp, script, "caller", from, to, None, None);
+        self.spawn(
+            sim, leg, sock, rtp, script, keys, "caller", from, to, None, None,
+        );
         sim.execute(actions);
         sim.read(|p, _| p.call(call))
             .ok_or_else(|| PlaceOrRtp::Rtp("the call vanished".into()))
@@ -241,6 +312,7 @@ impl Parties {
         sock: UdpSocket,
         rtp: SocketAddr,
         script: PartyScript,
+        keys: SdpKeys,
         role: &'static str,
         number: &str,
         dialled: &str,
@@ -259,20 +331,36 @@ impl Parties {
         if let Some(o) = &offer {
             engine.set_remote(Remote::from_sdp(o));
         }
-        let (info, rx) = self.register(
-            leg,
-            PartyInfo {
-                number: number.to_string(),
-                role,
-                dialled: dialled.to_string(),
-                caller_id,
-                state: "calling".into(),
-                end_reason: None,
-                rtp,
-                script: script.clone(),
-                engine,
-            },
-        );
+        let mut party = PartyInfo {
+            number: number.to_string(),
+            role,
+            dialled: dialled.to_string(),
+            caller_id,
+            state: "calling".into(),
+            end_reason: None,
+            rtp,
+            script: script.clone(),
+            engine,
+            keys,
+            agreed: None,
+        };
+        // A called party decides on the offer's SRTP keys at once: a call
+        // it cannot take (its `srtp` says no) is refused with 488.
+        if let Some(offer) = offer.as_deref().and_then(|o| AudioSdp::parse(o).ok())
+            && let Err(why) = party.answer_keys(&offer)
+        {
+            sim.event(
+                "party_srtp_refused",
+                None,
+                serde_json::json!({"leg": leg, "number": number, "reason": why}),
+            );
+            let sim = sim.clone();
+            tokio::spawn(async move {
+                sim.with(|p, now| p.leg_failed(leg, 488, now));
+            });
+            return;
+        }
+        let (info, rx) = self.register(leg, party);
         tokio::spawn(run(
             sim.clone(),
             leg,
@@ -309,6 +397,7 @@ impl Parties {
                             sock,
                             rtp,
                             script,
+                            SdpKeys::default(),
                             "called",
                             &number,
                             &number,
@@ -455,8 +544,10 @@ fn answer_sdp(info: &mut PartyInfo, offer: Option<&[u8]>, version: u64) -> Vec<u
         .answer_to();
     if let Some(o) = offer {
         info.engine.set_remote(Remote::from_sdp(o));
+        // SRTP keys: the first offer's were decided at the call's start, a
+        // re-INVITE's just before this answer.
     }
-    party_sdp(info.rtp, &info.script.codec, dir, 7, version)
+    party_sdp(info.rtp, &info.script.codec, dir, &info.keys, 7, version)
 }
 
 /// A called party's early media: what it plays before the answer, what it
@@ -610,6 +701,27 @@ async fn run(
                 match cmd {
                     Cmd::Ringing => lock(&info).state = "ringing".into(),
                     Cmd::Answered(body) => {
+                        let refused = {
+                            let mut i = lock(&info);
+                            let sdp = body.as_deref().and_then(|b| AudioSdp::parse(b).ok());
+                            match sdp.map(|a| i.take_answer(&a)) {
+                                Some(Err(why)) => Some(why),
+                                _ => None,
+                            }
+                        };
+                        if let Some(why) = refused {
+                            // Answered without the keys `srtp` requires:
+                            // hang up at once.
+                            sim.event(
+                                "party_srtp_refused",
+                                None,
+                                serde_json::json!({"leg": leg, "reason": why}),
+                            );
+                            end(&info, "srtp_refused");
+                            sim.with(|p, now| p.leg_ended(leg, "bye", now));
+                            sim.parties.finished(leg);
+                            return;
+                        }
                         answered = true;
                         media_on = true;
                         {
@@ -632,6 +744,20 @@ async fn run(
                         return;
                     }
                     Cmd::ReInvite(req, body) => {
+                        // New keys are taken; none on an encrypted call (or
+                        // where `srtp` requires them) is refused with 488.
+                        let refused = AudioSdp::parse(&body)
+                            .ok()
+                            .and_then(|o| lock(&info).answer_keys(&o).err());
+                        if let Some(why) = refused {
+                            sim.event(
+                                "party_srtp_refused",
+                                None,
+                                serde_json::json!({"leg": leg, "reason": why}),
+                            );
+                            sim.with(|p, now| p.reinvite_done(leg, req, 488, None, now));
+                            continue;
+                        }
                         version += 1;
                         let sdp = answer_sdp(&mut lock(&info), Some(&body), version);
                         media_on = true;

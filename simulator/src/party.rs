@@ -69,6 +69,25 @@ pub struct PartyScript {
     /// absent: what `play` says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_play: Option<String>,
+    /// SRTP with SDES keys, as the softphone's `[audio] srtp`: `off` (the
+    /// default: plain RTP, an `RTP/SAVP` offer is refused with 488),
+    /// `optional` (keys offered in `RTP/AVP`, keys answered when offered)
+    /// or `required` (`RTP/SAVP`; a call without keys is refused with 488,
+    /// or hung up when the answer has none).
+    #[serde(default = "default_srtp")]
+    pub srtp: String,
+    /// Answer each re-INVITE of an encrypted call with a fresh key of its
+    /// own (RFC 4568 re-keying), to see that the far end follows.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub srtp_rekey: bool,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+fn default_srtp() -> String {
+    "off".to_string()
 }
 
 fn yes() -> bool {
@@ -104,6 +123,8 @@ impl Default for PartyScript {
             early_media_ms: None,
             early_media_after_ms: 0,
             early_play: None,
+            srtp: default_srtp(),
+            srtp_rekey: false,
         }
     }
 }
@@ -122,6 +143,12 @@ pub enum Play {
 }
 
 impl PartyScript {
+    /// The SRTP policy (`off` when the value is not one, which
+    /// [`PartyScript::check`] refuses).
+    pub fn srtp_policy(&self) -> bb_sip::sdes::Policy {
+        bb_sip::sdes::Policy::parse(&self.srtp).unwrap_or_default()
+    }
+
     /// The longest early media accepted (10 minutes).
     pub const MAX_EARLY_MEDIA_MS: u64 = 600_000;
 
@@ -226,6 +253,12 @@ impl PartyScript {
             && let Some(bad) = d.chars().find(|c| dtmf_event(*c).is_none())
         {
             return Err(format!("dtmf: '{bad}' is not a DTMF digit (0-9 * # A-D)"));
+        }
+        if bb_sip::sdes::Policy::parse(&self.srtp).is_none() {
+            return Err(format!(
+                "srtp: '{}' is not off, optional or required",
+                self.srtp
+            ));
         }
         if !matches!(self.codec.as_str(), "PCMU" | "PCMA") {
             return Err(format!("codec: '{}' is not PCMU or PCMA", self.codec));

@@ -19,7 +19,9 @@
 //!
 //! The digest password never reaches the log: rsipstack's `Credential` has
 //! no `Debug`, our settings are never logged, and the `Authorization`
-//! header carries only the digest's hash.
+//! header carries only the digest's hash. SRTP keys ride in the SDP of
+//! those messages (`a=crypto:1 AES_CM_… inline:KEY`): every `inline:` key
+//! is written as `inline:<hidden>` ([`hide_sdes_keys`]), ours and the peer's.
 
 use std::fmt;
 
@@ -52,8 +54,29 @@ impl<'writer> FormatFields<'writer> for OneLineFields {
     ) -> fmt::Result {
         let mut text = String::new();
         self.inner.format_fields(Writer::new(&mut text), fields)?;
-        writer.write_str(&bb_cti::redact::one_line(&text))
+        writer.write_str(&hide_sdes_keys(&bb_cti::redact::one_line(&text)))
     }
+}
+
+/// Replaces the base64 key after each `inline:` (SDES, RFC 4568) with
+/// `<hidden>`, so an SDP body in a log line keeps its shape but not its key.
+pub fn hide_sdes_keys(text: &str) -> String {
+    const MARK: &str = "inline:";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(MARK) {
+        let (head, tail) = rest.split_at(i + MARK.len());
+        out.push_str(head);
+        let key_len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '='))
+            .unwrap_or(tail.len());
+        if key_len > 0 {
+            out.push_str("<hidden>");
+        }
+        rest = &tail[key_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Prints one line for the person at the terminal (headless mode), on
@@ -111,6 +134,21 @@ mod tests {
         tracing::subscriber::with_default(subscriber, f);
         let bytes = sink.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[test]
+    fn srtp_keys_in_logged_sdp_are_hidden() {
+        let sdp = "m=audio 4000 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4\r\na=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:QUJD\r\n";
+        let text = logged(|| tracing::trace!(request = %sdp, "sending"));
+        assert!(!text.contains("PS1u") && !text.contains("QUJD"), "{text}");
+        assert!(
+            text.contains("inline:<hidden>|2^20|1:4") && text.contains("_32 inline:<hidden>"),
+            "{text}"
+        );
+        assert_eq!(
+            hide_sdes_keys("no keys inline: here"),
+            "no keys inline: here"
+        );
     }
 
     #[test]

@@ -56,6 +56,8 @@ async fn talk(test: &str, codecs: &[&str], expect_rate: u32) {
         formats: media::sdp::offer_formats(&sa),
         direction: Direction::SendRecv,
         ptime: Some(20),
+        secure: false,
+        crypto: vec![],
     };
     let nb = media::sdp::negotiate(&sb, &offer, Role::Answerer).expect("B accepts the offer");
     let answer = AudioSdp {
@@ -64,6 +66,8 @@ async fn talk(test: &str, codecs: &[&str], expect_rate: u32) {
         formats: media::sdp::answer_formats(&sb, &nb),
         direction: Direction::SendRecv,
         ptime: Some(20),
+        secure: false,
+        crypto: vec![],
     };
     let na = media::sdp::negotiate(&sa, &answer, Role::Offerer).expect("A accepts the answer");
     let a_formats = media::sdp::narrow(&offer.formats, &na);

@@ -155,6 +155,19 @@ pub struct SrtpKeys {
     pub remote: MasterKey,
 }
 
+impl SrtpKeys {
+    /// The keys SDES agreed: the suite as SDP names it, and the octets of
+    /// both announced keys.
+    pub fn from_sdes(suite: &str, local: &[u8], remote: &[u8]) -> Result<SrtpKeys, SrtpError> {
+        Ok(SrtpKeys {
+            suite: Suite::from_sdes_name(suite)
+                .ok_or_else(|| SrtpError::Key(format!("{suite} is not a suite we speak")))?,
+            local: MasterKey::from_bytes(local)?,
+            remote: MasterKey::from_bytes(remote)?,
+        })
+    }
+}
+
 /// Both directions of one SRTP stream.
 pub struct SrtpStream {
     keys: SrtpKeys,
@@ -216,6 +229,11 @@ impl SrtpStream {
         }
         self.keys = keys.clone();
         Ok(())
+    }
+
+    /// The keys in force.
+    pub fn keys(&self) -> &SrtpKeys {
+        &self.keys
     }
 
     /// The suite in force.

@@ -329,7 +329,14 @@ impl Phone {
     }
 
     pub fn sdp(&self, dir: bb_sip::sdp::Direction) -> Vec<u8> {
-        party_sdp(self.rtp, "PCMU", dir, 42, rand_version())
+        party_sdp(
+            self.rtp,
+            "PCMU",
+            dir,
+            &Default::default(),
+            42,
+            rand_version(),
+        )
     }
 
     /// Calls `number` through the simulator; returns the Call-ID.
@@ -535,7 +542,7 @@ async fn watch(
                 let sdp = String::from_utf8_lossy(&req.body).to_string();
                 *remote.lock().expect("lock") = remote_of(&req.body);
                 let dir = simulator::sdp_util::direction(&req.body).answer_to();
-                let answer = party_sdp(rtp, "PCMU", dir, 42, rand_version());
+                let answer = party_sdp(rtp, "PCMU", dir, &Default::default(), 42, rand_version());
                 let _ = handle
                     .respond(
                         StatusCode::OK,
@@ -641,6 +648,7 @@ async fn on_request(
                                 rtp,
                                 "PCMU",
                                 bb_sip::sdp::Direction::SendRecv,
+                                &Default::default(),
                                 42,
                                 rand_version(),
                             )),

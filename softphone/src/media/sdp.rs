@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 
 use bb_media::codec::{self, Codec, CodecError, Negotiated, RemoteFormat, Role};
 use bb_media::opus::FrameDuration;
-use bb_media::srtp::{MasterKey, SrtpKeys, Suite};
+use bb_media::srtp::{SrtpError, SrtpKeys};
 use bb_sip::sdes::Agreed;
 use bb_sip::sdp::{AudioSdp, Direction, Format};
 
@@ -110,14 +110,8 @@ pub fn narrow(ours: &[Format], n: &Negotiated) -> Vec<Format> {
 }
 
 /// The media layer's keys for what SDES agreed.
-pub fn srtp_keys(a: &Agreed) -> Result<SrtpKeys, String> {
-    let suite = Suite::from_sdes_name(a.suite)
-        .ok_or_else(|| format!("SRTP suite {} is not one we speak", a.suite))?;
-    Ok(SrtpKeys {
-        suite,
-        local: MasterKey::from_bytes(a.local.octets()).map_err(|e| e.to_string())?,
-        remote: MasterKey::from_bytes(a.remote.octets()).map_err(|e| e.to_string())?,
-    })
+pub fn srtp_keys(a: &Agreed) -> Result<SrtpKeys, SrtpError> {
+    SrtpKeys::from_sdes(a.suite, a.local.octets(), a.remote.octets())
 }
 
 /// The packet time a description asks for, if it is one we packetise.

@@ -113,7 +113,7 @@ async fn caller_tone(w: &mut BbWorld, from: String, hz: u32, to: String) -> Resu
 
 /// The simulator's id of the call: the last outside call placed, else the
 /// newest call from `ext`.
-async fn call_of(w: &BbWorld, ext: &str) -> Result<u64, String> {
+pub(crate) async fn call_of(w: &BbWorld, ext: &str) -> Result<u64, String> {
     if let Some(id) = w.last_call {
         return Ok(id);
     }

@@ -463,7 +463,7 @@ async fn link_refused(w: &mut BbWorld, needle: String) -> Result<(), String> {
 
 /// Every line the softphone of `ext` printed: the World's process, or the
 /// log of a softphone that `bbclient call` started.
-fn output_of(w: &BbWorld, ext: &str) -> Vec<String> {
+pub(crate) fn output_of(w: &BbWorld, ext: &str) -> Vec<String> {
     match w.phones.get(ext) {
         Some(p) => p.proc.output.lock().map(|o| o.clone()).unwrap_or_default(),
         None => std::fs::read_to_string(w.dir.join("run/bbclient/default.log"))

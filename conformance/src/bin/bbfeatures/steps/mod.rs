@@ -17,6 +17,7 @@ pub mod audio;
 pub mod settings_crash;
 // The operator's everyday phone: ringer, tones, mute, do not disturb.
 pub mod sounds;
+pub mod srtp;
 // Strangers on the network.
 pub mod strangers;
 // A QA team's own settings file, tenant and CRM.
