@@ -25,6 +25,7 @@ Feature: Call audio is encrypted with SRTP when the settings ask for it
     Then the outside party hears a 1000 Hz tone from extension 1910
     And the softphone of extension 1910 hears a 440 Hz tone
     And the call of extension 1910 is encrypted with AES_CM_128_HMAC_SHA1_80 both ways
+    And the softphone of extension 1910 logged 'warning: audio.srtp is "required" but SIP runs over udp'
 
   Scenario: srtp = "optional": an incoming call that offers keys is answered encrypted
     Given a softphone for extension 1910 with the settings

@@ -35,6 +35,10 @@ pub enum Ctl {
         from: String,
         /// Outside line.
         to: String,
+        /// The caller's SRTP: off, optional or required (its script's
+        /// `srtp`; the default script otherwise).
+        #[arg(long)]
+        srtp: Option<String>,
     },
     /// A ringing simulated party of the call answers.
     Answer {
@@ -132,10 +136,13 @@ pub fn request_of(cmd: &Ctl) -> Result<(&'static str, String, Body), String> {
             None,
         ),
         Ctl::Call { id } => ("GET", format!("/api/calls/{id}"), None),
-        Ctl::Place { from, to } => (
+        Ctl::Place { from, to, srtp } => (
             "POST",
             "/api/calls".into(),
-            js(json!({"from": from, "to": to})),
+            js(match srtp {
+                Some(s) => json!({"from": from, "to": to, "script": {"srtp": s}}),
+                None => json!({"from": from, "to": to}),
+            }),
         ),
         Ctl::Answer { id } => ("POST", format!("/api/calls/{id}/answer"), js(json!({}))),
         Ctl::Hangup { id } => ("POST", format!("/api/calls/{id}/hangup"), js(json!({}))),

@@ -34,7 +34,7 @@ use tokio_util::sync::CancellationToken;
 use bb_verbs::Verb;
 use bb_verbs::wire::{Direction, Event, EventKind, HangupCause, RegistrationState, RequestBody};
 
-use crate::config::Settings;
+use crate::config::{Settings, Transport};
 use crate::control::{self, ControlCommand};
 use crate::history::History;
 use crate::history_writer::Publisher;
@@ -193,6 +193,9 @@ pub async fn start(opts: RunOptions) -> anyhow::Result<Core> {
     match &api {
         Some(api) => say(format!("operator API {}", api.base())),
         None => say("operator login off (no [operator] api_url)"),
+    }
+    if let Some(warning) = srtp_warning(&settings) {
+        say(warning);
     }
     let task = tokio::spawn(app_loop(AppLoop {
         settings,
@@ -718,6 +721,20 @@ fn operator_line(ev: &Event) -> String {
         }
         _ => String::new(),
     }
+}
+
+/// The start-up warning when SRTP keys would cross the network in clear:
+/// SDES carries them inside the SIP messages, which only TLS protects.
+fn srtp_warning(settings: &Settings) -> Option<String> {
+    let srtp = settings.audio.srtp;
+    (srtp != bb_sip::sdes::Policy::Off && settings.transport != Transport::Tls).then(|| {
+        format!(
+            "warning: audio.srtp is \"{}\" but SIP runs over {}: the SRTP keys travel in clear \
+             inside the SIP messages (set [account] transport = \"tls\")",
+            srtp.as_str(),
+            settings.transport.as_str()
+        )
+    })
 }
 
 /// One line of media figures.

@@ -482,6 +482,17 @@ pub enum Transport {
     Tls,
 }
 
+impl Transport {
+    /// The setting's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+}
+
 /// `[account] transport = "tls"`, validated.
 #[derive(Debug, Clone)]
 pub struct TlsSettings {

@@ -4,6 +4,11 @@
 //! from baresip (its `aufile` source). baresip is driven over `ctrl_tcp`
 //! (netstring-framed JSON) and records what it decodes with `sndfile`.
 //! bbclient calls baresip with Opus; baresip calls bbclient with PCMU.
+//! With SRTP (baresip's `srtp.so`, libsrtp underneath), both ways: bbclient
+//! with `srtp = "required"` calls baresip with `mediaenc=srtp-mand`, and
+//! baresip with `mediaenc=srtp` (keys in RTP/AVP) calls bbclient with
+//! `srtp = "optional"`; each side hears the other's tone only if it
+//! decrypted it, and bbclient names the suite in its media lines.
 
 mod common;
 
@@ -50,7 +55,7 @@ struct Baresip {
 }
 
 impl Baresip {
-    fn start(dir: &Path, kamailio_port: u16, rate: u32, codec: &str) -> Baresip {
+    fn start(dir: &Path, kamailio_port: u16, rate: u32, codec: &str, mediaenc: &str) -> Baresip {
         let bin = require("baresip", "baresip");
         let home = dir.join("baresip");
         std::fs::create_dir_all(&home).expect("scratch dir is writable");
@@ -64,7 +69,15 @@ impl Baresip {
                 .replace("@DIR@", &home.display().to_string())
                 .replace("@RATE@", &rate.to_string())
                 .replace("@KAMAILIO_PORT@", &kamailio_port.to_string())
-                .replace("@AUDIO@", &format!("audio_codecs={codec}"));
+                .replace("@AUDIO@", &format!("audio_codecs={codec}"))
+                .replace(
+                    "@MEDIAENC@",
+                    &if mediaenc.is_empty() {
+                        String::new()
+                    } else {
+                        format!(";mediaenc={mediaenc}")
+                    },
+                );
             std::fs::write(home.join(name), text).expect("scratch dir is writable");
         };
         fill("config");
@@ -142,13 +155,34 @@ impl Baresip {
 }
 
 fn bbclient_settings(port: u16, codecs: &str, dir: &Path) -> String {
+    bbclient_settings_srtp(port, codecs, dir, "off")
+}
+
+fn bbclient_settings_srtp(port: u16, codecs: &str, dir: &Path, srtp: &str) -> String {
     format!(
         "[account]\nserver = \"127.0.0.1:{port}\"\nuser = \"1910\"\npassword = \"pw1910\"\nlocal_addr = \"127.0.0.1:0\"\n\n\
          [sip]\nt1_ms = 50\n\n\
-         [audio]\ncodecs = [{codecs}]\ninput_wav = \"{}\"\noutput_wav = \"{}\"\n",
+         [audio]\nsrtp = \"{srtp}\"\ncodecs = [{codecs}]\ninput_wav = \"{}\"\noutput_wav = \"{}\"\n",
         dir.join("1910-in.wav").display(),
         dir.join("1910-out.wav").display(),
     )
+}
+
+/// SRTCP crossed both ways: baresip's reports on our stream reached us and
+/// authenticated (the "peer reports" part of the media line), and at most
+/// one datagram failed: baresip sends one short packet (16 octets) to the
+/// RTCP port before its SRTP is set up, which we drop as not authentic.
+fn srtcp_both_ways(name: &str, status: &str, stopped: &str) {
+    assert!(
+        stopped.contains("peer reports loss"),
+        "{name}: no SRTCP report from baresip authenticated: {stopped}"
+    );
+    let dropped: serde_json::Value = serde_json::from_str(status.trim()).expect("status JSON");
+    let n = dropped["calls"][0]["media"]["srtp_dropped"].as_u64();
+    assert!(
+        n.is_some_and(|n| n <= 1),
+        "{name}: SRTP drops {n:?}: {status}"
+    );
 }
 
 fn check_both_ways(name: &str, dir: &Path, bs: &Baresip, rate: u32) {
@@ -178,7 +212,7 @@ fn bbclient_calls_baresip_with_opus() {
     write_bursts(&dir.join("1910-in.wav"), 48_000, Bursts::new(1000.0), 3.0);
     let port = free_udp_port();
     let mut kam = kamailio(port, &dir);
-    let mut bs = Baresip::start(&dir, port, 48_000, "opus/48000/2");
+    let mut bs = Baresip::start(&dir, port, 48_000, "opus/48000/2", "");
     let mut a = Phone::start(
         &dir,
         name,
@@ -213,7 +247,7 @@ fn baresip_calls_bbclient_with_pcmu() {
     write_bursts(&dir.join("1910-in.wav"), 8000, Bursts::new(1000.0), 3.0);
     let port = free_udp_port();
     let mut kam = kamailio(port, &dir);
-    let mut bs = Baresip::start(&dir, port, 8000, "PCMU/8000");
+    let mut bs = Baresip::start(&dir, port, 8000, "PCMU/8000", "");
     let mut a = Phone::start(&dir, name, &bbclient_settings(port, "\"PCMU\"", &dir));
     a.proc.expect_line("registered as 1910", 15);
 
@@ -232,6 +266,89 @@ fn baresip_calls_bbclient_with_pcmu() {
         "{name}: {}",
         stopped.split("media stopped: ").nth(1).unwrap_or(&stopped)
     );
+    check_both_ways(name, &dir, &bs, 8000);
+    a.proc.stop();
+    bs.proc.stop();
+    kam.stop();
+}
+
+#[test]
+fn bbclient_requiring_srtp_calls_baresip_with_mandatory_srtp() {
+    let name = "audio-baresip-srtp-out";
+    let dir = scratch(name);
+    write_bursts(&dir.join("1910-in.wav"), 8000, Bursts::new(1000.0), 3.0);
+    let port = free_udp_port();
+    let mut kam = kamailio(port, &dir);
+    let mut bs = Baresip::start(&dir, port, 8000, "PCMU/8000", "srtp-mand");
+    let mut a = Phone::start(
+        &dir,
+        name,
+        &bbclient_settings_srtp(port, "\"PCMU\"", &dir, "required"),
+    );
+    a.proc.expect_line("registered as 1910", 15);
+
+    a.verb(&["call", "1330"]);
+    bs.expect_event("CALL_INCOMING", 10);
+    bs.command("accept", "");
+    a.proc.expect_line("answered", 10);
+    let started = line(&mut a.proc, "media started", 10);
+    assert!(
+        started.contains("PCMU/8000 over SRTP AES_CM_128_HMAC_SHA1_"),
+        "{started}"
+    );
+    // Long enough for baresip's first SRTCP report (every 5 s).
+    wait_recorded(&dir.join("1910-out.wav"), 7.0, 20);
+    let status = a.verb(&["status", "--json"]);
+    a.verb(&["hangup"]);
+    bs.expect_event("CALL_CLOSED", 10);
+    let stopped = line(&mut a.proc, "media stopped", 10);
+    println!(
+        "{name}: {started}\n{name}: {}",
+        stopped.split("media stopped: ").nth(1).unwrap_or(&stopped)
+    );
+    srtcp_both_ways(name, &status, &stopped);
+    check_both_ways(name, &dir, &bs, 8000);
+    a.proc.stop();
+    bs.proc.stop();
+    kam.stop();
+}
+
+#[test]
+fn baresip_offering_srtp_calls_bbclient_with_optional_srtp() {
+    let name = "audio-baresip-srtp-in";
+    let dir = scratch(name);
+    write_bursts(&dir.join("1910-in.wav"), 8000, Bursts::new(1000.0), 3.0);
+    let port = free_udp_port();
+    let mut kam = kamailio(port, &dir);
+    let mut bs = Baresip::start(&dir, port, 8000, "PCMU/8000", "srtp");
+    let mut a = Phone::start(
+        &dir,
+        name,
+        &bbclient_settings_srtp(port, "\"PCMU\"", &dir, "optional"),
+    );
+    a.proc.expect_line("registered as 1910", 15);
+
+    bs.command("dial", &format!("sip:1910@127.0.0.1:{port}"));
+    a.proc.expect_line("ringing: call from 1330", 10);
+    a.verb(&["answer"]);
+    bs.expect_event("CALL_ESTABLISHED", 10);
+    let started = line(&mut a.proc, "media started", 10);
+    assert!(
+        started.contains("PCMU/8000 over SRTP AES_CM_128_HMAC_SHA1_"),
+        "{started}"
+    );
+    // Long enough for baresip's first SRTCP report (every 5 s).
+    wait_recorded(&dir.join("1910-out.wav"), 7.0, 20);
+    let status = a.verb(&["status", "--json"]);
+    bs.command("hangup", "");
+    bs.expect_event("CALL_CLOSED", 10);
+    line(&mut a.proc, "hung up: remote_hangup", 10);
+    let stopped = line(&mut a.proc, "media stopped", 10);
+    println!(
+        "{name}: {started}\n{name}: {}",
+        stopped.split("media stopped: ").nth(1).unwrap_or(&stopped)
+    );
+    srtcp_both_ways(name, &status, &stopped);
     check_both_ways(name, &dir, &bs, 8000);
     a.proc.stop();
     bs.proc.stop();

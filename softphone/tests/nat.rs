@@ -16,6 +16,10 @@
 //!   from) brings the phone's audio home.
 //! - Two phones behind the same NAT, on the same private port, are each
 //!   reachable.
+//! - Over TLS with SRTP required (a hosted PBX's settings), the INVITE
+//!   comes on the phone's own connection and the audio crosses both ways
+//!   encrypted: the caller decrypts the phone's tone with the key the phone
+//!   announced inside TLS, the phone the caller's.
 
 mod common;
 mod operator_sim;
@@ -277,11 +281,21 @@ fn two_phones_behind_one_nat_on_the_same_port_are_each_reachable() {
 }
 
 #[test]
-fn over_tls_a_phone_behind_the_nat_is_rung_on_its_own_connection() {
+fn over_tls_with_srtp_a_phone_behind_the_nat_is_rung_on_its_own_connection_and_talks_both_ways() {
     let Some(nat) = Nat::build(1) else {
         return;
     };
     let dir = scratch("nat-tls");
+    write_bursts(
+        &dir.join("tls-in.wav"),
+        8000,
+        Bursts {
+            freq: 1000.0,
+            period_ms: 1000,
+            on_ms: 1000,
+        },
+        30.0,
+    );
     let ca = dir.join("sim-ca.pem");
     let mut sim = Running::spawn(
         "bluebean-sim",
@@ -301,9 +315,13 @@ fn over_tls_a_phone_behind_the_nat_is_rung_on_its_own_connection() {
     let settings = format!(
         "[account]\nserver = \"{WAN_IP}:5061\"\nuser = \"1910\"\npassword = \"pw1910\"\n\
          local_addr = \"{ip}:5062\"\ntransport = \"tls\"\n\n\
-         [tls]\nca_file = \"{ca}\"\n",
+         [tls]\nca_file = \"{ca}\"\n\n\
+         [audio]\nsrtp = \"required\"\ncodecs = [\"PCMU\"]\n\
+         input_wav = \"{in_}\"\noutput_wav = \"{out}\"\n",
         ip = lan_ip(0),
         ca = ca.display(),
+        in_ = dir.join("tls-in.wav").display(),
+        out = dir.join("tls-out.wav").display(),
     );
     let cfg = dir.join("nat-tls.toml");
     common::write_settings(&cfg, &settings);
@@ -326,12 +344,41 @@ fn over_tls_a_phone_behind_the_nat_is_rung_on_its_own_connection() {
     assert!(contact.contains(PUBLIC_IP), "{contact}");
     // The router lets nothing in from outside that does not answer a
     // connection made from inside: the INVITE can only come on the phone's.
-    let placed = ctl(&nat, &api, &["place", "09012345678", "0312345678"]);
+    let placed = ctl(
+        &nat,
+        &api,
+        &["place", "09012345678", "0312345678", "--srtp", "required"],
+    );
+    let id = call_id(&placed);
     phone.proc.expect_line("ringing: call from", 20);
     phone.verb(&["answer"]);
     phone.proc.expect_line("media started", 10);
-    ctl(&nat, &api, &["hangup", &call_id(&placed)]);
+    wait_recorded(&dir.join("tls-out.wav"), 2.0, 15);
+    let status = phone.verb(&["status", "--json"]);
+    let media = ctl(&nat, &api, &["media", &id]);
+    ctl(&nat, &api, &["hangup", &id]);
     phone.proc.expect_line("hung up: remote_hangup", 10);
+    let (heard, rate) = read_wav(&dir.join("tls-out.wav"));
+    assert_tone("TLS+SRTP: caller to the phone", &heard, rate, 440.0, 1000.0);
+    assert!(
+        status.contains("\"srtp\":\"AES_CM_128_HMAC_SHA1_80\""),
+        "the phone does not report SRTP: {status}"
+    );
+    let party = media
+        .as_array()
+        .and_then(|a| a.first())
+        .unwrap_or_else(|| panic!("no simulated party in: {media}"));
+    println!("TLS+SRTP: the caller's media: {party}");
+    assert_eq!(
+        party["media"]["srtp"], "AES_CM_128_HMAC_SHA1_80",
+        "the caller does not report SRTP: {party}"
+    );
+    let tone = party["tone_hz"].as_f64();
+    assert!(
+        tone.is_some_and(|f| (f - 1000.0).abs() < 20.0)
+            && party["tone_share"].as_f64().is_some_and(|s| s > 0.5),
+        "the phone's 1 kHz tone did not reach the caller through SRTP: {party}"
+    );
     phone.proc.stop();
     sim.stop();
 }

@@ -26,6 +26,8 @@ use zeroize::Zeroizing;
 pub const MASTER_LEN: usize = 30;
 /// Replay window, in packets (libsrtp's default).
 pub const REPLAY_WINDOW: usize = 64;
+/// SRTCP's authentication tag, the same 80 bits for both suites.
+const SRTCP_TAG_LEN: usize = 10;
 
 /// The crypto suites we speak (RFC 4568 section 6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -272,7 +274,19 @@ impl SrtpStream {
     }
 
     /// The peer's SRTCP packet, authenticated and decrypted.
+    ///
+    /// A packet whose E flag says "not encrypted" is refused: we never
+    /// agree to `UNENCRYPTED_SRTCP`, and rtc-srtp 0.21.1 returns such a
+    /// packet without checking its tag, so an attacker could inject
+    /// reports or a BYE with it.
     pub fn unprotect_rtcp(&mut self, srtcp: &[u8]) -> Result<Vec<u8>, SrtpError> {
+        let flag_at = srtcp.len().checked_sub(SRTCP_TAG_LEN + 4);
+        if flag_at.is_some_and(|i| i >= 8 && srtcp[i] & 0x80 == 0) {
+            return Err(SrtpError::Auth {
+                what: "rtcp",
+                why: "its E flag says unencrypted, which was not agreed".into(),
+            });
+        }
         self.rx
             .decrypt_rtcp(srtcp)
             .map(|b| b.to_vec())
@@ -427,6 +441,25 @@ mod tests {
         assert_eq!(b.unprotect_rtp(&p).expect("new key"), rtp(4, b"after"));
         let back = b.protect_rtp(&rtp(100, b"reply")).expect("protect");
         assert!(a.unprotect_rtp(&back).is_ok());
+    }
+
+    #[test]
+    fn unencrypted_srtcp_is_refused_even_with_a_valid_looking_trailer() {
+        let (mut a, mut b) = pair(Suite::AesCm128HmacSha1_80);
+        let rr = [0x80, 201, 0, 1, 0xca, 0xfe, 0xba, 0xbe];
+        let mut forged = a.protect_rtcp(&rr).expect("protect");
+        // Clear the E flag: the library would hand back the first octets
+        // without checking the tag.
+        let i = forged.len() - 14;
+        forged[i] &= 0x7f;
+        assert!(matches!(
+            b.unprotect_rtcp(&forged),
+            Err(SrtpError::Auth { .. })
+        ));
+        let mut bye = vec![0x81, 203, 0, 1, 0xca, 0xfe, 0xba, 0xbe];
+        bye.extend([0, 0, 0, 1]);
+        bye.extend([0; 10]);
+        assert!(b.unprotect_rtcp(&bye).is_err(), "a forged BYE");
     }
 
     #[test]

@@ -847,7 +847,7 @@ impl MediaCore {
                 }
                 Err(e) => {
                     self.stats.dropped_srtp += 1;
-                    self.first_drop("srtp", format!("{e} (from {from})"));
+                    self.first_drop("srtp", format!("{e} ({} octets from {from})", buf.len()));
                     return;
                 }
             },
@@ -976,7 +976,7 @@ impl MediaCore {
                 }
                 Err(e) => {
                     self.stats.dropped_srtp += 1;
-                    self.first_drop("srtcp", format!("{e} (from {from})"));
+                    self.first_drop("srtcp", format!("{e} ({} octets from {from})", buf.len()));
                     return;
                 }
             },

@@ -374,8 +374,13 @@ impl Task {
         let t0 = unix_us(wall0, origin, origin);
         let ptime_us = core.send_ptime().millis() as u64 * 1000;
         tracing::info!(
-            "media started: call {label}: {} at {} Hz, {} ms frames, RTP {local} -> {}, from {} to {}, mouth_t0_unix_us={} ear_t0_unix_us={t0}",
+            "media started: call {label}: {}{} at {} Hz, {} ms frames, RTP {local} -> {}, from {} to {}, mouth_t0_unix_us={} ear_t0_unix_us={t0}",
             self.params.codec.rtpmap(),
+            self.params
+                .srtp
+                .as_ref()
+                .map(|k| format!(" over SRTP {}", k.suite))
+                .unwrap_or_default(),
             core.sample_rate(),
             core.send_ptime().millis(),
             self.params
