@@ -86,9 +86,35 @@ fn free_tcp_port() -> u16 {
         .port()
 }
 
+/// kamailio, stopped with SIGTERM when dropped, also when a test fails:
+/// `Running` kills only the main process, and kamailio's children would
+/// live on.
+struct Kamailio(Running);
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.child.try_wait() {
+            self.0.stop();
+        }
+    }
+}
+
+impl std::ops::Deref for Kamailio {
+    type Target = Running;
+    fn deref(&self) -> &Running {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Kamailio {
+    fn deref_mut(&mut self) -> &mut Running {
+        &mut self.0
+    }
+}
+
 /// kamailio listening on TLS only, on `port`, with the certificate that
 /// [`make_pki`] wrote into `dir`.
-fn kamailio(port: u16, dir: &Path) -> Running {
+fn kamailio(port: u16, dir: &Path) -> Kamailio {
     let bin = require("kamailio", "kamailio");
     let module = Path::new("/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so");
     assert!(
@@ -105,7 +131,7 @@ fn kamailio(port: u16, dir: &Path) -> Running {
         text.replace("SCRATCH", &dir.display().to_string()),
     )
     .expect("tls.cfg written");
-    let mut k = Running::spawn(
+    let mut k = Kamailio(Running::spawn(
         "kamailio",
         Command::new(bin)
             .current_dir(dir)
@@ -115,7 +141,7 @@ fn kamailio(port: u16, dir: &Path) -> Running {
             .arg(format!("TLS_CFG=\"{}\"", tls_cfg.display()))
             .args(["-DD", "-E", "-l", &format!("tls:127.0.0.1:{port}"), "-Y"])
             .arg(dir),
-    );
+    ));
     k.expect_line(&format!("tls: 127.0.0.1 [127.0.0.1]:{port}"), 10);
     // kamailio names its sockets before its TCP process listens on them.
     wait_until("kamailio to accept TCP connections", 10, || {
