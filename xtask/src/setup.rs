@@ -45,6 +45,10 @@ pub const PACKAGES: &[(&str, &str)] = &[
         "kamailio",
         "a real registrar and proxy for interoperability tests",
     ),
+    (
+        "kamailio-tls-modules",
+        "kamailio's TLS module (tls.so), for the SIP-over-TLS interoperability tests",
+    ),
     // The network between the phone and the server.
     (
         "iptables",
