@@ -49,7 +49,10 @@ pub struct Running {
 }
 
 impl Running {
+    /// Starts `cmd` as the leader of its own process group, so that
+    /// stopping it also stops the children it forks (kamailio's workers).
     pub fn spawn(name: &str, cmd: &mut Command) -> Running {
+        std::os::unix::process::CommandExt::process_group(cmd, 0);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -119,9 +122,10 @@ impl Running {
     }
 
     /// SIGTERM, then wait (SIGKILL after 5 s).
+    /// SIGTERM to the process group, then SIGKILL after 5 s.
     pub fn stop(&mut self) {
         let _ = Command::new("kill")
-            .arg(self.child.id().to_string())
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
             .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
@@ -130,6 +134,14 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.kill_group();
+    }
+
+    /// SIGKILL to the whole process group, and the leader reaped.
+    fn kill_group(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -154,8 +166,8 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // A test that panicked leaves no workers behind either.
+        self.kill_group();
     }
 }
 
