@@ -50,6 +50,9 @@ struct Cli {
     /// Where to write the test CA's certificate (PEM) for phones to trust.
     #[arg(long, value_name = "FILE")]
     tls_ca_out: Option<PathBuf>,
+    /// Serve an expired TLS certificate (to test that phones refuse it).
+    #[arg(long)]
+    tls_expired: bool,
     /// Ended calls kept for the API (older ones are forgotten).
     #[arg(long, default_value_t = simulator::pbx::DEFAULT_KEEP_ENDED)]
     keep_calls: usize,
@@ -201,6 +204,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             bind,
             names: cli.tls_name.clone(),
             ca_out: cli.tls_ca_out.clone(),
+            expired: cli.tls_expired,
         }),
         ..simulator::Options::loopback()
     };

@@ -222,7 +222,7 @@ async fn tls_listener(
     };
     let mut names = vec!["localhost".to_string(), ip.to_string()];
     names.extend(t.names.iter().cloned());
-    let pki = crate::tls::make_pki(&names)?;
+    let pki = crate::tls::make_pki(&names, t.expired)?;
     let ca_path = match &t.ca_out {
         Some(p) => p.clone(),
         None => std::env::temp_dir().join(format!("bluebean-sim-{}-ca.pem", std::process::id())),

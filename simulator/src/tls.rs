@@ -26,6 +26,9 @@ pub struct TlsOptions {
     /// Where to write the test CA's certificate (PEM); a file in the
     /// temporary directory when `None`.
     pub ca_out: Option<PathBuf>,
+    /// Serve a certificate that expired (2020), to test that phones refuse
+    /// it and say so.
+    pub expired: bool,
 }
 
 /// A test CA's certificate and the server certificate and key it signed,
@@ -43,8 +46,9 @@ pub struct TestPki {
 }
 
 /// Makes a CA and a server certificate valid for `names` (DNS names or IP
-/// addresses), with rcgen's default validity.
-pub fn make_pki(names: &[String]) -> anyhow::Result<TestPki> {
+/// addresses), with rcgen's default validity, or one that expired at the
+/// end of 2020 when `expired`.
+pub fn make_pki(names: &[String], expired: bool) -> anyhow::Result<TestPki> {
     use sha2::Digest as _;
     let mut ca = CertificateParams::new(Vec::<String>::new()).context("test CA parameters")?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -59,6 +63,10 @@ pub fn make_pki(names: &[String]) -> anyhow::Result<TestPki> {
         .distinguished_name
         .push(DnType::CommonName, "bluebean-sim");
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    if expired {
+        server.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        server.not_after = rcgen::date_time_ymd(2020, 12, 31);
+    }
     let key = KeyPair::generate().context("server key")?;
     let cert = server
         .signed_by(&key, &issuer)

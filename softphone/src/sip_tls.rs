@@ -91,18 +91,33 @@ impl TlsClient {
 
     /// Connects to `server` and completes the handshake; the connection
     /// is named `remote` for rsipstack and ends with `cancel` (which
-    /// rsipstack also cancels when the connection closes).
+    /// rsipstack also cancels when the connection closes). With `idle`,
+    /// the kernel's TCP keep-alive probes a connection quiet that long
+    /// (a dead peer then ends it). Also returns a watch on the bytes the
+    /// connection receives, where the system tells (the keep-alive's pong
+    /// check).
     pub async fn connect(
         &self,
         server: SocketAddr,
         remote: SipAddr,
         cancel: CancellationToken,
-    ) -> Result<TlsConnection, String> {
+        idle: Option<std::time::Duration>,
+    ) -> Result<(TlsConnection, Option<crate::platform::InboundWatch>), String> {
         let connector = tokio_rustls::TlsConnector::from(self.config.clone());
+        let mut watch = None;
         let dial = async {
             let tcp = tokio::net::TcpStream::connect(server)
                 .await
                 .map_err(|e| format!("cannot connect to {server} over TCP: {e}"))?;
+            if let Some(idle) = idle {
+                let probes = socket2::TcpKeepalive::new()
+                    .with_time(idle)
+                    .with_interval(std::time::Duration::from_secs(5));
+                if let Err(e) = socket2::SockRef::from(&tcp).set_tcp_keepalive(&probes) {
+                    tracing::debug!("sip: no TCP keep-alive on the TLS connection: {e}");
+                }
+            }
+            watch = crate::platform::InboundWatch::new(&tcp);
             connector
                 .connect(self.name.clone(), tcp)
                 .await
@@ -116,9 +131,10 @@ impl TlsClient {
                     HANDSHAKE_LIMIT.as_secs()
                 )
             })??;
-        TlsConnection::from_client_stream(stream, remote, Some(cancel))
+        let conn = TlsConnection::from_client_stream(stream, remote, Some(cancel))
             .await
-            .map_err(|e| format!("the TLS connection to {server} cannot be used: {e}"))
+            .map_err(|e| format!("the TLS connection to {server} cannot be used: {e}"))?;
+        Ok((conn, watch))
     }
 
     /// A handshake failure in words: what is wrong and what to do.

@@ -287,7 +287,16 @@ struct TlsLink {
     /// The live connection's token (rsipstack cancels it when the
     /// connection closes).
     live: Mutex<Option<CancellationToken>>,
+    /// The bytes the live connection received (the pong check), where the
+    /// system tells; dropped with the connection.
+    watch: Mutex<Option<Arc<crate::platform::InboundWatch>>>,
+    /// `[sip] keepalive_s`, also the TCP keep-alive's idle time (0: off).
+    keepalive: Duration,
 }
+
+/// How long a keep-alive ping waits for its pong on a connection before
+/// the connection counts as dead (RFC 5626 section 4.4.1's 10 s).
+const PONG_WAIT: Duration = Duration::from_secs(10);
 
 /// RFC 5626 section 4.4.1's keep-alive ping.
 const KEEPALIVE: &[u8] = b"\r\n\r\n";
@@ -537,6 +546,8 @@ impl SipUa {
             Some(t) => Some(Arc::new(TlsLink {
                 client: crate::sip_tls::TlsClient::new(t).map_err(|e| anyhow::anyhow!("{e}"))?,
                 live: Mutex::new(None),
+                watch: Mutex::new(None),
+                keepalive: Duration::from_secs(settings.raw.sip.keepalive_s),
             })),
             None => None,
         };
@@ -712,6 +723,14 @@ impl SipUa {
             {
                 continue; // no connection: the registration loop dials again
             }
+            // Over TLS, what the connection has received before the ping:
+            // unchanged after PONG_WAIT, the pong never came.
+            let watched = self.tls.as_ref().and_then(|link| {
+                let w = lock(&link.watch).clone()?;
+                let token = lock(&link.live).clone()?;
+                let before = w.bytes_received()?;
+                Some((w, token, before))
+            });
             let sent = match self.endpoint.transport_layer.lookup(&dest, None).await {
                 Ok((SipConnection::Udp(c), _)) => c.send_raw(KEEPALIVE, &dest).await,
                 Ok((SipConnection::Tcp(c), _)) => {
@@ -728,6 +747,23 @@ impl SipUa {
             match sent {
                 Ok(()) => tracing::trace!(to = %dest, "sip: keep-alive sent"),
                 Err(e) => tracing::debug!(to = %dest, error = %e, "sip: keep-alive not sent"),
+            }
+            if let Some((watch, token, before)) = watched {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = token.cancelled() => continue,
+                    _ = tokio::time::sleep(PONG_WAIT) => {}
+                }
+                if watch.bytes_received() == Some(before) {
+                    tracing::warn!(
+                        "sip: no answer to the keep-alive on the TLS connection to {} within {} s; \
+                         the connection is dead, dialling again",
+                        dest.addr,
+                        PONG_WAIT.as_secs()
+                    );
+                    // rsipstack closes it; the registration loop dials again.
+                    token.cancel();
+                }
             }
         }
     }
@@ -844,10 +880,25 @@ impl SipUa {
         let remote = self.destination(account);
         let token = self.cancel.child_token();
         let started = Instant::now();
-        let conn = link
+        let idle = (!link.keepalive.is_zero()).then(|| link.keepalive.max(PONG_WAIT));
+        let (conn, watch) = link
             .client
-            .connect(account.next_hop, remote, token.clone())
+            .connect(account.next_hop, remote, token.clone(), idle)
             .await?;
+        // The watch holds a duplicate of the socket: it goes when the
+        // connection goes, so the socket closes with it.
+        let watch = watch.map(Arc::new);
+        *lock(&link.watch) = watch.clone();
+        if let Some(w) = watch {
+            let (link, ended) = (link.clone(), token.clone());
+            tokio::spawn(async move {
+                ended.cancelled().await;
+                let mut slot = lock(&link.watch);
+                if slot.as_ref().is_some_and(|s| Arc::ptr_eq(s, &w)) {
+                    *slot = None;
+                }
+            });
+        }
         tracing::info!(
             "sip: TLS connection to {} established in {} ms",
             account.next_hop,

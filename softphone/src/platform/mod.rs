@@ -14,6 +14,7 @@
 //! | detached start | its own process group | its own process group, no console window |
 //! | a command's tree | its own process group, `SIGKILL` to the group | started suspended, put in a job object, resumed; `TerminateJobObject` |
 //! | shutdown | `SIGTERM`, `SIGINT` | Ctrl-C, Ctrl-Break, the console closing |
+//! | bytes a TCP connection received (the keep-alive's pong check) | `TCP_INFO`'s `tcpi_bytes_received` on a duplicate of the socket (Linux; other Unixes: unknown) | unknown (the kernel's TCP keep-alive still ends a dead connection) |
 
 #[cfg(unix)]
 mod unix;

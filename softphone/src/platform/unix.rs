@@ -166,3 +166,45 @@ impl ShutdownSignals {
         }
     }
 }
+
+/// Watches how many bytes a TCP connection has received, on a duplicate of
+/// its socket (the connection itself belongs to rsipstack). Drop it when
+/// the connection ends: the duplicate keeps the socket open.
+#[derive(Debug)]
+pub struct InboundWatch(std::os::fd::OwnedFd);
+
+impl InboundWatch {
+    /// A watch on `tcp`'s socket, when it can be duplicated.
+    pub fn new(tcp: &tokio::net::TcpStream) -> Option<InboundWatch> {
+        use std::os::fd::AsFd as _;
+        tcp.as_fd().try_clone_to_owned().ok().map(InboundWatch)
+    }
+
+    /// Bytes received so far (`None` where the system does not say).
+    #[cfg(target_os = "linux")]
+    pub fn bytes_received(&self) -> Option<u64> {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: `tcp_info` is plain old data; getsockopt writes at most
+        // `len` bytes into it and the descriptor is ours (a duplicate).
+        let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let r = unsafe {
+            libc::getsockopt(
+                self.0.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_INFO,
+                (&raw mut info).cast(),
+                &mut len,
+            )
+        };
+        // Kernels before 4.1 stop before `tcpi_bytes_received`.
+        let needed = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_received) + 8;
+        (r == 0 && len as usize >= needed).then_some(info.tcpi_bytes_received)
+    }
+
+    /// Bytes received so far (`None` where the system does not say).
+    #[cfg(not(target_os = "linux"))]
+    pub fn bytes_received(&self) -> Option<u64> {
+        None
+    }
+}

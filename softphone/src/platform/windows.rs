@@ -463,3 +463,22 @@ impl ShutdownSignals {
         }
     }
 }
+
+/// Would watch how many bytes a TCP connection has received; Windows does
+/// not say here (`SIO_TCP_INFO` needs the socket's handle while rsipstack
+/// owns it), so the keep-alive's pong check is off and the kernel's TCP
+/// keep-alive ends a dead connection instead.
+#[derive(Debug)]
+pub struct InboundWatch;
+
+impl InboundWatch {
+    /// No watch on Windows.
+    pub fn new(_tcp: &tokio::net::TcpStream) -> Option<InboundWatch> {
+        None
+    }
+
+    /// Unknown.
+    pub fn bytes_received(&self) -> Option<u64> {
+        None
+    }
+}
