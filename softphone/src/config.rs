@@ -806,8 +806,21 @@ impl Settings {
             key: key.to_string(),
             message,
         };
-        let tls_wanted = raw.account.transport.trim().eq_ignore_ascii_case("tls");
-        let server = resolve_default(&raw.account.server, if tls_wanted { 5061 } else { 5060 })
+        let (server_text, sips) =
+            server_form(&raw.account.server).map_err(|m| invalid("account.server", m))?;
+        let transport_text = raw.account.transport.trim().to_ascii_lowercase();
+        if sips && transport_text == "tcp" {
+            return Err(invalid(
+                "account.server",
+                format!(
+                    "'{}' asks for TLS (sips:) but account.transport is \"tcp\" \
+                     (write transport = \"tls\", or the server without sips:)",
+                    raw.account.server.trim()
+                ),
+            ));
+        }
+        let tls_wanted = sips || transport_text == "tls";
+        let server = resolve_default(server_text, if tls_wanted { 5061 } else { 5060 })
             .map_err(|m| invalid("account.server", m))?;
         if raw.account.user.trim().is_empty() {
             return Err(invalid(
@@ -824,7 +837,8 @@ impl Settings {
                 )
             })?),
         };
-        let transport = match raw.account.transport.trim().to_ascii_lowercase().as_str() {
+        let transport = match transport_text.as_str() {
+            _ if sips => Transport::Tls,
             "udp" => Transport::Udp,
             "tcp" => Transport::Tcp,
             "tls" => Transport::Tls,
@@ -836,7 +850,9 @@ impl Settings {
             }
         };
         let tls = match transport {
-            Transport::Tls => Some(tls_settings(&raw, path).map_err(|(k, m)| invalid(k, m))?),
+            Transport::Tls => {
+                Some(tls_settings(&raw, server_text, path).map_err(|(k, m)| invalid(k, m))?)
+            }
             _ => None,
         };
         let outbound_proxy = match &raw.account.outbound_proxy {
@@ -1056,6 +1072,27 @@ fn resolve(server: &str) -> Result<SocketAddr, String> {
 }
 
 /// The host of a `host:port` or `host` (IPv6 in brackets or bare).
+/// The server as written, without a `sip:` or `sips:` scheme, and whether
+/// it was `sips:` (RFC 3261 section 26.2: TLS all the way).
+fn server_form(server: &str) -> Result<(&str, bool), String> {
+    let s = server.trim();
+    let lower = s.to_ascii_lowercase();
+    let (rest, sips) = if lower.starts_with("sips:") {
+        (&s[5..], true)
+    } else if lower.starts_with("sip:") {
+        (&s[4..], false)
+    } else {
+        (s, false)
+    };
+    if rest.contains(['@', ';', '?', '/']) {
+        return Err(format!(
+            "'{s}' is not a server: write host[:port], optionally as sips:host[:port] \
+             (no user part, parameters or path)"
+        ));
+    }
+    Ok((rest, sips))
+}
+
 fn host_of(server: &str) -> &str {
     let s = server.trim();
     if let Some(rest) = s.strip_prefix('[') {
@@ -1069,11 +1106,15 @@ fn host_of(server: &str) -> &str {
 
 /// Reads the TLS settings of `[account]`: the certificate name, the CA
 /// file (relative to the settings file), the pin. Errors name the key.
-fn tls_settings(raw: &RawSettings, path: &Path) -> Result<TlsSettings, (&'static str, String)> {
+fn tls_settings(
+    raw: &RawSettings,
+    server: &str,
+    path: &Path,
+) -> Result<TlsSettings, (&'static str, String)> {
     let t = &raw.tls;
     let server_name = match &t.server_name {
         Some(n) if !n.trim().is_empty() => n.trim().to_string(),
-        _ => host_of(&raw.account.server).to_string(),
+        _ => host_of(server).to_string(),
     };
     if rustls::pki_types::ServerName::try_from(server_name.as_str()).is_err() {
         return Err((
@@ -1204,6 +1245,36 @@ mod tests {
             .expect_err("unresolvable")
             .to_string();
         assert!(e.contains("sip.stun_server"), "{e}");
+    }
+
+    #[test]
+    fn a_sips_server_means_tls_on_5061() {
+        let sips = "[account]\nserver = \"sips:127.0.0.1\"\nuser = \"1910\"\n";
+        let s = Settings::from_toml(sips, Path::new("/etc/bb/s.toml")).expect("valid");
+        assert_eq!((s.transport, s.server.port()), (Transport::Tls, 5061));
+        assert_eq!(s.raw.account.server, "sips:127.0.0.1", "kept as written");
+        assert_eq!(
+            s.tls.as_ref().map(|t| t.server_name.as_str()),
+            Some("127.0.0.1")
+        );
+        let s = Settings::from_toml(
+            "[account]\nserver = \"sip:127.0.0.1:5070\"\nuser = \"1910\"\n",
+            Path::new("/etc/bb/s.toml"),
+        )
+        .expect("valid");
+        assert_eq!((s.transport, s.server.port()), (Transport::Udp, 5070));
+        for (bad, says) in [
+            ("sips:127.0.0.1\"\ntransport = \"tcp", "asks for TLS"),
+            ("sips:1910@127.0.0.1", "no user part"),
+        ] {
+            let e = Settings::from_toml(
+                &format!("[account]\nserver = \"{bad}\"\nuser = \"1910\"\n"),
+                Path::new("/etc/bb/s.toml"),
+            )
+            .expect_err(bad)
+            .to_string();
+            assert!(e.contains("account.server") && e.contains(says), "{e}");
+        }
     }
 
     #[test]
