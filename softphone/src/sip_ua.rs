@@ -692,6 +692,13 @@ impl SipUa {
         let mut cur = lock(&self.public);
         if *cur != public {
             match public {
+                // Over TLS Contact always names the connection; only
+                // another IP than ours says a NAT is in the way.
+                Some(p) if self.transport == Transport::Tls && p.ip() == self.local.ip() => {
+                    tracing::info!(
+                        "sip: the server sees our TLS connection at {p}; Contact names it (no NAT)"
+                    )
+                }
                 Some(p) => tracing::info!(
                     "sip: the server sees us at {p} (a NAT is in the way); Contact and SDP name it"
                 ),
