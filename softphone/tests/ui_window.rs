@@ -882,3 +882,27 @@ fn history_lists_calls_and_redials_on_click() {
         }]
     );
 }
+
+#[test]
+fn call_encryption_is_chosen_on_the_account_tab_and_saved() {
+    let (mut h, core) = window(Lang::Ja);
+    click(&mut h, "設定");
+    click(&mut h, "TLS");
+    click(&mut h, "必須");
+    click(&mut h, "保存");
+    let saved = softphone::config::Settings::load(&core.settings_path).expect("valid file");
+    assert_eq!(saved.raw.audio.srtp, "required");
+    assert_eq!(saved.audio.srtp, bb_sip::sdes::Policy::Required);
+    assert_eq!(saved.raw.account.transport, "tls");
+    // Opened again, the window shows what the file says.
+    click(&mut h, "設定");
+    assert_eq!(
+        h.get_by_label("必須").accesskit_node().toggled(),
+        Some(egui::accesskit::Toggled::True),
+        "the choice is not shown as saved"
+    );
+    assert_eq!(
+        h.get_by_label("オフ").accesskit_node().toggled(),
+        Some(egui::accesskit::Toggled::False)
+    );
+}

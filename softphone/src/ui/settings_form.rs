@@ -70,6 +70,8 @@ pub enum Field {
     Password,
     /// `account.transport`
     Transport,
+    /// `audio.srtp`
+    Srtp,
     /// `operator.login_id`
     OperatorId,
     /// `operator.password`
@@ -110,6 +112,7 @@ impl Field {
             | Field::User
             | Field::Password
             | Field::Transport
+            | Field::Srtp
             | Field::OperatorId
             | Field::OperatorPassword
             | Field::General => Tab::Account,
@@ -131,6 +134,7 @@ impl Field {
             "account.server" | "account.outbound_proxy" | "account.local_addr" => Field::Server,
             "account.user" => Field::User,
             "account.transport" => Field::Transport,
+            "audio.srtp" => Field::Srtp,
             "web.popup.method" | "web.popup" => Field::PopupUrl,
             "web.detail.method" | "web.detail" => Field::DetailUrl,
             "web.detail.browser" => Field::DetailBrowser,
@@ -170,6 +174,9 @@ pub struct SettingsForm {
     pub password: String,
     /// Transport.
     pub transport: TransportChoice,
+    /// Call encryption (`audio.srtp`); an unreadable value in the file
+    /// shows as off and is kept unless changed here.
+    pub srtp: bb_sip::sdes::Policy,
     /// Operator login ID (`%OpId%`).
     pub operator_id: String,
     /// Operator password (`%OpPW%`).
@@ -244,6 +251,7 @@ impl SettingsForm {
                 "tls" => TransportChoice::Tls,
                 _ => TransportChoice::Udp,
             },
+            srtp: bb_sip::sdes::Policy::parse(&raw.audio.srtp).unwrap_or_default(),
             operator_id: raw.operator.login_id.clone(),
             operator_password: raw.operator.password.clone(),
             popup_method: match &popup {
@@ -307,7 +315,7 @@ impl SettingsForm {
             Field::AudioInput => &mut self.audio_input,
             Field::AudioOutput => &mut self.audio_output,
             Field::RingDevice => &mut self.ring_device,
-            Field::Transport | Field::Codecs | Field::General => return None,
+            Field::Transport | Field::Srtp | Field::Codecs | Field::General => return None,
         })
     }
 
@@ -370,6 +378,11 @@ impl SettingsForm {
             TransportChoice::Tls => "tls",
         }
         .to_owned();
+        // What the window showed for the file's value: written only when
+        // changed, so text the window cannot show is kept.
+        if bb_sip::sdes::Policy::parse(&raw.audio.srtp).unwrap_or_default() != self.srtp {
+            raw.audio.srtp = self.srtp.as_str().to_owned();
+        }
         raw.operator.login_id = self.operator_id.trim().to_owned();
         raw.operator.password = self.operator_password.clone();
         raw.web.skip_internal = self.web_skip_internal;
@@ -657,6 +670,22 @@ mod tests {
         let f = SettingsForm::from_raw(&r, &UiPrefs::default(), &Tr::new(Lang::En));
         assert_eq!(f.transport, TransportChoice::Tls);
         assert_eq!(f.to_raw(), r);
+    }
+
+    #[test]
+    fn srtp_is_chosen_in_the_window_and_an_odd_value_survives_a_save() {
+        let mut f = form();
+        assert_eq!(f.srtp, bb_sip::sdes::Policy::Off);
+        f.srtp = bb_sip::sdes::Policy::Required;
+        assert_eq!(f.to_raw().audio.srtp, "required");
+        let mut r = raw();
+        r.audio.srtp = " Optional ".into();
+        let f = SettingsForm::from_raw(&r, &UiPrefs::default(), &Tr::new(Lang::En));
+        assert_eq!(f.srtp, bb_sip::sdes::Policy::Optional);
+        assert_eq!(f.to_raw(), r, "written back as it was");
+        r.audio.srtp = "maybe".into();
+        let f = SettingsForm::from_raw(&r, &UiPrefs::default(), &Tr::new(Lang::En));
+        assert_eq!(f.to_raw(), r, "not turned into off");
     }
 
     #[test]

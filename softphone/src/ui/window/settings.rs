@@ -314,6 +314,22 @@ impl OperatorWindow {
             ui.radio_value(&mut form.transport, TransportChoice::Tls, "TLS");
         });
         self.field_notes(ui, form, Field::Transport);
+        ui.label(self.tr.t("acct-srtp"));
+        ui.horizontal(|ui| {
+            use bb_sip::sdes::Policy;
+            ui.radio_value(&mut form.srtp, Policy::Off, self.tr.t("acct-srtp-off"));
+            ui.radio_value(
+                &mut form.srtp,
+                Policy::Optional,
+                self.tr.t("acct-srtp-optional"),
+            );
+            ui.radio_value(
+                &mut form.srtp,
+                Policy::Required,
+                self.tr.t("acct-srtp-required"),
+            );
+        });
+        self.field_notes(ui, form, Field::Srtp);
         ui.separator();
         self.text_field(
             ui,
