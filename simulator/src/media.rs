@@ -406,22 +406,13 @@ impl MediaEngine {
     /// One datagram from the far end, from `from`: an RTP packet's source
     /// becomes where we send.
     pub fn receive_from(&mut self, data: &[u8], from: SocketAddr) {
-        let clear;
-        let data = match &mut self.srtp {
-            None => data,
-            Some(s) => match s.unprotect_rtp(data) {
-                Ok(c) => {
-                    clear = c;
-                    &clear[..]
-                }
-                Err(_) => {
-                    // Plain RTP, a wrong key, a replay: not heard, and it
-                    // does not move where we send.
-                    self.stats.srtp_dropped += 1;
-                    return;
-                }
-            },
+        let Ok(clear) = bb_media::srtp::open(self.srtp.as_mut(), data, false) else {
+            // Plain RTP, a wrong key, a replay: not heard, and it does not
+            // move where we send.
+            self.stats.srtp_dropped += 1;
+            return;
         };
+        let data = &clear[..];
         let before = self.stats.packets_received;
         self.receive(data);
         if self.stats.packets_received > before && self.latched != Some(from) {
@@ -537,9 +528,10 @@ impl MediaEngine {
             self.ts = self.ts.wrapping_add(FRAME as u32);
             out.push(p);
         }
-        if let Some(s) = &mut self.srtp {
-            out = out.iter().filter_map(|p| s.protect_rtp(p).ok()).collect();
-        }
+        out = out
+            .into_iter()
+            .filter_map(|p| bb_media::srtp::seal(self.srtp.as_mut(), p, false).ok())
+            .collect();
         self.stats.packets_sent += out.len() as u64;
         out
     }

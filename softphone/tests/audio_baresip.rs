@@ -272,25 +272,32 @@ fn baresip_calls_bbclient_with_pcmu() {
     kam.stop();
 }
 
-#[test]
-fn bbclient_requiring_srtp_calls_baresip_with_mandatory_srtp() {
-    let name = "audio-baresip-srtp-out";
+/// An SRTP call between bbclient (`srtp`) and baresip (`mediaenc`), placed
+/// by bbclient when `bbclient_calls`, else by baresip; tones and SRTCP are
+/// checked both ways, and bbclient names the suite.
+fn srtp_call(name: &str, bbclient_calls: bool, srtp: &str, mediaenc: &str) {
     let dir = scratch(name);
     write_bursts(&dir.join("1910-in.wav"), 8000, Bursts::new(1000.0), 3.0);
     let port = free_udp_port();
     let mut kam = kamailio(port, &dir);
-    let mut bs = Baresip::start(&dir, port, 8000, "PCMU/8000", "srtp-mand");
+    let mut bs = Baresip::start(&dir, port, 8000, "PCMU/8000", mediaenc);
     let mut a = Phone::start(
         &dir,
         name,
-        &bbclient_settings_srtp(port, "\"PCMU\"", &dir, "required"),
+        &bbclient_settings_srtp(port, "\"PCMU\"", &dir, srtp),
     );
     a.proc.expect_line("registered as 1910", 15);
-
-    a.verb(&["call", "1330"]);
-    bs.expect_event("CALL_INCOMING", 10);
-    bs.command("accept", "");
-    a.proc.expect_line("answered", 10);
+    if bbclient_calls {
+        a.verb(&["call", "1330"]);
+        bs.expect_event("CALL_INCOMING", 10);
+        bs.command("accept", "");
+        a.proc.expect_line("answered", 10);
+    } else {
+        bs.command("dial", &format!("sip:1910@127.0.0.1:{port}"));
+        a.proc.expect_line("ringing: call from 1330", 10);
+        a.verb(&["answer"]);
+        bs.expect_event("CALL_ESTABLISHED", 10);
+    }
     let started = line(&mut a.proc, "media started", 10);
     assert!(
         started.contains("PCMU/8000 over SRTP AES_CM_128_HMAC_SHA1_"),
@@ -299,8 +306,14 @@ fn bbclient_requiring_srtp_calls_baresip_with_mandatory_srtp() {
     // Long enough for baresip's first SRTCP report (every 5 s).
     wait_recorded(&dir.join("1910-out.wav"), 7.0, 20);
     let status = a.verb(&["status", "--json"]);
-    a.verb(&["hangup"]);
-    bs.expect_event("CALL_CLOSED", 10);
+    if bbclient_calls {
+        a.verb(&["hangup"]);
+        bs.expect_event("CALL_CLOSED", 10);
+    } else {
+        bs.command("hangup", "");
+        bs.expect_event("CALL_CLOSED", 10);
+        line(&mut a.proc, "hung up: remote_hangup", 10);
+    }
     let stopped = line(&mut a.proc, "media stopped", 10);
     println!(
         "{name}: {started}\n{name}: {}",
@@ -314,43 +327,11 @@ fn bbclient_requiring_srtp_calls_baresip_with_mandatory_srtp() {
 }
 
 #[test]
-fn baresip_offering_srtp_calls_bbclient_with_optional_srtp() {
-    let name = "audio-baresip-srtp-in";
-    let dir = scratch(name);
-    write_bursts(&dir.join("1910-in.wav"), 8000, Bursts::new(1000.0), 3.0);
-    let port = free_udp_port();
-    let mut kam = kamailio(port, &dir);
-    let mut bs = Baresip::start(&dir, port, 8000, "PCMU/8000", "srtp");
-    let mut a = Phone::start(
-        &dir,
-        name,
-        &bbclient_settings_srtp(port, "\"PCMU\"", &dir, "optional"),
-    );
-    a.proc.expect_line("registered as 1910", 15);
+fn bbclient_requiring_srtp_calls_baresip_with_mandatory_srtp() {
+    srtp_call("audio-baresip-srtp-out", true, "required", "srtp-mand");
+}
 
-    bs.command("dial", &format!("sip:1910@127.0.0.1:{port}"));
-    a.proc.expect_line("ringing: call from 1330", 10);
-    a.verb(&["answer"]);
-    bs.expect_event("CALL_ESTABLISHED", 10);
-    let started = line(&mut a.proc, "media started", 10);
-    assert!(
-        started.contains("PCMU/8000 over SRTP AES_CM_128_HMAC_SHA1_"),
-        "{started}"
-    );
-    // Long enough for baresip's first SRTCP report (every 5 s).
-    wait_recorded(&dir.join("1910-out.wav"), 7.0, 20);
-    let status = a.verb(&["status", "--json"]);
-    bs.command("hangup", "");
-    bs.expect_event("CALL_CLOSED", 10);
-    line(&mut a.proc, "hung up: remote_hangup", 10);
-    let stopped = line(&mut a.proc, "media stopped", 10);
-    println!(
-        "{name}: {started}\n{name}: {}",
-        stopped.split("media stopped: ").nth(1).unwrap_or(&stopped)
-    );
-    srtcp_both_ways(name, &status, &stopped);
-    check_both_ways(name, &dir, &bs, 8000);
-    a.proc.stop();
-    bs.proc.stop();
-    kam.stop();
+#[test]
+fn baresip_offering_srtp_calls_bbclient_with_optional_srtp() {
+    srtp_call("audio-baresip-srtp-in", false, "optional", "srtp");
 }

@@ -13,6 +13,7 @@
 //! `Debug` says only its length, and its bytes are wiped on drop. The
 //! base64 text of SDP (`inline:`) is the SDP layer's business.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use rtc_crypto::RTCRandom;
@@ -291,6 +292,34 @@ impl SrtpStream {
             .decrypt_rtcp(srtcp)
             .map(|b| b.to_vec())
             .map_err(|e| rx_error("rtcp", e))
+    }
+}
+
+/// A received datagram made clear: as it is when the call has no SRTP,
+/// else authenticated and decrypted as RTP or (`rtcp`) RTCP.
+pub fn open<'a>(
+    srtp: Option<&mut SrtpStream>,
+    datagram: &'a [u8],
+    rtcp: bool,
+) -> Result<Cow<'a, [u8]>, SrtpError> {
+    match srtp {
+        None => Ok(Cow::Borrowed(datagram)),
+        Some(s) if rtcp => s.unprotect_rtcp(datagram).map(Cow::Owned),
+        Some(s) => s.unprotect_rtp(datagram).map(Cow::Owned),
+    }
+}
+
+/// A datagram to send: as it is when the call has no SRTP, else protected
+/// as RTP or (`rtcp`) RTCP.
+pub fn seal(
+    srtp: Option<&mut SrtpStream>,
+    datagram: Vec<u8>,
+    rtcp: bool,
+) -> Result<Vec<u8>, SrtpError> {
+    match srtp {
+        None => Ok(datagram),
+        Some(s) if rtcp => s.protect_rtcp(&datagram),
+        Some(s) => s.protect_rtp(&datagram),
     }
 }
 

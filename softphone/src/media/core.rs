@@ -74,7 +74,7 @@ use bb_media::opus::{FrameDuration, OpusDecoder, OpusEncoder, OpusEncoderConfig}
 use bb_media::plc::Plc;
 use bb_media::rtcp::{self, NtpTime, ReceptionStats, RtcpReport, RtcpTimer, SenderInfo};
 use bb_media::rtp::{self, RtpDrop, RtpReceiver, RtpReceiverConfig, RtpSender, SourceEvent};
-use bb_media::srtp::{SrtpKeys, SrtpStream};
+use bb_media::srtp::{self, SrtpKeys, SrtpStream};
 use bb_media::{Time, g711};
 
 use super::audio::{AudioSink, AudioSource};
@@ -683,24 +683,29 @@ impl MediaCore {
 
     /// Queues a datagram, encrypted first when the call has SRTP.
     fn transmit(&mut self, socket: Socket, to: SocketAddr, data: Vec<u8>, rtcp: bool) {
-        let data = match &mut self.srtp {
-            None => data,
-            Some(s) => {
-                let sealed = if rtcp {
-                    s.protect_rtcp(&data)
-                } else {
-                    s.protect_rtp(&data)
-                };
-                match sealed {
-                    Ok(d) => d,
-                    Err(e) => {
-                        self.codec_error("srtp", e.to_string());
-                        return;
-                    }
-                }
+        match srtp::seal(self.srtp.as_mut(), data, rtcp) {
+            Ok(data) => self.transmits.push_back(Transmit { socket, to, data }),
+            Err(e) => self.codec_error("srtp", e.to_string()),
+        }
+    }
+
+    /// A received datagram made clear (SRTP), or `None` when it does not
+    /// authenticate: then counted and, the first time, reported.
+    fn open<'a>(
+        &mut self,
+        buf: &'a [u8],
+        from: SocketAddr,
+        rtcp: bool,
+    ) -> Option<std::borrow::Cow<'a, [u8]>> {
+        match srtp::open(self.srtp.as_mut(), buf, rtcp) {
+            Ok(clear) => Some(clear),
+            Err(e) => {
+                self.stats.dropped_srtp += 1;
+                let kind = if rtcp { "srtcp" } else { "srtp" };
+                self.first_drop(kind, format!("{e} ({} octets from {from})", buf.len()));
+                None
             }
-        };
-        self.transmits.push_back(Transmit { socket, to, data });
+        }
     }
 
     fn first_drop(&mut self, kind: &'static str, reason: String) {
@@ -837,21 +842,10 @@ impl MediaCore {
             return;
         }
         // SRTP: only what authenticates goes further (and may move the latch).
-        let clear;
-        let buf = match &mut self.srtp {
-            None => buf,
-            Some(s) => match s.unprotect_rtp(buf) {
-                Ok(c) => {
-                    clear = c;
-                    &clear[..]
-                }
-                Err(e) => {
-                    self.stats.dropped_srtp += 1;
-                    self.first_drop("srtp", format!("{e} ({} octets from {from})", buf.len()));
-                    return;
-                }
-            },
+        let Some(clear) = self.open(buf, from, false) else {
+            return;
         };
+        let buf = &clear[..];
         if !self.source_ok(now, from, buf) {
             self.stats.dropped_unexpected_source += 1;
             self.first_drop(
@@ -966,21 +960,10 @@ impl MediaCore {
         if self.closed {
             return;
         }
-        let clear;
-        let buf = match &mut self.srtp {
-            None => buf,
-            Some(s) => match s.unprotect_rtcp(buf) {
-                Ok(c) => {
-                    clear = c;
-                    &clear[..]
-                }
-                Err(e) => {
-                    self.stats.dropped_srtp += 1;
-                    self.first_drop("srtcp", format!("{e} ({} octets from {from})", buf.len()));
-                    return;
-                }
-            },
+        let Some(clear) = self.open(buf, from, true) else {
+            return;
         };
+        let buf = &clear[..];
         let reports = match rtcp::parse(buf) {
             Ok(r) => r,
             Err(e) => {
