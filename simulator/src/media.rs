@@ -15,7 +15,7 @@ use std::io::Cursor;
 use std::net::SocketAddr;
 
 use bb_media::srtp::{SrtpError, SrtpKeys, SrtpStream};
-use bb_sip::sdes::Crypto;
+use bb_sip::sdes::StreamKeys;
 use bb_sip::sdp::{AudioSdp, Direction, Format};
 use serde::Serialize;
 
@@ -216,23 +216,13 @@ impl Remote {
     }
 }
 
-/// The SRTP part of a party's SDP: the profile (`RTP/SAVP` when `true`)
-/// and the keys it announces.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SdpKeys {
-    /// `RTP/SAVP`.
-    pub secure: bool,
-    /// `a=crypto` lines.
-    pub crypto: Vec<Crypto>,
-}
-
 /// Our SDP for a party at `addr` preferring `first` (PCMU or PCMA), in
 /// `dir`, with `keys`.
 pub fn party_sdp(
     addr: SocketAddr,
     first: &str,
     dir: Direction,
-    keys: &SdpKeys,
+    keys: &StreamKeys,
     session: u64,
     version: u64,
 ) -> Vec<u8> {
@@ -379,16 +369,12 @@ impl MediaEngine {
     /// Sets (or changes, on re-INVITE) the SRTP keys; `None`: plain RTP.
     /// Only the direction whose key changed starts afresh.
     pub fn set_srtp(&mut self, keys: Option<&SrtpKeys>) -> Result<(), SrtpError> {
-        match (&mut self.srtp, keys) {
-            (Some(s), Some(k)) => {
-                if s.keys().local != k.local {
-                    self.stats.srtp_rekeys += 1;
-                }
-                s.rekey(k)?
-            }
-            (_, Some(k)) => self.srtp = Some(SrtpStream::new(k)?),
-            (_, None) => self.srtp = None,
+        if let (Some(s), Some(k)) = (&self.srtp, keys)
+            && s.keys().local != k.local
+        {
+            self.stats.srtp_rekeys += 1;
         }
+        bb_media::srtp::apply(&mut self.srtp, keys)?;
         self.stats.srtp = keys.map(|k| k.suite.sdes_name().to_string());
         Ok(())
     }
@@ -843,7 +829,7 @@ mod tests {
             "127.0.0.1:5000".parse().expect("addr"),
             "PCMA",
             Direction::SendOnly,
-            &SdpKeys::default(),
+            &StreamKeys::default(),
             1,
             1,
         );

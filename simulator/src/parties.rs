@@ -18,13 +18,13 @@ use serde::Serialize;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::media::{MediaEngine, MediaStats, Remote, SdpKeys, party_sdp, read_wav};
+use crate::media::{MediaEngine, MediaStats, Remote, party_sdp, read_wav};
 use crate::party::{PartyAction, PartyPlan, PartyScript, Play};
 use crate::pbx::{Action, CallView, LegId, PlaceError, ReqId};
 use crate::sdp_util;
 use crate::state::{SimState, lock};
 use bb_media::srtp::SrtpKeys;
-use bb_sip::sdes::{self, Agreed, Refusal};
+use bb_sip::sdes::StreamKeys;
 use bb_sip::sdp::AudioSdp;
 
 /// Ended parties kept for the API (their recordings included).
@@ -70,68 +70,42 @@ struct PartyInfo {
     rtp: SocketAddr,
     script: PartyScript,
     engine: MediaEngine,
-    /// The SRTP profile and keys our SDP announces.
-    keys: SdpKeys,
-    /// What SDES agreed, when the call is encrypted.
-    agreed: Option<Agreed>,
+    /// The SRTP keys our SDP announces and what SDES agreed.
+    keys: StreamKeys,
 }
 
 impl PartyInfo {
-    /// Takes an agreement (or none: plain RTP) into the media.
-    fn use_keys(&mut self, agreed: Option<Agreed>) -> Result<(), String> {
-        let keys = agreed
+    /// Puts what SDES agreed (or plain RTP) into the media.
+    fn use_keys(&mut self) -> Result<(), String> {
+        let keys = self
+            .keys
+            .agreed
             .as_ref()
             .map(|a| SrtpKeys::from_sdes(a.suite, a.local.octets(), a.remote.octets()))
             .transpose()
             .map_err(|e| e.to_string())?;
         self.engine
             .set_srtp(keys.as_ref())
-            .map_err(|e| e.to_string())?;
-        self.agreed = agreed;
-        Ok(())
+            .map_err(|e| e.to_string())
     }
 
-    /// Answers the keys of an offer (the first one or a re-INVITE's).
+    /// Answers the keys of an offer (the first one or a re-INVITE's);
+    /// `srtp_rekey`: a fresh key of ours in every answer.
     fn answer_keys(&mut self, offer: &AudioSdp) -> Result<(), String> {
-        // `srtp_rekey`: a fresh key of ours in every answer (but never a
-        // downgrade of an encrypted call).
-        if self.agreed.is_some() && !offer.crypto.iter().any(sdes::usable) {
-            return Err(Refusal::Downgrade.to_string());
-        }
-        let current = self.agreed.as_ref().filter(|_| !self.script.srtp_rekey);
-        let answered = sdes::answer(
-            self.script.srtp_policy(),
-            &offer.crypto,
-            offer.secure,
-            current,
-            &mut sdes::random_key,
-        )
-        .map_err(|e| e.to_string())?;
-        match answered {
-            Some((ours, agreed)) => {
-                self.keys = SdpKeys {
-                    secure: offer.secure,
-                    crypto: vec![ours],
-                };
-                self.use_keys(Some(agreed))
-            }
-            None => {
-                self.keys = SdpKeys::default();
-                self.use_keys(None)
-            }
-        }
+        let policy = self.script.srtp_policy();
+        let keep_ours = !self.script.srtp_rekey;
+        self.keys
+            .answer(policy, &offer.crypto, offer.secure, keep_ours)
+            .map_err(|e| e.to_string())?;
+        self.use_keys()
     }
 
     /// Reads the keys of the answer to our offer.
     fn take_answer(&mut self, answer: &AudioSdp) -> Result<(), String> {
-        let agreed = sdes::answered(self.script.srtp_policy(), &self.keys.crypto, &answer.crypto)
+        self.keys
+            .take_answer(self.script.srtp_policy(), &answer.crypto)
             .map_err(|e| e.to_string())?;
-        if let Some(a) = &agreed {
-            self.keys.crypto.retain(|c| c.tag == a.tag);
-        } else {
-            self.keys = SdpKeys::default();
-        }
-        self.use_keys(agreed)
+        self.use_keys()
     }
 }
 
@@ -283,8 +257,7 @@ impl Parties {
         let rtp = sock
             .local_addr()
             .map_err(|e| PlaceOrRtp::Rtp(e.to_string()))?;
-        let (secure, crypto) = sdes::offer(script.srtp_policy(), &mut sdes::random_key);
-        let keys = SdpKeys { secure, crypto };
+        let keys = StreamKeys::offering(script.srtp_policy());
         let offer = party_sdp(
             rtp,
             &script.codec,
@@ -312,7 +285,7 @@ impl Parties {
         sock: UdpSocket,
         rtp: SocketAddr,
         script: PartyScript,
-        keys: SdpKeys,
+        keys: StreamKeys,
         role: &'static str,
         number: &str,
         dialled: &str,
@@ -342,7 +315,6 @@ impl Parties {
             script: script.clone(),
             engine,
             keys,
-            agreed: None,
         };
         // A called party decides on the offer's SRTP keys at once: a call
         // it cannot take (its `srtp` says no) is refused with 488.
@@ -397,7 +369,7 @@ impl Parties {
                             sock,
                             rtp,
                             script,
-                            SdpKeys::default(),
+                            StreamKeys::default(),
                             "called",
                             &number,
                             &number,

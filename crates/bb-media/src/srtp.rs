@@ -248,7 +248,7 @@ impl SrtpStream {
     pub fn protect_rtp(&mut self, rtp: &[u8]) -> Result<Vec<u8>, SrtpError> {
         self.tx
             .encrypt_rtp(rtp)
-            .map(|b| b.to_vec())
+            .map(Vec::from)
             .map_err(|e| SrtpError::Protect {
                 what: "rtp",
                 why: e.to_string(),
@@ -259,7 +259,7 @@ impl SrtpStream {
     pub fn protect_rtcp(&mut self, rtcp: &[u8]) -> Result<Vec<u8>, SrtpError> {
         self.tx
             .encrypt_rtcp(rtcp)
-            .map(|b| b.to_vec())
+            .map(Vec::from)
             .map_err(|e| SrtpError::Protect {
                 what: "rtcp",
                 why: e.to_string(),
@@ -270,7 +270,7 @@ impl SrtpStream {
     pub fn unprotect_rtp(&mut self, srtp: &[u8]) -> Result<Vec<u8>, SrtpError> {
         self.rx
             .decrypt_rtp(srtp)
-            .map(|b| b.to_vec())
+            .map(Vec::from)
             .map_err(|e| rx_error("rtp", e))
     }
 
@@ -290,8 +290,25 @@ impl SrtpStream {
         }
         self.rx
             .decrypt_rtcp(srtcp)
-            .map(|b| b.to_vec())
+            .map(Vec::from)
             .map_err(|e| rx_error("rtcp", e))
+    }
+}
+
+/// Puts `keys` into a call's stream slot: a new stream, new keys for the
+/// one there (only the changed direction restarts, see
+/// [`SrtpStream::rekey`]), or none (plain RTP).
+pub fn apply(slot: &mut Option<SrtpStream>, keys: Option<&SrtpKeys>) -> Result<(), SrtpError> {
+    match (slot.as_mut(), keys) {
+        (Some(s), Some(k)) => s.rekey(k),
+        (None, Some(k)) => {
+            *slot = Some(SrtpStream::new(k)?);
+            Ok(())
+        }
+        (_, None) => {
+            *slot = None;
+            Ok(())
+        }
     }
 }
 

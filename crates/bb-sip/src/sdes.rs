@@ -320,6 +320,19 @@ pub fn answer(
     current: Option<&Agreed>,
     new_key: NewKey<'_>,
 ) -> Result<Option<(Crypto, Agreed)>, Refusal> {
+    answer_keeping(policy, offered, offered_secure, current, true, new_key)
+}
+
+/// [`answer`], with our key kept on a re-offer only when `keep_ours`
+/// (false: a fresh key in every answer, the test parties' re-keying).
+fn answer_keeping(
+    policy: Policy,
+    offered: &[Crypto],
+    offered_secure: bool,
+    current: Option<&Agreed>,
+    keep_ours: bool,
+    new_key: NewKey<'_>,
+) -> Result<Option<(Crypto, Agreed)>, Refusal> {
     if policy == Policy::Off {
         if offered_secure {
             return Err(Refusal::PeerRequires {
@@ -347,7 +360,7 @@ pub fn answer(
     };
     let suite = suite_of(line).unwrap_or(SUITES[0]);
     let local = match current {
-        Some(a) if a.suite == suite => a.local.clone(),
+        Some(a) if keep_ours && a.suite == suite => a.local.clone(),
         _ => new_key(),
     };
     let ours = Crypto::new(line.tag, suite, local.clone());
@@ -396,6 +409,75 @@ pub fn answered(
         local: mine.key.clone(),
         remote: line.key.clone(),
     }))
+}
+
+/// One stream's SDES state, as each side of a call keeps it: the profile
+/// and key lines our SDP carries (every line of a first offer, then the
+/// agreed one) and what both sides agreed. Refusals change nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamKeys {
+    /// Our SDP's profile is `RTP/SAVP`.
+    pub secure: bool,
+    /// The `a=crypto` lines our SDP carries.
+    pub crypto: Vec<Crypto>,
+    /// What both sides agreed, when the stream is encrypted.
+    pub agreed: Option<Agreed>,
+}
+
+impl StreamKeys {
+    /// The keys of a first offer (fresh ones, per `policy`).
+    pub fn offering(policy: Policy) -> StreamKeys {
+        let (secure, crypto) = offer(policy, &mut random_key);
+        StreamKeys {
+            secure,
+            crypto,
+            agreed: None,
+        }
+    }
+
+    /// Answers the keys of an offer (a first one or a re-INVITE's),
+    /// mirroring its profile. `keep_ours`: our key stays across re-offers
+    /// (false only to test a far end's re-keying).
+    pub fn answer(
+        &mut self,
+        policy: Policy,
+        offered: &[Crypto],
+        offered_secure: bool,
+        keep_ours: bool,
+    ) -> Result<(), Refusal> {
+        let answered = answer_keeping(
+            policy,
+            offered,
+            offered_secure,
+            self.agreed.as_ref(),
+            keep_ours,
+            &mut random_key,
+        )?;
+        *self = match answered {
+            Some((ours, agreed)) => StreamKeys {
+                // Best-effort SRTP stays AVP.
+                secure: offered_secure,
+                crypto: vec![ours],
+                agreed: Some(agreed),
+            },
+            None => StreamKeys::default(),
+        };
+        Ok(())
+    }
+
+    /// Reads the keys of the answer to our offer. An encrypted stream
+    /// answered without keys is refused (it stays as it was).
+    pub fn take_answer(&mut self, policy: Policy, answer: &[Crypto]) -> Result<(), Refusal> {
+        match answered(policy, &self.crypto, answer)? {
+            Some(agreed) => {
+                self.crypto.retain(|c| c.tag == agreed.tag);
+                self.agreed = Some(agreed);
+            }
+            None if self.agreed.is_some() => return Err(Refusal::Downgrade),
+            None => *self = StreamKeys::default(),
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

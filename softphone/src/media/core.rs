@@ -750,11 +750,7 @@ impl MediaCore {
         }
         if p.srtp != self.p.srtp {
             // New keys from a re-INVITE: only the changed direction restarts.
-            match (&mut self.srtp, &p.srtp) {
-                (Some(s), Some(k)) => s.rekey(k).map_err(|e| err(&p.codec, e))?,
-                (_, Some(k)) => self.srtp = Some(SrtpStream::new(k).map_err(|e| err(&p.codec, e))?),
-                (_, None) => self.srtp = None,
-            }
+            srtp::apply(&mut self.srtp, p.srtp.as_ref()).map_err(|e| err(&p.codec, e))?;
         }
         if p.dtmf_send_pt.is_none() {
             self.dtmf_tx = None;

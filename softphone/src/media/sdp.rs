@@ -1,15 +1,13 @@
 //! Offer/answer glue between the SDP model (`bb_sip::sdp`) and codec
 //! negotiation (`bb_media::codec`): what we offer, what we answer, and the
 //! [`StreamParams`] a call's media runs with once both descriptions are
-//! known, and the SRTP keys of SDES ([`srtp_keys`]; the offer/answer rules
-//! are `bb_sip::sdes`'s). Pure functions; the SIP driver calls them.
+//! known (SRTP keys are `bb_sip::sdes`'s and `sip_ua::leg_media`'s). Pure
+//! functions; the SIP driver calls them.
 
 use std::net::SocketAddr;
 
 use bb_media::codec::{self, Codec, CodecError, Negotiated, RemoteFormat, Role};
 use bb_media::opus::FrameDuration;
-use bb_media::srtp::{SrtpError, SrtpKeys};
-use bb_sip::sdes::Agreed;
 use bb_sip::sdp::{AudioSdp, Direction, Format};
 
 use super::core::StreamParams;
@@ -107,11 +105,6 @@ pub fn narrow(ours: &[Format], n: &Negotiated) -> Vec<Format> {
     } else {
         ours.to_vec()
     }
-}
-
-/// The media layer's keys for what SDES agreed.
-pub fn srtp_keys(a: &Agreed) -> Result<SrtpKeys, SrtpError> {
-    SrtpKeys::from_sdes(a.suite, a.local.octets(), a.remote.octets())
 }
 
 /// The packet time a description asks for, if it is one we packetise.

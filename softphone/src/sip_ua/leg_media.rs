@@ -14,7 +14,8 @@
 use std::net::SocketAddr;
 
 use bb_media::codec::Negotiated;
-use bb_sip::sdes::{self, Agreed, Crypto, Policy, Refusal};
+use bb_media::srtp::SrtpKeys;
+use bb_sip::sdes::{Policy, Refusal, StreamKeys};
 use bb_sip::sdp::{AudioSdp, Direction, Format};
 
 use crate::media::{self, AudioSettings, MediaSession, RtpPair, StreamParams};
@@ -37,13 +38,8 @@ pub(super) struct LegMedia {
     pub negotiated: Option<Negotiated>,
     /// The running media (from the answer on).
     pub session: Option<MediaSession>,
-    /// Our SDP's profile is `RTP/SAVP`.
-    secure: bool,
-    /// The keys our SDP carries: every line of a first offer, then the
-    /// agreed one.
-    crypto: Vec<Crypto>,
-    /// What SDES agreed, once both sides have spoken.
-    agreed: Option<Agreed>,
+    /// The SRTP keys our SDP carries and what SDES agreed.
+    keys: StreamKeys,
 }
 
 impl LegMedia {
@@ -59,9 +55,7 @@ impl LegMedia {
             remote: None,
             negotiated: None,
             session: None,
-            secure: false,
-            crypto: Vec::new(),
-            agreed: None,
+            keys: StreamKeys::default(),
         }
     }
 
@@ -73,7 +67,7 @@ impl LegMedia {
         policy: Policy,
     ) -> LegMedia {
         let mut m = LegMedia::new(pair, local, formats);
-        (m.secure, m.crypto) = sdes::offer(policy, &mut sdes::random_key);
+        m.keys = StreamKeys::offering(policy);
         m
     }
 
@@ -87,8 +81,8 @@ impl LegMedia {
             formats: self.formats.clone(),
             direction,
             ptime: Some(ptime),
-            secure: self.secure,
-            crypto: self.crypto.clone(),
+            secure: self.keys.secure,
+            crypto: self.keys.crypto.clone(),
         }
         .render(self.session_id, self.version)
         .into_bytes()
@@ -97,45 +91,13 @@ impl LegMedia {
     /// Answers the keys of the peer's `offer` (before [`LegMedia::sdp`]
     /// writes the answer). On a refusal nothing changes.
     pub fn answer_keys(&mut self, policy: Policy, offer: &AudioSdp) -> Result<(), Refusal> {
-        let answered = sdes::answer(
-            policy,
-            &offer.crypto,
-            offer.secure,
-            self.agreed.as_ref(),
-            &mut sdes::random_key,
-        )?;
-        match answered {
-            Some((ours, agreed)) => {
-                // Mirror the offer's profile (best-effort SRTP stays AVP).
-                self.secure = offer.secure;
-                self.crypto = vec![ours];
-                self.agreed = Some(agreed);
-            }
-            None => {
-                self.secure = false;
-                self.crypto.clear();
-                self.agreed = None;
-            }
-        }
-        Ok(())
+        self.keys.answer(policy, &offer.crypto, offer.secure, true)
     }
 
     /// Reads the keys of the peer's `answer` to our offer. An encrypted
     /// call answered without keys is refused (it stays as it was).
     pub fn take_answer(&mut self, policy: Policy, answer: &AudioSdp) -> Result<(), Refusal> {
-        match sdes::answered(policy, &self.crypto, &answer.crypto)? {
-            Some(agreed) => {
-                self.crypto.retain(|c| c.tag == agreed.tag);
-                self.agreed = Some(agreed);
-            }
-            None if self.agreed.is_some() => return Err(Refusal::Downgrade),
-            None => {
-                self.secure = false;
-                self.crypto.clear();
-                self.agreed = None;
-            }
-        }
-        Ok(())
+        self.keys.take_answer(policy, &answer.crypto)
     }
 
     /// The media parameters for the current SDP state, if complete.
@@ -143,8 +105,8 @@ impl LegMedia {
         let (remote, n) = (self.remote.as_ref()?, self.negotiated.as_ref()?);
         let mut p =
             media::sdp::stream_params(audio, &self.formats, self.local_dir, remote, n, muted);
-        if let Some(a) = &self.agreed {
-            match media::sdp::srtp_keys(a) {
+        if let Some(a) = &self.keys.agreed {
+            match SrtpKeys::from_sdes(a.suite, a.local.octets(), a.remote.octets()) {
                 Ok(k) => p.srtp = Some(k),
                 Err(e) => {
                     // No media rather than media in clear.
